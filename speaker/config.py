@@ -119,7 +119,7 @@ class Route:
     next_hop: str = "self"
     med: int | None = None
     communities: tuple[str, ...] = ()
-    as_path_prepend: int = 0
+    as_path: tuple[int, ...] = ()  # sent verbatim: list your own AS first to prepend
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,12 @@ class Control:
     group: str | None = None
 
 
+LOOPBACK = ipaddress.IPv6Address("::1")
+
+
 @dataclass(frozen=True)
 class Metrics:
-    listen: IPAddress = ipaddress.IPv6Address("::1")
+    listen: IPAddress = LOOPBACK
     port: int = 9474
 
 
@@ -180,7 +183,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             line = key_node.start_mark.line + 1
             raise yaml.constructor.ConstructorError(
@@ -354,7 +357,8 @@ def _timing(problems: _Problems, path: str, data: Any) -> Timing:
         problems.add(r.at("fast_interval"),
                      f"must be <= interval ({_num(interval)}) (got {_num(fast)})")
     if timeout > interval:
-        problems.add(r.at("timeout"), f"must be <= interval ({_num(interval)}) (got {_num(timeout)})")
+        problems.add(r.at("timeout"),
+                     f"must be <= interval ({_num(interval)}) (got {_num(timeout)})")
     return Timing(interval=interval, fast_interval=fast, timeout=timeout, rise=rise, fall=fall)
 
 
@@ -399,7 +403,8 @@ def _expect(problems: _Problems, path: str, data: Any) -> Expect:
         if isinstance(item, str) and item:
             answers.append(item)
         else:
-            problems.add(f"{r.at('answers')}/{i}", f"must be a non-empty string (got {_show(item)})")
+            problems.add(f"{r.at('answers')}/{i}",
+                         f"must be a non-empty string (got {_show(item)})")
     return Expect(rcode=rcode, aa=r.boolean("aa", True), answers=tuple(answers))
 
 
@@ -458,7 +463,7 @@ def _check(problems: _Problems, path: str, data: Any) -> Check | None:
 def _route(problems: _Problems, path: str, data: Any) -> Route:
     if data is None:
         return Route()
-    r = _Reader(problems, path, data, ("med", "communities", "as_path_prepend"))
+    r = _Reader(problems, path, data, ("med", "communities", "as_path"))
     med = r.integer("med", 0, low=0, high=2**32 - 1) if r.has("med") else None
     communities: list[str] = []
     for i, item in enumerate(r.sequence("communities")):
@@ -468,8 +473,15 @@ def _route(problems: _Problems, path: str, data: Any) -> Route:
         else:
             problems.add(f"{r.at('communities')}/{i}",
                          f"must be a community ASN:VALUE such as '65535:0' (got {_show(item)})")
-    prepend = r.integer("as_path_prepend", 0, low=0, high=10)
-    return Route(med=med, communities=tuple(communities), as_path_prepend=prepend)
+    as_path: list[int] = []
+    for i, item in enumerate(r.sequence("as_path")):
+        if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= 4294967295:
+            as_path.append(item)
+        else:
+            problems.add(f"{r.at('as_path')}/{i}", f"must be an AS number (got {_show(item)})")
+    if len(as_path) > 16:
+        problems.add(r.at("as_path"), f"must have at most 16 entries (got {len(as_path)})")
+    return Route(med=med, communities=tuple(communities), as_path=tuple(as_path))
 
 
 SERVICE_KEYS = ("name", "prefixes", "allow_shorter_prefixes", "address", "timing", "flap",
@@ -545,7 +557,8 @@ def _control(problems: _Problems, path: str, data: Any) -> Control:
         if isinstance(raw_mode, str) and re.fullmatch(r"0?[0-7]{3}", raw_mode):
             mode = int(raw_mode, 8)
             if mode & 0o007:
-                problems.add(r.at("mode"), f"must not give access to other users (got {raw_mode!r})")
+                problems.add(r.at("mode"),
+                             f"must not give access to other users (got {raw_mode!r})")
                 mode = 0o660
         else:
             problems.add(r.at("mode"), f"must be an octal mode string such as '0660' "
@@ -581,7 +594,7 @@ def parse(text: str, source: str = "<config>") -> Config:
     """Parse and validate a YAML document; raise ConfigError listing every problem."""
     problems = _Problems(source)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -620,7 +633,8 @@ def _cross_check(problems: _Problems, services: list[Service]) -> None:
     for i, service in enumerate(services):
         if service.name in names:
             problems.add(f"/services/{i}/name",
-                         f"duplicate service name {service.name!r} (also /services/{names[service.name]})")
+                         f"duplicate service name {service.name!r} "
+                         f"(also /services/{names[service.name]})")
         names.setdefault(service.name, i)
         for j, prefix in enumerate(service.prefixes):
             if prefix in owners:
@@ -636,7 +650,8 @@ def load(path: Path) -> Config:
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file"]) from None
     except PermissionError:
-        raise ConfigError([f"{path}: permission denied (run as the service user or root)"]) from None
+        raise ConfigError(
+            [f"{path}: permission denied (run as the service user or root)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
     return parse(text, source=str(path))

@@ -1,0 +1,163 @@
+"""Health checks: the adapters that talk to the service being watched.
+
+Each check is an object with `async run() -> Outcome`; it never raises, never
+logs and never decides about routes: it says whether the service answered as
+expected, how fast, and if not, why, in words an operator can act on.
+`classify` (pure) turns a DNS response into that verdict so it can be tested
+without a network.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import dns.asyncbackend
+import dns.asyncquery
+import dns.edns
+import dns.entropy
+import dns.exception
+import dns.flags
+import dns.inet
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from speaker.config import Check, DnsCheck
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    reason: str  # "ok" or why not, prefixed with what was checked
+    latency: float  # seconds from send to verdict
+    code: str = "ok"  # short machine-readable class: ok, timeout, refused, rcode, ...
+
+
+class Probe(Protocol):
+    check: Check
+
+    async def run(self) -> Outcome: ...
+
+
+def classify(check: DnsCheck, response: dns.message.Message) -> tuple[str, str]:
+    """(code, reason) for a response: code 'ok' when it is what the check expects."""
+    expect = check.expect
+    rcode = dns.rcode.to_text(response.rcode())
+    if rcode != expect.rcode:
+        return "rcode", f"rcode {rcode} (expected {expect.rcode})"
+    if response.flags & dns.flags.TC:
+        return "truncated", "truncated response (TC set); use transport: tcp"
+    if expect.aa and not response.flags & dns.flags.AA:
+        return "not-authoritative", "answer is not authoritative (AA flag not set)"
+    if expect.answers:
+        qtype = dns.rdatatype.from_text(check.qtype)
+        got = sorted(
+            rdata.to_text()
+            for rrset in response.answer
+            if rrset.rdtype == qtype
+            for rdata in rrset
+        )
+        want = sorted(_normal(check.qtype, a) for a in expect.answers)
+        if not got:
+            return "wrong-answer", f"no {check.qtype} in the answer (expected {', '.join(want)})"
+        if [_normal(check.qtype, g) for g in got] != want:
+            return "wrong-answer", f"answer {', '.join(got)} (expected {', '.join(want)})"
+    elif rcode == "NOERROR" and not response.answer and expect.aa:
+        return "no-answer", f"empty answer for {check.qtype} {check.qname}"
+    return "ok", "ok"
+
+
+def _normal(qtype: str, text: str) -> str:
+    """Canonical text of rdata so that '2001:DB8::01' matches '2001:db8::1'."""
+    import dns.rdata
+    import dns.rdataclass
+
+    try:
+        rdtype = dns.rdatatype.from_text(qtype)
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, text).to_text()
+    except Exception:  # not parseable as that type: compare as given
+        return text
+
+
+class DnsProbe:
+    """Sends the check's query and judges the response."""
+
+    def __init__(self, check: DnsCheck, timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.check = check
+        self.timeout = check.timeout or timeout
+        self._clock = clock
+        self._name = f"{check.describe()}"
+        self._query = dns.message.make_query(
+            dns.name.from_text(check.qname), dns.rdatatype.from_text(check.qtype),
+            use_edns=0, options=[dns.edns.GenericOption(dns.edns.NSID, b"")],
+        )
+        self._query.flags &= ~dns.flags.RD
+
+    async def run(self) -> Outcome:
+        start = self._clock()
+        code, reason = await self._ask()
+        latency = self._clock() - start
+        text = "ok" if code == "ok" else f"{self._name}: {reason}"
+        return Outcome(ok=code == "ok", reason=text, latency=latency, code=code)
+
+    async def _ask(self) -> tuple[str, str]:
+        check = self.check
+        where = str(check.server)
+        query = self._query
+        query.id = dns.entropy.random_16()  # a probe never overlaps itself: reuse the message
+        try:
+            if check.transport == "tcp":
+                response = await dns.asyncquery.tcp(query, where, timeout=self.timeout,
+                                                    port=check.port)
+            else:
+                response = await self._udp(query, where)
+        except dns.exception.Timeout:
+            return "timeout", f"timeout after {self.timeout:g} s"
+        except ConnectionRefusedError:
+            return "refused", "connection refused (nothing listening on the port)"
+        except dns.message.Truncated:
+            return "truncated", "truncated response (TC set); use transport: tcp"
+        except (dns.exception.FormError, dns.message.ShortHeader, dns.message.BadEDNS,
+                dns.message.TrailingJunk, dns.exception.SyntaxError) as exc:
+            return "malformed", f"malformed response ({exc.__class__.__name__}: {exc})"
+        except EOFError:
+            return "refused", "connection closed by the server"
+        except OSError as exc:
+            name = errno.errorcode.get(exc.errno or 0, "error")
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return "no-address", f"cannot send: address not available ({name})"
+            return "os-error", f"cannot send: {exc.strerror or exc} ({name})"
+        except dns.exception.DNSException as exc:
+            return "malformed", f"bad response ({exc.__class__.__name__}: {exc})"
+        return classify(check, response)
+
+
+    async def _udp(self, query: dns.message.Message, where: str) -> dns.message.Message:
+        # A connect()ed socket: a dead local server answers ICMP port-unreachable,
+        # which only a connected socket reports (ECONNREFUSED at once, not a timeout).
+        backend = dns.asyncbackend.get_default_backend()
+        family = dns.inet.af_for_address(where)
+        sock = await backend.make_socket(  # type: ignore[no-untyped-call]
+            family, socket.SOCK_DGRAM, 0, None, (where, self.check.port))
+        async with sock:
+            return await dns.asyncquery.udp(query, where, timeout=self.timeout,
+                                            port=self.check.port, ignore_unexpected=True,
+                                            sock=sock)
+
+
+# One entry per check type (see speaker.config.CHECK_TYPES).
+PROBES: dict[type, Callable[[Check, float], Probe]] = {
+    DnsCheck: DnsProbe,
+}
+
+
+def build(check: Check, timeout: float) -> Probe:
+    """The probe for `check`, with the service's timeout unless the check sets its own."""
+    return PROBES[type(check)](check, timeout)

@@ -1,0 +1,242 @@
+"""The control socket: serves `speakerctl` requests to the running speaker.
+
+Owns the unix socket (mode and group from the config) and the request
+handlers. A malformed, oversized or unknown request gets a structured error
+and changes nothing; each client is served by its own task with a read
+timeout, so a slow or stuck client never blocks checks or other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import pwd
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from speaker import config, logs, protocol
+from speaker.errors import ConfigError
+from speaker.protocol import ProtocolError, Reply, Request
+from speaker.state import StateError
+
+if TYPE_CHECKING:
+    from speaker.daemon import Speaker
+
+LOG = logs.get("control")
+READ_TIMEOUT = 5.0
+SETTLE_TIMEOUT = 10.0
+
+Send = Callable[[str], Awaitable[None]]
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    """Who is on the other end (uid from SO_PEERCRED), for the maintenance record."""
+    sock = writer.get_extra_info("socket")
+    try:
+        import socket
+        import struct
+
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _ = struct.unpack("3i", creds)
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = str(uid)
+        return f"{name} (pid {pid})"
+    except (OSError, AttributeError):
+        return "unknown"
+
+
+class ControlServer:
+    def __init__(self, speaker: Speaker) -> None:
+        self.speaker = speaker
+        self.path = speaker.config.control.socket
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        control = self.speaker.config.control
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old_umask = os.umask(0o117)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=protocol.MAX_LINE + 1)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, control.mode)
+        if control.group:
+            try:
+                os.chown(self.path, -1, grp.getgrnam(control.group).gr_gid)
+            except (KeyError, OSError) as exc:
+                logs.log(LOG, logging.ERROR, "cannot give the control socket to its group",
+                         socket=self.path, group=control.group, error=exc)
+        logs.log(LOG, logging.INFO, "control socket ready", socket=self.path,
+                 mode=f"{control.mode:04o}")
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        try:
+            await self._handle(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception as exc:  # never let one request take the process down
+            logs.log(LOG, logging.ERROR, "control request failed", error=repr(exc))
+            with contextlib.suppress(Exception):
+                writer.write(protocol.encode_reply(protocol.error(protocol.INTERNAL, str(exc))))
+        finally:
+            if task is not None:
+                self._clients.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT)
+        except TimeoutError:
+            reply = protocol.error(protocol.BAD_REQUEST,
+                                   f"no complete request line within {READ_TIMEOUT:g} s")
+            writer.write(protocol.encode_reply(reply))
+            return
+        except (ValueError, asyncio.LimitOverrunError):
+            reply = protocol.error(protocol.BAD_REQUEST,
+                                   f"request longer than {protocol.MAX_LINE} bytes")
+            writer.write(protocol.encode_reply(reply))
+            return
+        if not line:
+            return
+
+        async def send(text: str) -> None:
+            writer.write(protocol.encode_progress(text))
+            await writer.drain()
+
+        try:
+            request = protocol.decode_request(line)
+            reply = await self.dispatch(request, send, _peer(writer))
+        except ProtocolError as exc:
+            reply = protocol.error(exc.code, exc.message)
+        writer.write(protocol.encode_reply(reply))
+        await writer.drain()
+
+    async def dispatch(self, request: Request, send: Send, peer: str = "") -> Reply:
+        handler = getattr(self, f"do_{request.cmd}")
+        result: Reply = await handler(request.args, send, peer)
+        return result
+
+    # -- handlers ------------------------------------------------------------------------
+
+    async def do_ping(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+        return Reply(ok=True, result={"pong": True})
+
+    async def do_status(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+        return Reply(ok=True, result=self.speaker.status())
+
+    async def do_events(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+        follow = args.get("follow", False)
+        if not isinstance(follow, bool):
+            raise ProtocolError(protocol.BAD_REQUEST, "'follow' must be true or false")
+        if not follow:
+            return Reply(ok=True, result={"events": [e.as_dict() for e in self.speaker.events]})
+        import json
+
+        for event in self.speaker.events:
+            await send(json.dumps(event.as_dict()))
+        seen = len(self.speaker.events)
+        last = self.speaker.events[-1] if self.speaker.events else None
+        waiter = asyncio.Event()
+        self.speaker.event_waiters.append(waiter)
+        try:
+            while not self.speaker.stopping.is_set():
+                await waiter.wait()
+                waiter.clear()
+                fresh = list(self.speaker.events)
+                start = fresh.index(last) + 1 if last in fresh else max(0, len(fresh) - seen)
+                for event in fresh[start:]:
+                    await send(json.dumps(event.as_dict()))
+                last = fresh[-1] if fresh else None
+                seen = len(fresh)
+        finally:
+            self.speaker.event_waiters.remove(waiter)
+        return Reply(ok=True, result={"events": []})
+
+    def _runs(self, args: dict[str, Any]) -> list[Any]:
+        names = protocol.services_arg(args)
+        try:
+            return self.speaker.resolve(names)
+        except KeyError as exc:
+            known = ", ".join(self.speaker.runs) or "none"
+            raise ProtocolError(protocol.UNKNOWN_SERVICE,
+                                f"unknown service {exc.args[0]} (configured: {known})") from None
+
+    async def do_withdraw(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+        runs = self._runs(args)
+        reason = protocol.text_arg(args, "reason", "maintenance")
+        delay = args.get("drain_delay", self.speaker.config.drain_delay)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 3600:
+            raise ProtocolError(protocol.BAD_REQUEST, "'drain_delay' must be 0..3600 seconds")
+        names = [r.service.name for r in runs]
+        try:
+            self.speaker.set_maintenance(runs, reason, peer)
+        except StateError as exc:
+            return protocol.error(protocol.INTERNAL, f"maintenance NOT recorded: {exc}")
+        await send(f"withdrawing {', '.join(names)}: maintenance recorded")
+        if not await self.speaker.wait_settled(runs, SETTLE_TIMEOUT):
+            return protocol.error(
+                protocol.NOT_CONFIRMED,
+                f"ExaBGP did not acknowledge the withdraw within {SETTLE_TIMEOUT:g} s; "
+                "maintenance is recorded, but do not stop the DNS server yet "
+                "(check that ExaBGP is running: speakerctl status)")
+        prefixes = [str(p) for r in runs for p in r.service.prefixes]
+        await send(f"withdraw acknowledged by ExaBGP for {', '.join(prefixes)}; "
+                   f"draining for {delay:g} s")
+        await asyncio.sleep(delay)
+        return Reply(ok=True, result={"services": names, "prefixes": prefixes, "safe": True,
+                                      "drain_delay": delay})
+
+    async def do_announce(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+        runs = self._runs(args)
+        try:
+            self.speaker.clear_maintenance(runs)
+        except StateError as exc:
+            return protocol.error(protocol.INTERNAL, f"maintenance NOT cleared: {exc}")
+        return Reply(ok=True, result={
+            "services": [r.service.name for r in runs],
+            "rise": {r.service.name: r.service.timing.rise for r in runs}})
+
+    async def do_reload(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+        try:
+            summary = self.reload_from_file()
+        except ConfigError as exc:
+            return protocol.error(protocol.CONFIG_INVALID,
+                                  "config NOT changed:\n" + "\n".join(exc.problems))
+        return Reply(ok=True, result=summary)
+
+    def reload_from_file(self) -> dict[str, list[str]]:
+        path = self.speaker.config_path
+        if path is None:
+            raise ConfigError(["no configuration file to reload"])
+        try:
+            new = config.load(path)
+        except ConfigError as exc:
+            logs.log(LOG, logging.ERROR, "config NOT changed", problems=" | ".join(exc.problems))
+            raise
+        if new.control != self.speaker.config.control:
+            logs.log(LOG, logging.WARNING, "control socket settings change only on restart")
+        summary = self.speaker.reload(new)
+        logs.log(LOG, logging.INFO, "config reloaded",
+                 **{k: ",".join(v) for k, v in summary.items() if v})
+        return summary

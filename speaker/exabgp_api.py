@@ -1,0 +1,137 @@
+"""ExaBGP's text API: render the commands we write, parse the lines we read.
+
+Pure: strings in, strings or values out. Works with ExaBGP 4.2 and 5.0: both
+accept `announce route P next-hop self` / `withdraw route P`, acknowledge each
+command with a plain `done` or `error` line, and send neighbour state changes
+as JSON objects (`"type": "state"`) when the API has `neighbor-changes`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from speaker.routes import Action, Command
+
+MAX_LINE = 64 * 1024  # longer stdin lines are cut and reported as garbage
+
+
+def render(command: Command) -> str:
+    """The API line (without newline) for `command`."""
+    if command.action is Action.WITHDRAW:
+        return f"withdraw route {command.prefix}"
+    route = command.route
+    parts = [f"announce route {command.prefix} next-hop {route.next_hop}"]
+    if route.med is not None:
+        parts.append(f"med {route.med}")
+    if route.communities:
+        parts.append(f"community [{' '.join(route.communities)}]")
+    if route.as_path:
+        parts.append(f"as-path [{' '.join(str(a) for a in route.as_path)}]")
+    return " ".join(parts)
+
+
+# -- what ExaBGP writes to us -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ack:
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """ExaBGP is stopping: withdraw and exit."""
+
+
+@dataclass(frozen=True)
+class NeighborState:
+    peer: str
+    state: str  # connected, up, down
+    local: str = ""
+    peer_as: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Other:
+    """A well-formed message we have no use for (updates, keepalives, ...)."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """A line that is not part of the API we speak; logged and ignored."""
+
+    reason: str
+    sample: str
+
+
+Message = Ack | Shutdown | NeighborState | Other | Garbage
+
+NEIGHBOR_STATES = ("connected", "up", "down")
+
+
+def _sample(line: str) -> str:
+    text = line if len(line) <= 80 else line[:77] + "..."
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def parse(raw: bytes) -> Message:
+    """Classify one stdin line (without its newline)."""
+    try:
+        line = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return Garbage("not UTF-8", _sample(raw.decode("utf-8", "replace")))
+    if len(raw) > MAX_LINE:
+        return Garbage(f"line longer than {MAX_LINE} bytes", _sample(line))
+    if line == "done":
+        return Ack(True)
+    if line == "error":
+        return Ack(False)
+    if line == "shutdown":
+        return Shutdown()
+    if not line.startswith("{"):
+        return Garbage("unexpected line", _sample(line))
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return Garbage(f"invalid JSON ({exc.__class__.__name__})", _sample(line))
+    if not isinstance(data, dict):
+        return Garbage("JSON is not an object", _sample(line))
+    return _message(data, line)
+
+
+def _message(data: dict[str, Any], line: str) -> Message:
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        return Garbage("JSON without a type", _sample(line))
+    if kind == "notification" and data.get("notification") == "shutdown":
+        return Shutdown()
+    if kind != "state":
+        return Other(kind)
+    neighbor = data.get("neighbor")
+    if not isinstance(neighbor, dict):
+        return Garbage("state message without a neighbor", _sample(line))
+    state = neighbor.get("state")
+    address = neighbor.get("address")
+    if not isinstance(state, str) or not isinstance(address, dict):
+        return Garbage("state message without state or address", _sample(line))
+    peer = address.get("peer")
+    local = address.get("local", "")
+    if not isinstance(peer, str):
+        return Garbage("state message without a peer address", _sample(line))
+    if state not in NEIGHBOR_STATES:
+        return Other(f"state {state}")
+    asn = neighbor.get("asn")
+    peer_as = asn.get("peer") if isinstance(asn, dict) else None
+    reason = neighbor.get("reason", "")
+    return NeighborState(
+        peer=peer,
+        state=state,
+        local=local if isinstance(local, str) else "",
+        peer_as=peer_as if isinstance(peer_as, int) and not isinstance(peer_as, bool) else None,
+        reason=reason if isinstance(reason, str) else str(reason),
+    )

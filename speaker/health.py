@@ -1,0 +1,71 @@
+"""The rise/fall state machine of one service: probe results in, state out.
+
+Pure: no clock, no I/O, no logging. `observe` turns (health, result, timing)
+into the next health; `next_delay` says when to probe again. The daemon owns
+the clock and the probes; flap damping lives in `speaker.flap`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from speaker.config import Timing
+
+
+class State(enum.Enum):
+    STARTING = "starting"  # no decision yet: withdrawn until `rise` passes
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class Health:
+    state: State = State.STARTING
+    passes: int = 0  # consecutive passing rounds
+    fails: int = 0  # consecutive failing rounds
+    reason: str = "no probe yet"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one probe round of a service (all of its checks)."""
+
+    ok: bool
+    reason: str
+    hard: bool = False  # a failure that needs no confirmation (anycast address missing)
+
+
+def observe(health: Health, result: Result, timing: Timing) -> Health:
+    """Fold one probe round into `health`.
+
+    UP needs `rise` consecutive passes; DOWN needs `fall` consecutive failures,
+    or a single hard failure. Any other result keeps the state and counts.
+    """
+    if result.ok:
+        passes = health.passes + 1
+        state = State.UP if passes >= timing.rise else health.state
+        if health.state is State.UP:
+            state = State.UP
+        return Health(state=state, passes=passes, fails=0, reason=result.reason)
+    fails = health.fails + 1
+    state = health.state
+    if result.hard or fails >= timing.fall:
+        state = State.DOWN
+    return Health(state=state, passes=0, fails=fails, reason=result.reason)
+
+
+def next_delay(health: Health, timing: Timing) -> float:
+    """Seconds from the start of the last round to the start of the next one.
+
+    A failure that is not yet confirmed is re-probed at `fast_interval`, so a
+    dead server is confirmed quickly while one lost probe never withdraws.
+    """
+    if health.fails > 0 and health.state is not State.DOWN:
+        return timing.fast_interval
+    return timing.interval
+
+
+def reset(health: Health, reason: str) -> Health:
+    """Forget progress (after maintenance ends or a reload changed the checks)."""
+    return replace(health, passes=0, fails=0, reason=reason)

@@ -1,0 +1,191 @@
+"""What should be announced versus what ExaBGP confirmed, and the commands between.
+
+Pure: no I/O, no clock (the caller passes `now`). A prefix counts as announced
+only once ExaBGP acknowledged the announce with `done`. ExaBGP acknowledges
+commands in the order they were written, so in-flight commands form a FIFO
+that every ack pops.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+from speaker.config import IPNetwork, Route
+
+
+class Action(enum.Enum):
+    ANNOUNCE = "announce"
+    WITHDRAW = "withdraw"
+
+
+class Confirmed(enum.Enum):
+    UNKNOWN = "unknown"  # a previous process may have announced it
+    WITHDRAWN = "withdrawn"
+    ANNOUNCED = "announced"
+
+
+@dataclass(frozen=True)
+class Command:
+    action: Action
+    prefix: IPNetwork
+    route: Route = field(default_factory=Route)
+
+
+@dataclass
+class _Entry:
+    desired: Route | None = None  # None: withdrawn
+    confirmed: Confirmed = Confirmed.UNKNOWN
+    in_flight: int = 0
+    retry_at: float = 0.0
+    failures: int = 0
+    managed: bool = True  # False once removed from the config: dropped when withdrawn
+
+
+@dataclass(frozen=True)
+class AckResult:
+    command: Command | None  # None: an ack nothing was waiting for
+    ok: bool
+
+
+RETRY_FIRST = 1.0
+RETRY_MAX = 30.0
+
+
+class RouteBook:
+    """Desired and acknowledged state of every prefix the process manages."""
+
+    def __init__(self) -> None:
+        self._entries: dict[IPNetwork, _Entry] = {}
+        self._pending: deque[Command] = deque()
+
+    # -- desired state ---------------------------------------------------------
+
+    def add(self, prefix: IPNetwork) -> None:
+        """Start managing `prefix`: wanted withdrawn, state unknown."""
+        entry = self._entries.get(prefix)
+        if entry is None:
+            self._entries[prefix] = _Entry()
+        else:
+            entry.managed = True
+
+    def remove(self, prefix: IPNetwork) -> None:
+        """Stop managing `prefix`: withdraw it, then forget it."""
+        entry = self._entries.get(prefix)
+        if entry is not None:
+            entry.desired = None
+            entry.managed = False
+
+    def want(self, prefix: IPNetwork, route: Route | None) -> None:
+        """Set what `prefix` should be: announced with `route`, or withdrawn (None)."""
+        self._entries[prefix].desired = route
+
+    # -- commands and acks -----------------------------------------------------
+
+    def plan(self, now: float) -> list[Command]:
+        """Commands that bring confirmed state towards desired state.
+
+        A prefix with a command in flight waits for its ack; one whose last
+        command failed waits for its retry time.
+        """
+        commands: list[Command] = []
+        for prefix, entry in self._entries.items():
+            if entry.in_flight or now < entry.retry_at:
+                continue
+            if entry.desired is not None and entry.confirmed is not Confirmed.ANNOUNCED:
+                commands.append(Command(Action.ANNOUNCE, prefix, entry.desired))
+            elif entry.desired is None and entry.confirmed is not Confirmed.WITHDRAWN:
+                commands.append(Command(Action.WITHDRAW, prefix))
+        for command in commands:
+            self.sent(command)
+        return commands
+
+    def refresh(self) -> list[Command]:
+        """Announce again every prefix that should be announced (after a session came up)."""
+        commands = [
+            Command(Action.ANNOUNCE, prefix, entry.desired)
+            for prefix, entry in self._entries.items()
+            if entry.desired is not None and not entry.in_flight
+        ]
+        for command in commands:
+            self.sent(command)
+        return commands
+
+    def withdraw_all(self) -> list[Command]:
+        """Withdraw every prefix that is or may be announced (on exit)."""
+        commands = []
+        for prefix, entry in self._entries.items():
+            entry.desired = None
+            if entry.confirmed is not Confirmed.WITHDRAWN or entry.in_flight:
+                commands.append(Command(Action.WITHDRAW, prefix))
+        for command in commands:
+            self.sent(command)
+        return commands
+
+    def sent(self, command: Command) -> None:
+        """Record that `command` was written to ExaBGP and awaits its ack."""
+        self._entries[command.prefix].in_flight += 1
+        self._pending.append(command)
+
+    def unsent(self, command: Command) -> None:
+        """Forget `command`: writing it failed."""
+        self._pending.remove(command)
+        self._entries[command.prefix].in_flight -= 1
+
+    def ack(self, ok: bool, now: float) -> AckResult:
+        """Apply ExaBGP's `done` (ok) or `error` to the oldest command in flight."""
+        if not self._pending:
+            return AckResult(None, ok)
+        command = self._pending.popleft()
+        entry = self._entries[command.prefix]
+        entry.in_flight -= 1
+        if ok:
+            entry.failures = 0
+            entry.retry_at = 0.0
+            if command.action is Action.ANNOUNCE:
+                entry.confirmed = Confirmed.ANNOUNCED
+            else:
+                entry.confirmed = Confirmed.WITHDRAWN
+                if not entry.managed and not entry.in_flight:
+                    del self._entries[command.prefix]
+        else:
+            entry.failures += 1
+            entry.retry_at = now + min(RETRY_MAX, RETRY_FIRST * 2 ** (entry.failures - 1))
+            if command.action is Action.WITHDRAW:
+                entry.confirmed = Confirmed.UNKNOWN
+        return AckResult(command, ok)
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        """Commands written and not yet acknowledged."""
+        return len(self._pending)
+
+    def oldest_pending(self) -> Command | None:
+        return self._pending[0] if self._pending else None
+
+    def confirmed(self, prefix: IPNetwork) -> Confirmed:
+        entry = self._entries.get(prefix)
+        return entry.confirmed if entry else Confirmed.WITHDRAWN
+
+    def desired(self, prefix: IPNetwork) -> bool:
+        entry = self._entries.get(prefix)
+        return entry is not None and entry.desired is not None
+
+    def settled(self, prefix: IPNetwork) -> bool:
+        """True when `prefix` is confirmed in its desired state with nothing in flight."""
+        entry = self._entries.get(prefix)
+        if entry is None:
+            return True
+        target = Confirmed.ANNOUNCED if entry.desired is not None else Confirmed.WITHDRAWN
+        return entry.in_flight == 0 and entry.confirmed is target
+
+    def maybe_announced(self) -> list[IPNetwork]:
+        """Prefixes not confirmed withdrawn: what a watchdog must withdraw."""
+        return [p for p, e in self._entries.items()
+                if e.confirmed is not Confirmed.WITHDRAWN or e.in_flight]
+
+    def prefixes(self) -> list[IPNetwork]:
+        return list(self._entries)

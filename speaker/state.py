@@ -1,0 +1,94 @@
+"""Persisted maintenance: which services an operator withdrew, and why.
+
+Owns one JSON file in `state_dir`, written atomically (temporary file, fsync,
+rename, fsync of the folder) so a crash or power loss leaves the old or the
+new content, never half of one. A file that cannot be parsed keeps every
+service withdrawn (the safe side) and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+FILENAME = "maintenance.json"
+VERSION = 1
+ALL = "*"  # a corrupt file puts every service in maintenance under this name
+
+
+class StateError(Exception):
+    """The maintenance file cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    reason: str
+    since: float  # wall-clock seconds
+    by: str = ""
+
+
+class MaintenanceStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / FILENAME
+
+    def load(self) -> dict[str, Maintenance]:
+        """Services in maintenance; {ALL: ...} if the file is unreadable."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            return {ALL: Maintenance(f"cannot read {self.path}: {exc.strerror}", 0.0)}
+        try:
+            return _decode(json.loads(text))
+        except (ValueError, TypeError, KeyError) as exc:
+            return {ALL: Maintenance(f"cannot parse {self.path}: {exc}", 0.0)}
+
+    def save(self, entries: dict[str, Maintenance]) -> None:
+        data = {"version": VERSION,
+                "services": {name: asdict(m) for name, m in sorted(entries.items())}}
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".maintenance.", dir=folder)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, 0o640)
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+
+def _decode(data: Any) -> dict[str, Maintenance]:
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise ValueError(f"not a version {VERSION} maintenance file")
+    services = data["services"]
+    if not isinstance(services, dict):
+        raise ValueError("'services' is not an object")
+    out: dict[str, Maintenance] = {}
+    for name, item in services.items():
+        if not isinstance(item, dict):
+            raise ValueError(f"entry {name!r} is not an object")
+        out[str(name)] = Maintenance(reason=str(item.get("reason", "")),
+                                     since=float(item.get("since", 0.0)),
+                                     by=str(item.get("by", "")))
+    return out
+

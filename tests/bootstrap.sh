@@ -1,0 +1,50 @@
+#!/bin/bash
+# Installs everything the demo and the tests need on a Debian 12 machine (as root).
+# Idempotent: a second run only checks. Used by tests/run.sh, tests/demo.sh and .ci/run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+APT_PACKAGES=(
+  # the product's own dependencies, from Debian
+  python3 python3-venv python3-exabgp exabgp python3-dnspython python3-pyroute2 python3-yaml
+  python3-prometheus-client
+  # the lab: router, DNS server, client tools, namespaces
+  frr bind9 bind9-dnsutils iproute2 procps util-linux
+  # tests
+  python3-pytest python3-hypothesis
+  # the Debian package
+  debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot
+  dpkg-dev systemd
+)
+EXABGP5_VERSION=5.0.15
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  # no service may start from the postinst of frr or bind9: the lab starts its own
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3
+# (with the system site-packages, so dnspython, pyroute2 and PyYAML come from Debian).
+if [ ! -x .venv-tools/bin/ruff ] || [ ! -x .venv-tools/bin/mypy ]; then
+  echo "bootstrap: creating .venv-tools (ruff, mypy)" >&2
+  /usr/bin/python3 -m venv --system-site-packages .venv-tools
+  .venv-tools/bin/pip install -q --disable-pip-version-check ruff mypy types-PyYAML >&2
+fi
+if ! .venv-exabgp5/bin/exabgp version 2>&1 | grep -q "$EXABGP5_VERSION"; then
+  echo "bootstrap: creating .venv-exabgp5 (exabgp $EXABGP5_VERSION from PyPI)" >&2
+  rm -rf .venv-exabgp5
+  /usr/bin/python3 -m venv --system-site-packages .venv-exabgp5
+  .venv-exabgp5/bin/pip install -q --disable-pip-version-check "exabgp==$EXABGP5_VERSION" >&2
+fi
+echo "bootstrap: ok" >&2

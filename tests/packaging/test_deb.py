@@ -1,0 +1,299 @@
+"""The Debian package: build, lintian, install, run checks, upgrade, purge.
+
+These tests install `anycast-speaker` onto THIS machine (root, dpkg, apt) and
+purge it at the end; the `speaker` system user is removed again if it did not
+exist before. They are skipped unless run as root with dpkg-buildpackage
+available, and when the package is already installed (never clobber a real
+installation). The tests depend on each other's order (install, upgrade,
+checks, purge): run the module as a whole.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_DEB = REPO / "packaging" / "build-deb"
+PACKAGE = "anycast-speaker"
+UNIT = Path("/lib/systemd/system/anycast-speaker.service")
+CONFFILES = (Path("/etc/speaker/speaker.conf"), Path("/etc/speaker/speaker.yaml"))
+ENV_FILE = Path("/usr/share/anycast-speaker/exabgp.env")
+MAX_EXPOSURE = 2.0
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/root"}
+APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
+DEPENDS = ("python3-exabgp", "python3-dnspython", "python3-pyroute2", "python3-yaml")
+MARK = "# edited by tests/packaging/test_deb.py"
+
+
+def _dpkg_status() -> str:
+    r = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", PACKAGE],
+                       capture_output=True, text=True, env=CLEAN_ENV)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+def _have_tools() -> bool:
+    return all(shutil.which(t, path=CLEAN_ENV["PATH"])
+               for t in ("dpkg-buildpackage", "dh", "apt-get", "systemd-analyze"))
+
+
+pytestmark = [
+    pytest.mark.package,
+    pytest.mark.skipif(os.geteuid() != 0, reason="installs a .deb: needs root"),
+    pytest.mark.skipif(not _have_tools(), reason="needs dpkg-buildpackage, debhelper, "
+                       "apt-get and systemd-analyze"),
+    pytest.mark.skipif(_dpkg_status() not in ("", "un", "pn"),
+                       reason=f"{PACKAGE} is already installed here; not touching it"),
+]
+
+
+def run(*argv: str | Path, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run argv with a clean PATH (no pyenv, no PYTHONPATH) from /; fail with its output."""
+    kw.setdefault("cwd", "/")
+    kw.setdefault("env", CLEAN_ENV)
+    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    if check and r.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, argv))} exited {r.returncode}\n"
+                    f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+    return r  # type: ignore[no-any-return]
+
+
+def changelog_version() -> str:
+    first = (REPO / "packaging" / "debian" / "changelog").read_text().splitlines()[0]
+    m = re.match(r"^anycast-speaker \(([^)]+)\)", first)
+    assert m, first
+    return m.group(1)
+
+
+def deb_paths(deb: Path) -> list[Path]:
+    """Every path the .deb ships (files and directories), absolute."""
+    listing = run("dpkg-deb", "-c", deb).stdout
+    paths = []
+    for line in listing.splitlines():
+        name = line.split(None, 5)[5].split(" -> ")[0]
+        name = name.lstrip(".").rstrip("/")
+        if name:
+            paths.append(Path(name))
+    return paths
+
+
+@dataclass
+class Debs:
+    previous: Path
+    current: Path
+    version: str
+    # Paths of the package that existed before the first install (shared dirs).
+    preexisting: set[Path] = field(default_factory=set)
+    user_existed: bool = False
+    group_existed: bool = False
+
+
+def _purge() -> None:
+    run(*APT, "purge", PACKAGE, check=False)
+    run("dpkg", "--purge", PACKAGE, check=False)
+
+
+def _exists(name: str, db: str) -> bool:
+    try:
+        (pwd.getpwnam if db == "passwd" else grp.getgrnam)(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Debs]:
+    """Two builds (an older version and the tree's), purged and cleaned up afterwards."""
+    out = tmp_path_factory.mktemp("debs")
+    version = changelog_version()
+    previous = Path(run(BUILD_DEB, "--version", f"{version}~prev1", out / "prev",
+                        cwd=REPO).stdout.strip().splitlines()[-1])
+    current = Path(run(BUILD_DEB, out / "cur", cwd=REPO).stdout.strip().splitlines()[-1])
+    d = Debs(previous=previous, current=current, version=version,
+             user_existed=_exists("speaker", "passwd"), group_existed=_exists("speaker", "group"))
+    d.preexisting = {p for p in deb_paths(current) if p.exists() or p.is_symlink()}
+    try:
+        yield d
+    finally:
+        _purge()
+        if not d.user_existed and _exists("speaker", "passwd"):
+            run("deluser", "--system", "--quiet", "speaker", check=False)
+        if not d.group_existed and _exists("speaker", "group"):
+            run("delgroup", "--system", "--quiet", "speaker", check=False)
+
+
+@pytest.fixture(scope="module")
+def installed(debs: Debs) -> Debs:
+    """The previous build installed, its conffile edited, then upgraded to the current build."""
+    run(*APT, "install", debs.previous)
+    assert _dpkg_status() == "ii"
+    with CONFFILES[0].open("a") as f:
+        f.write(f"\n{MARK}\n")
+    run(*APT, "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+        "install", debs.current)
+    r = run("dpkg-query", "-W", "-f=${Version}", PACKAGE)
+    assert r.stdout == debs.version
+    return debs
+
+
+def test_lintian_reports_no_error_or_warning(debs: Debs) -> None:
+    """lintian --fail-on error,warning passes on the built package."""
+    if not shutil.which("lintian", path=CLEAN_ENV["PATH"]):
+        pytest.skip("lintian is not installed")
+    run("lintian", "--fail-on", "error,warning", debs.current)
+
+
+def test_package_ships_only_our_python_package(debs: Debs) -> None:
+    """Nothing is vendored: the only module in dist-packages is `speaker`."""
+    site = Path("/usr/lib/python3/dist-packages")
+    top = {p.relative_to(site).parts[0] for p in deb_paths(debs.current)
+           if site in p.parents}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"speaker"}
+
+
+def test_install_pulls_only_debian_packages(debs: Debs) -> None:
+    """apt installs nothing but Debian's packages beside ours, and our deps come from Debian."""
+    sim = run(*APT, "install", "-s", debs.current).stdout
+    for line in sim.splitlines():
+        if line.startswith("Inst ") and not line.startswith(f"Inst {PACKAGE} "):
+            assert re.search(r"\(\S+ Debian(-Security)?:", line), f"not from Debian: {line}"
+    fields = run("dpkg-deb", "-f", debs.current, "Depends", "Recommends").stdout
+    assert "python3-exabgp (>= 4.2.21)" in fields
+    for dep in DEPENDS:
+        assert dep in fields
+    # What the dependency closure resolves to here (already installed, or about to
+    # be) must be available from a Debian archive.
+    closure = run("apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
+                  "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances",
+                  *DEPENDS, "python3-prometheus-client").stdout
+    names = sorted({ln.strip() for ln in closure.splitlines()
+                    if ln and not ln.startswith(" ") and not ln.startswith("<")})
+    policy = run("apt-cache", "policy", *names).stdout
+    for name, wanted, origins in _policy(policy):
+        assert any("debian.org" in o for o in origins), \
+            f"{name} {wanted} is not available from a Debian archive: {origins}"
+
+
+def _policy(text: str) -> Iterator[tuple[str, str, list[str]]]:
+    """(package, installed-or-candidate version, its sources) from `apt-cache policy`."""
+    for block in re.split(r"\n(?=\S)", text.strip()):
+        lines = block.splitlines()
+        name = lines[0].rstrip(":")
+        info = dict(ln.strip().split(": ", 1) for ln in lines[1:3] if ": " in ln)
+        wanted = info.get("Installed", "(none)")
+        if wanted == "(none)":
+            wanted = info.get("Candidate", "(none)")
+        sources: dict[str, list[str]] = {}
+        current: list[str] = []
+        for ln in lines[lines.index("  Version table:") + 1:] if "  Version table:" in lines else []:
+            m = re.match(r"^ (?:\*\*\*| {3}) (\S+) -?\d+$", ln)
+            if m:
+                current = sources.setdefault(m.group(1), [])
+            else:
+                current.append(ln.strip())
+        yield name, wanted, sources.get(wanted, [])
+
+
+def test_upgrade_keeps_the_edited_conffile(installed: Debs) -> None:
+    """An edit to /etc/speaker/speaker.conf survives the upgrade from the previous build."""
+    assert MARK in CONFFILES[0].read_text()
+
+
+def test_config_files_are_readable_by_the_service_group_only(installed: Debs) -> None:
+    """/etc/speaker/* are root:speaker 0640 (they may hold an MD5 password), after upgrade too."""
+    user = pwd.getpwnam("speaker")
+    assert user.pw_uid < 1000 and user.pw_shell.endswith("nologin")
+    gid = grp.getgrnam("speaker").gr_gid
+    for path in CONFFILES:
+        st = path.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, gid, 0o640), path
+    conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", PACKAGE).stdout
+    for path in CONFFILES:
+        assert str(path) in conffiles
+
+
+def test_speakerctl_version_runs_from_the_installed_files(installed: Debs) -> None:
+    """/usr/bin/speakerctl --version works from /usr/lib/python3/dist-packages."""
+    where = run("/usr/bin/python3", "-c", "import speaker; print(speaker.__file__)").stdout
+    assert where.startswith("/usr/lib/python3/dist-packages/speaker/"), where
+    if not Path("/usr/lib/python3/dist-packages/speaker/ctl.py").exists():
+        pytest.xfail("speaker/ctl.py does not exist yet in the tree: speakerctl has no main")
+    r = run("/usr/bin/speakerctl", "--version")
+    assert installed.version.split("~")[0].split("-")[0] in r.stdout + r.stderr
+
+
+def test_exabgp_accepts_the_installed_config(installed: Debs) -> None:
+    """exabgp --test /etc/speaker/speaker.conf passes, plain and with the unit's settings."""
+    run("/usr/sbin/exabgp", "--test", "/etc/speaker/speaker.conf")
+    env = dict(CLEAN_ENV)
+    for line in ENV_FILE.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value
+    run("/usr/sbin/exabgp", "--test", "/etc/speaker/speaker.conf", env=env)
+
+
+def test_unit_environment_is_the_checkout_one_run_as_speaker(installed: Debs) -> None:
+    """The unit's env file is exabgp/exabgp.env with exabgp_daemon_user=speaker."""
+    ours = (REPO / "exabgp" / "exabgp.env").read_text().splitlines()
+    theirs = ENV_FILE.read_text().splitlines()
+    assert "exabgp_daemon_user=speaker" in theirs
+    assert [ln for ln in ours if not ln.startswith("exabgp_daemon_user=")] == \
+        [ln for ln in theirs if not ln.startswith("exabgp_daemon_user=")]
+    unit = UNIT.read_text()
+    assert f"EnvironmentFile={ENV_FILE}" in unit
+    assert "ExecStart=/usr/sbin/exabgp /etc/speaker/speaker.conf" in unit
+
+
+def test_unit_is_installed_but_not_enabled(installed: Debs) -> None:
+    """The unit is not enabled by the install: /etc/speaker holds dns-1's values until edited."""
+    assert UNIT.is_file()
+    assert not Path("/etc/systemd/system/multi-user.target.wants/anycast-speaker.service") \
+        .exists()
+
+
+def test_systemd_analyze_verify_is_clean(installed: Debs) -> None:
+    """systemd-analyze verify reports nothing on the installed unit."""
+    r = run("systemd-analyze", "verify", UNIT)
+    assert r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
+
+
+def test_systemd_exposure_score_is_at_most_2(installed: Debs) -> None:
+    """systemd-analyze security --offline=true rates the installed unit <= 2.0."""
+    r = run("systemd-analyze", "security", "--offline=true", UNIT, check=False)
+    m = re.search(r"Overall exposure level for anycast-speaker\.service: (\d+\.\d+)", r.stdout)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= MAX_EXPOSURE, r.stdout
+
+
+def test_purge_leaves_no_file_the_package_created(installed: Debs) -> None:
+    """dpkg --purge removes files, conffiles, state and runtime dirs, statoverrides."""
+    # What systemd would have created for the running unit.
+    for d, mode in ((Path("/var/lib/speaker"), 0o750), (Path("/run/speaker"), 0o750)):
+        d.mkdir(mode=mode, exist_ok=True)
+        shutil.chown(d, "speaker", "speaker")
+        (d / "left-by-the-service").write_text("x")
+    run("/usr/bin/python3", "-c", "import speaker.config")  # leaves __pycache__ behind
+    shipped = deb_paths(installed.current)
+    run(*APT, "purge", PACKAGE)
+    assert _dpkg_status() in ("", "un", "pn")
+    left = [p for p in shipped if (p.exists() or p.is_symlink()) and p not in installed.preexisting]
+    assert left == []
+    for p in (Path("/etc/speaker"), Path("/var/lib/speaker"), Path("/run/speaker"),
+              Path("/usr/lib/python3/dist-packages/speaker"),
+              Path("/var/lib/systemd/deb-systemd-helper-enabled/anycast-speaker.service"
+                   ".dsh-also")):
+        assert not p.exists(), p
+    overrides = run("dpkg-statoverride", "--list").stdout
+    assert "/etc/speaker" not in overrides
