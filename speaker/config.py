@@ -61,8 +61,8 @@ class Flap:
 
     After ``max_transitions`` transitions within ``window`` seconds the service
     stays withdrawn for ``penalty`` seconds; each further hold doubles the
-    penalty up to ``max_penalty``; the doubling is forgotten after
-    ``max_penalty`` seconds without a hold.
+    penalty up to ``max_penalty``; the doubling is forgotten once a hold
+    has been over for ``max_penalty`` seconds.
     """
 
     enabled: bool = True

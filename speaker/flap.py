@@ -3,8 +3,8 @@
 Pure: the caller passes the time (monotonic seconds) in. A service that makes
 `max_transitions` transitions within `window` seconds is held withdrawn for a
 penalty; each hold while the previous one is still remembered doubles the
-penalty (up to `max_penalty`); the memory fades after `max_penalty` seconds
-without a hold.
+penalty (up to `max_penalty`); the memory fades once a hold has
+been over for `max_penalty` seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def record(damping: Damping, now: float, policy: Flap) -> Damping:
     if len(recent) < policy.max_transitions or damping.held(now):
         return Damping(recent, damping.held_until, damping.last_penalty, damping.last_hold,
                        damping.holds)
-    remembered = damping.last_hold is not None and now - damping.last_hold < policy.max_penalty
+    remembered = damping.last_hold is not None and now - damping.held_until < policy.max_penalty
     if remembered:
         penalty = min(policy.max_penalty, max(policy.penalty, damping.last_penalty * 2))
     else:

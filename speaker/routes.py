@@ -37,6 +37,7 @@ class Command:
 class _Entry:
     desired: Route | None = None  # None: withdrawn
     confirmed: Confirmed = Confirmed.UNKNOWN
+    announced: Route | None = None  # the attributes ExaBGP confirmed
     in_flight: int = 0
     retry_at: float = 0.0
     failures: int = 0
@@ -93,7 +94,8 @@ class RouteBook:
         for prefix, entry in self._entries.items():
             if entry.in_flight or now < entry.retry_at:
                 continue
-            if entry.desired is not None and entry.confirmed is not Confirmed.ANNOUNCED:
+            if entry.desired is not None and (entry.confirmed is not Confirmed.ANNOUNCED
+                                              or entry.announced != entry.desired):
                 commands.append(Command(Action.ANNOUNCE, prefix, entry.desired))
             elif entry.desired is None and entry.confirmed is not Confirmed.WITHDRAWN:
                 commands.append(Command(Action.WITHDRAW, prefix))
@@ -145,6 +147,7 @@ class RouteBook:
             entry.retry_at = 0.0
             if command.action is Action.ANNOUNCE:
                 entry.confirmed = Confirmed.ANNOUNCED
+                entry.announced = command.route
             else:
                 entry.confirmed = Confirmed.WITHDRAWN
                 if not entry.managed and not entry.in_flight:

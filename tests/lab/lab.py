@@ -32,18 +32,16 @@ import dns.rcode
 
 from tests.lab import render, state
 from tests.lab.system import (
+    NETNS_DIR,
     LabError,
     alive,
     children,
     cmdline,
     in_netns,
-    netns_inode,
     ns_argv,
-    processes_in,
     run,
     signal_pid,
     start_time,
-    terminate,
     wait_for,
     wait_gone,
 )
@@ -219,7 +217,10 @@ class Lab:
         problems = missing_requirements(self.exabgp_version)
         if problems:
             raise LabError("lab cannot run here: " + "; ".join(problems))
-        self.root.mkdir(mode=0o755, parents=False)
+        taken = [ns for ns in self.topo.namespaces if (NETNS_DIR / ns).exists()]
+        if taken or self.frr_dir.exists():
+            raise LabError(f"lab id {self.lab_id} is in use ({', '.join(taken) or self.frr_dir})")
+        self.root.mkdir(mode=0o755, parents=False)  # fails if the id is taken: nothing recorded
         os.chmod(self.root, 0o755)
         self._save()
         try:
@@ -236,7 +237,10 @@ class Lab:
             self.is_up = True
             if wait:
                 self.wait_ecmp(timeout=timeout)
-        except BaseException:
+        except BaseException as exc:
+            if self.root.exists():
+                dest = self.archive_logs(Path(f"/tmp/spklab-{self.lab_id}-logs"))
+                exc.add_note(f"lab logs kept in {dest}")
             self.down()
             raise
 
@@ -388,6 +392,9 @@ class LabNode:
         self.socket = self.dir / "speaker.sock"
         self.state_dir = self.dir / "state"
         self.zone_broken = False
+        # Set by every fault or command: heal() then restarts ExaBGP (and so the speaker)
+        # with an empty state_dir, so no test inherits another's history (e.g. flap damping).
+        self.dirty = False
 
     def write_configs(self, zone_mode: str = "good") -> None:
         topo = self.lab.topo
@@ -434,6 +441,7 @@ class LabNode:
                  timeout, interval=0.05, what=f"named on {self.name} to answer")
 
     def kill_named(self, sig: int = signal.SIGKILL) -> None:
+        self.dirty = True
         proc = self.named
         if not proc.signal(sig):
             raise LabError(f"{self.name}: named (PID {proc.pid}) is not running")
@@ -462,6 +470,7 @@ class LabNode:
                               env=env, cwd=self.dir)
 
     def kill_exabgp(self, sig: int = signal.SIGKILL) -> None:
+        self.dirty = True
         proc = self.exabgp
         child = self.speaker_pid()
         if not proc.signal(sig):
@@ -492,9 +501,12 @@ class LabNode:
         def found() -> int | None:
             got = self.speaker_pid()
             return got[0] if got and got[0] != other_than else None
-        return wait_for(found, timeout, interval=0.02, what=f"the speaker on {self.name}")
+        pid = wait_for(found, timeout, interval=0.02, what=f"the speaker on {self.name}")
+        assert pid is not None
+        return pid
 
     def kill_speaker(self, sig: int = signal.SIGKILL) -> int:
+        self.dirty = True
         got = self.speaker_pid()
         if got is None:
             raise LabError(f"{self.name}: no speaker process under ExaBGP")
@@ -509,15 +521,18 @@ class LabNode:
                    for link in json.loads(out or "[]") for a in link.get("addr_info", []))
 
     def remove_anycast(self) -> None:
+        self.dirty = True
         run(["ip", "-n", self.ns, "-6", "addr", "del", f"{self.lab.anycast}/128", "dev", "lo"])
 
     def add_anycast(self) -> None:
+        self.dirty = True
         run(["ip", "-n", self.ns, "-6", "addr", "add", f"{self.lab.anycast}/128", "dev", "lo",
              "nodad"])
 
     def break_zone(self, mode: str = "servfail") -> None:
         """Restart named so example.com fails: 'servfail' (zone file does not load) or
         'refused' (named.conf without the zone)."""
+        self.dirty = True
         if mode not in ("servfail", "refused"):
             raise ValueError("mode must be 'servfail' or 'refused'")
         self.write_configs(zone_mode=mode)
@@ -534,6 +549,7 @@ class LabNode:
     def run(self, argv: Sequence[str], check: bool = False,
             timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         env = base_env()
+        self.dirty = True
         env["PYTHONPATH"] = str(REPO)
         try:
             return subprocess.run(ns_argv(self.ns, argv), capture_output=True, text=True,
@@ -557,6 +573,8 @@ class LabNode:
     # -- back to healthy -------------------------------------------------------
 
     def heal(self) -> None:
+        """Back to a healthy node. A node touched by a fault or command gets a fresh
+        ExaBGP and speaker (empty state_dir); an untouched one is left alone."""
         named = self.lab.procs.get(f"{self.name}/named")
         if self.zone_broken:
             self.fix_zone()
@@ -568,24 +586,21 @@ class LabNode:
         if not self.has_anycast():
             self.add_anycast()
         exabgp = self.lab.procs.get(f"{self.name}/exabgp")
-        has_state = any(self.state_dir.iterdir())
+        if exabgp is not None and exabgp.alive and not self.dirty:
+            return
         if exabgp is not None and exabgp.alive:
             exabgp.signal(signal.SIGCONT)
             got = self.speaker_pid()
             if got is not None:
                 signal_pid(got[0], got[1], signal.SIGCONT)
-            if has_state:
-                self.kill_exabgp(signal.SIGTERM)
-        if has_state:
-            # Persisted maintenance (or anything else the speaker kept) is forgotten.
-            for entry in self.state_dir.iterdir():
-                if entry.is_dir():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-        exabgp = self.lab.procs.get(f"{self.name}/exabgp")
-        if exabgp is None or not exabgp.alive:
-            self.start_exabgp()
+            self.kill_exabgp(signal.SIGTERM)
+        for entry in self.state_dir.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        self.start_exabgp()
+        self.dirty = False
 
 
 def _udp(server: str, qname: str, qtype: str, timeout: float) -> dns.message.Message | None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
     args = parser.parse_args()
-    text = open(args.config, encoding="utf-8").read()
+    text = Path(args.config).read_text(encoding="utf-8")
     body = text[text.index("{"):]  # the lab renders the YAML as JSON after a comment line
     doc = json.loads(body)
     for service in doc["services"]:

@@ -1,0 +1,311 @@
+"""`speakerctl doctor`: the node's troubleshooting checks, each with a verdict and the fix.
+
+The judges (`judge_*`) are pure: they turn what was observed (the config,
+the status from the process, the addresses on the interfaces, the outcome
+of each DNS check) into findings. `examine` gathers the observations:
+netlink for the addresses, the configured checks (speaker.checks) for DNS,
+and only towards addresses of this node: doctor never queries another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ipaddress
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speaker import checks
+from speaker.config import Check, Config, IPAddress, Service
+from speaker.exabgp_conf import Finding as ConfFinding
+
+
+class Verdict(enum.Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # what was checked, a short name
+    verdict: Verdict
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"check": self.check, "verdict": self.verdict.value, "detail": self.detail,
+                "fix": self.fix}
+
+
+Local = frozenset[tuple[str, IPAddress]]  # (interface, address) pairs of this node
+
+
+# -- judges (pure) ------------------------------------------------------------------------
+
+
+def judge_config(path: Path, cfg: Config | None, problem: str) -> Finding:
+    if cfg is None:
+        return Finding("config", Verdict.FAIL, problem,
+                       f"speakerctl check-config {path} lists every problem; or pass the "
+                       "right file with --config")
+    return Finding("config", Verdict.OK, f"{path} is valid: {len(cfg.services)} service(s), "
+                                         f"{len(cfg.prefixes)} prefix(es)")
+
+
+def judge_exabgp(path: Path | None, found: Iterable[ConfFinding]) -> Finding:
+    if path is None:
+        return Finding("exabgp-config", Verdict.SKIP,
+                       "no speaker.conf next to the YAML (use --exabgp CONF)")
+    problems = [str(f) for f in found if f.level == "error"]
+    warnings = [str(f) for f in found if f.level != "error"]
+    if problems:
+        return Finding("exabgp-config", Verdict.FAIL, "; ".join(problems),
+                       f"edit {path}, then: exabgp --test {path} (4.2) and systemctl restart "
+                       "anycast-speaker")
+    if warnings:
+        return Finding("exabgp-config", Verdict.WARN, "; ".join(warnings), f"edit {path}")
+    return Finding("exabgp-config", Verdict.OK, f"{path} agrees with the YAML")
+
+
+def judge_process(status: dict[str, Any] | None, unreachable: str) -> Finding:
+    if status is None:
+        lines = unreachable.splitlines() or ["cannot reach the speaker process"]
+        return Finding("process", Verdict.FAIL, lines[0],
+                       "; ".join(line.strip() for line in lines[1:]))
+    return Finding("process", Verdict.OK, f"running: pid {status['pid']}, anycast-speaker "
+                                          f"{status['version']}, up {status['uptime']:.0f} s")
+
+
+def _interface(service: Service) -> str:
+    return service.address.interface if service.address else "lo"
+
+
+def _add_command(address: IPAddress, interface: str) -> str:
+    family = "-6 " if address.version == 6 else ""
+    return f"ip {family}addr add {address}/{address.max_prefixlen} dev {interface}"
+
+
+def judge_addresses(cfg: Config, local: Local | None, error: str = "") -> list[Finding]:
+    """The anycast address of every prefix is on the service's interface (lo)."""
+    out = []
+    for service in cfg.services:
+        interface = _interface(service)
+        for prefix in service.prefixes:
+            addr = prefix.network_address
+            name = f"address {addr}"
+            if local is None:
+                out.append(Finding(name, Verdict.FAIL, f"cannot read addresses: {error}",
+                                   "run doctor on the node itself (netlink)"))
+            elif (interface, addr) in local:
+                out.append(Finding(name, Verdict.OK, f"on {interface}"))
+            else:
+                elsewhere = sorted(i for i, a in local if a == addr)
+                where = f" (it is on {', '.join(elsewhere)})" if elsewhere else ""
+                manage = service.address is not None and service.address.manage
+                out.append(Finding(
+                    name, Verdict.FAIL, f"not on {interface}{where}: queries to the "
+                                        "anycast address cannot reach this node's DNS server",
+                    f"{_add_command(addr, interface)}" + (
+                        "" if manage else f"; or set address: {{interface: {interface}, "
+                                          f"manage: true}} on service {service.name} so the "
+                                          "speaker adds it")))
+    return out
+
+
+FIXES = {
+    "refused": "is named running (systemctl status named)? Does listen-on-v6 (listen-on "
+               "for IPv4) in /etc/bind/named.conf.options include {server}? Then: rndc "
+               "reconfig",
+    "no-address": "{server} is not usable on this node: add the address (see the address "
+                  "check) or fix the check's server",
+    "timeout": "named does not answer in time: is it hung or overloaded (rndc status)? Does "
+               "a firewall drop port {port}?",
+    "truncated": "set transport: tcp on this check",
+    "rcode": "named answers, but not as expected: is the zone loaded (rndc zonestatus "
+             "ZONE; named-checkzone)? Compare with the check's expect",
+    "not-authoritative": "named is not authoritative for {qname}: is the zone loaded (rndc "
+                         "zonestatus)?",
+    "no-answer": "the zone has no {qtype} record for {qname}: fix the zone or the check",
+    "wrong-answer": "the zone answers differently: fix the zone or the check's "
+                    "expect.answers",
+}
+
+
+def _fix(check: Check, code: str) -> str:
+    text = FIXES.get(code, "see the reason; the speaker runs the same check")
+    return text.format(server=check.server, port=check.port, qname=check.qname,
+                       qtype=check.qtype)
+
+
+def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
+              local: Local | None) -> list[Finding]:
+    """Every configured check: queried when its server is an address of this node."""
+    out = []
+    mine = {a for _, a in local} if local is not None else None
+    for service in cfg.services:
+        anycast = {p.network_address for p in service.prefixes}
+        servers = {c.server for c in service.checks}
+        for i, check in enumerate(service.checks):
+            name = f"dns {service.name}/{i}"
+            what = check.describe()
+            outcome = outcomes.get((service.name, i))
+            if outcome is None:
+                if mine is not None and check.server not in mine:
+                    out.append(Finding(name, Verdict.FAIL, f"{what}: not queried: "
+                                       f"{check.server} is not an address of this node",
+                                       _fix(check, "no-address")))
+                else:
+                    out.append(Finding(name, Verdict.SKIP, f"{what}: not queried"))
+            elif outcome.ok:
+                out.append(Finding(name, Verdict.OK,
+                                   f"{what}: answers in {outcome.latency * 1000:.1f} ms"))
+            else:
+                out.append(Finding(name, Verdict.FAIL, outcome.reason, _fix(check, outcome.code)))
+        if not servers & anycast:
+            out.append(Finding(f"dns {service.name}", Verdict.WARN,
+                               "no check queries the anycast address: a server that does not "
+                               "listen on it would stay announced",
+                               f"add a check with server: \"{service.anycast}\""))
+        if not servers - anycast:
+            out.append(Finding(f"dns {service.name}", Verdict.WARN,
+                               "no check queries this node's own address",
+                               "add a check with the node's unicast address as server"))
+    return out
+
+
+def judge_bgp(status: dict[str, Any] | None) -> list[Finding]:
+    if status is None:
+        return [Finding("bgp", Verdict.SKIP, "process not reachable")]
+    neighbors = status["neighbors"]
+    if not neighbors:
+        return [Finding("bgp", Verdict.FAIL, "ExaBGP has reported no BGP session",
+                        "speakerctl check-config (neighbor, local-address, ASNs, api "
+                        "neighbor-changes); journalctl -u anycast-speaker (ExaBGP's log); on "
+                        "the router: is this node configured as its neighbour (show bgp "
+                        "summary)?")]
+    now = time.time()
+    out = []
+    for n in neighbors:
+        name = f"bgp {n['peer']}"
+        since = f"since {max(0.0, now - n['since']):.0f} s"
+        if n["state"] == "up":
+            out.append(Finding(name, Verdict.OK, f"established {since}"))
+        else:
+            reason = f": {n['reason']}" if n.get("reason") else ""
+            out.append(Finding(name, Verdict.FAIL, f"session {n['state']} {since}{reason}",
+                               "journalctl -u anycast-speaker (ExaBGP's log); check the peer "
+                               "address, peer-as, local-address and md5-password in the "
+                               "ExaBGP config, and the router's side (show bgp summary)"))
+    return out
+
+
+def judge_prefixes(status: dict[str, Any] | None) -> list[Finding]:
+    if status is None:
+        return [Finding("prefix", Verdict.SKIP, "process not reachable")]
+    out = []
+    for service in status["services"]:
+        for item in service["prefixes"]:
+            name = f"prefix {item['prefix']}"
+            if item["confirmed"] == "announced" and item["desired"] == "announced":
+                out.append(Finding(name, Verdict.OK, "announced (confirmed by ExaBGP)"))
+            elif service["state"] == "maintenance":
+                maint = service.get("maintenance") or {}
+                out.append(Finding(name, Verdict.WARN,
+                                   f"withdrawn for maintenance: {maint.get('reason') or '-'} "
+                                   f"(by {maint.get('by') or 'unknown'})",
+                                   f"speakerctl announce {service['name']}"))
+            elif item["desired"] == "announced":
+                out.append(Finding(name, Verdict.FAIL,
+                                   f"not confirmed by ExaBGP (confirmed: {item['confirmed']})",
+                                   "is a BGP session up, and does the neighbour's api block "
+                                   "name the process? exabgp.api.ack must be true"))
+            else:
+                out.append(Finding(name, Verdict.FAIL,
+                                   f"withdrawn: service {service['name']} is "
+                                   f"{service['state']}: {service['reason']}",
+                                   "see the dns and address checks above"))
+    return out
+
+
+def failed(findings: Iterable[Finding]) -> bool:
+    return any(f.verdict is Verdict.FAIL for f in findings)
+
+
+LABELS = {Verdict.OK: "ok", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL", Verdict.SKIP: "skip"}
+
+
+def render(findings: list[Finding]) -> list[str]:
+    width = max((len(f.check) for f in findings), default=0)
+    out = []
+    for f in findings:
+        out.append(f"{LABELS[f.verdict]:<4}  {f.check:<{width}}  {f.detail}")
+        if f.fix and f.verdict in (Verdict.FAIL, Verdict.WARN):
+            out.append(f"{'':<4}  {'':<{width}}  fix: {f.fix}")
+    counts = {v: sum(1 for f in findings if f.verdict is v) for v in Verdict}
+    out.append(f"doctor: {counts[Verdict.FAIL]} failed, {counts[Verdict.WARN]} warning(s), "
+               f"{counts[Verdict.OK]} ok, {counts[Verdict.SKIP]} skipped")
+    return out
+
+
+# -- observations (I/O) -------------------------------------------------------------------
+
+
+def local_addresses() -> Local:
+    """Every usable (interface, address) of this node, read through netlink."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        found = set()
+        for msg in ipr.get_addr():
+            if msg.get_attr("IFA_FLAGS", 0) & 0x40:  # IFA_F_TENTATIVE
+                continue
+            value = msg.get_attr("IFA_ADDRESS") or msg.get_attr("IFA_LOCAL")
+            if value:
+                found.add((str(names.get(msg["index"], msg["index"])),
+                           ipaddress.ip_address(value)))
+    return frozenset(found)
+
+
+async def _probe_all(jobs: list[tuple[tuple[str, int], checks.Probe]]
+                     ) -> dict[tuple[str, int], checks.Outcome]:
+    results = await asyncio.gather(*(probe.run() for _, probe in jobs))
+    return {key: outcome for (key, _), outcome in zip(jobs, results, strict=True)}
+
+
+def probe_local(cfg: Config, local: Local | None,
+                build: Callable[[Check, float], checks.Probe] = checks.build
+                ) -> dict[tuple[str, int], checks.Outcome]:
+    """Run each check whose server is an address of this node (never another host)."""
+    mine = {a for _, a in local} if local is not None else set()
+    jobs = [((s.name, i), build(c, s.timing.timeout)) for s in cfg.services
+            for i, c in enumerate(s.checks) if c.server in mine]
+    return asyncio.run(_probe_all(jobs)) if jobs else {}
+
+
+def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
+            exabgp_path: Path | None, exabgp: list[ConfFinding],
+            status: dict[str, Any] | None, unreachable: str,
+            addresses: Callable[[], Local] | None = None,
+            build: Callable[[Check, float], checks.Probe] | None = None) -> list[Finding]:
+    """Every finding, in the order an operator would look (defaults: netlink, real checks)."""
+    findings = [judge_config(config_path, cfg, config_problem)]
+    if cfg is not None:
+        findings.append(judge_exabgp(exabgp_path, exabgp))
+    findings.append(judge_process(status, unreachable))
+    if cfg is not None:
+        local: Local | None
+        try:
+            local, error = (addresses or local_addresses)(), ""
+        except Exception as exc:  # netlink unavailable: say so as a finding
+            local, error = None, f"{exc.__class__.__name__}: {exc}"
+        findings += judge_addresses(cfg, local, error)
+        findings += judge_dns(cfg, probe_local(cfg, local, build or checks.build), local)
+    findings += judge_bgp(status)
+    findings += judge_prefixes(status)
+    return findings

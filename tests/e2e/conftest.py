@@ -1,0 +1,64 @@
+"""Fixtures for the lab tests: a shared lab per module, reset before every test.
+
+Every test here carries the `lab` marker and is skipped unless the machine can
+run the lab (root, FRR, BIND, ExaBGP, iproute2). On a failure the lab's log
+tails are printed and its logs are kept in /tmp/spklab-<id>-logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.lab import Lab, missing_requirements
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == here:
+            item.add_marker(pytest.mark.lab)
+            version = "4.2"
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None:
+                version = callspec.params.get("exabgp_version", "4.2")
+            problems = missing_requirements(version)
+            if problems:
+                item.add_marker(pytest.mark.skip(reason="lab: " + "; ".join(problems)))
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # type: ignore[untyped-decorator]
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+def keep_logs(lab: Lab) -> None:
+    if lab.root.exists():
+        print(lab.logs(30))
+        print(f"lab logs kept in {lab.archive_logs(Path(f'/tmp/spklab-{lab.lab_id}-logs'))}")
+
+
+@pytest.fixture(scope="module")
+def shared_lab() -> Iterator[Lab]:
+    """One lab (3 nodes, ExaBGP 4.2, the real speaker) for a whole test module."""
+    lab = Lab()
+    lab.up(timeout=30)
+    try:
+        yield lab
+    finally:
+        left = lab.down()
+        assert not left, f"lab teardown left: {left}"
+
+
+@pytest.fixture
+def lab(shared_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The module's lab, healthy (all next hops in the FIB) when the test starts."""
+    shared_lab.reset(timeout=30)
+    yield shared_lab
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        keep_logs(shared_lab)

@@ -1,0 +1,100 @@
+"""Fakes for the I/O edges of the speaker: ExaBGP sink, loopback addresses, probes, clock.
+
+Small and general: each records what happened and lets a test script the
+answers. No real time, no sockets, no netlink.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from speaker.channel import ChannelClosed
+from speaker.checks import Outcome
+from speaker.config import Check, IPAddress
+from speaker.loopback import AddressError
+
+OK = Outcome(ok=True, reason="ok", latency=0.001)
+
+
+class Clock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Sink:
+    """Records the lines written to ExaBGP; `on_write` lets a test answer them (acks)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self.on_write: Callable[[str], None] | None = None
+
+    def write(self, line: str) -> None:
+        if self.closed:
+            raise ChannelClosed("fake sink closed")
+        self.lines.append(line)
+        if self.on_write is not None:
+            self.on_write(line)
+
+
+class Addresses:
+    """Addresses on interfaces, kept in a set; `error` makes every call fail."""
+
+    def __init__(self, present: Iterable[tuple[str, IPAddress]] = ()) -> None:
+        self.addresses: set[tuple[str, IPAddress]] = set(present)
+        self.error: str | None = None
+        self.closed = False
+
+    def present(self, interface: str, address: IPAddress) -> bool:
+        if self.error:
+            raise AddressError(self.error)
+        return (interface, address) in self.addresses
+
+    def ensure(self, interface: str, address: IPAddress) -> bool:
+        if self.error:
+            raise AddressError(self.error)
+        if (interface, address) in self.addresses:
+            return False
+        self.addresses.add((interface, address))
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Probe:
+    """A check that answers with scripted outcomes, then with `default`."""
+
+    def __init__(self, check: Check, timeout: float = 0.25,
+                 outcomes: Iterable[Outcome] = (), default: Outcome = OK) -> None:
+        self.check = check
+        self.timeout = timeout
+        self.outcomes: deque[Outcome] = deque(outcomes)
+        self.default = default
+        self.runs = 0
+
+    async def run(self) -> Outcome:
+        self.runs += 1
+        return self.outcomes.popleft() if self.outcomes else self.default
+
+
+class Probes:
+    """A probe factory for `Speaker(probe_factory=...)` that keeps what it built."""
+
+    def __init__(self, default: Outcome = OK) -> None:
+        self.default = default
+        self.built: list[Probe] = []
+
+    def __call__(self, check: Check, timeout: float) -> Probe:
+        probe = Probe(check, timeout, default=self.default)
+        self.built.append(probe)
+        return probe

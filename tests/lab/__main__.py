@@ -1,0 +1,116 @@
+"""`python3 -m tests.lab up|down|status|demo`: the anycast lab from a shell (as root)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tests.lab import demo, state
+from tests.lab.lab import EXABGP, Lab, missing_requirements
+from tests.lab.system import LabError, alive, run
+from tests.lab.topology import ANYCAST
+
+
+def _up(args: argparse.Namespace) -> int:
+    lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process)
+    try:
+        lab.up(timeout=args.timeout)
+    except LabError as exc:
+        print(f"lab up failed: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(note, file=sys.stderr)
+        return 1
+    lab.detach()
+    topo = lab.topo
+    print(f"lab {lab.lab_id} is up: {len(lab.nodes)} next hops for {topo.anycast}/128")
+    print(f"  run dir   {lab.root}")
+    print(f"  router    ip netns exec {topo.router_ns} ip -6 route show {topo.anycast}")
+    print(f"            vtysh -N {topo.frr_name} -c 'show bgp ipv6 unicast summary'")
+    print(f"  client    ip netns exec {topo.client_ns} dig @{topo.anycast} example.com AAAA +nsid")
+    for node in lab.nodes:
+        print(f"  {node.name}      ip netns exec {node.ns} ...   (config {node.config})")
+    print(f"  stop it:  python3 -m tests.lab down --id {lab.lab_id}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    result = state.down_all(force=args.all, only=args.id)
+    if not result:
+        print("no lab to tear down" + (f" with id {args.id}" if args.id else
+                                       " (labs owned by a running process are kept; --all)"))
+    status = 0
+    for lab_id, left in result.items():
+        if left:
+            status = 1
+            print(f"lab {lab_id}: left behind: {', '.join(left)}")
+        else:
+            print(f"lab {lab_id}: torn down, nothing left")
+    return status
+
+
+def _status(_args: argparse.Namespace) -> int:
+    roots = state.roots()
+    if not roots:
+        print("no lab")
+    for root in roots:
+        data = state.load(root) or {}
+        owner = data.get("owner")
+        owner_text = (f"owned by PID {owner}" + ("" if state.owner_alive(data) else " (gone)")
+                      if owner else "detached")
+        print(f"lab {data.get('id', root.name)}: {owner_text}, ExaBGP {data.get('exabgp')}, "
+              f"process {data.get('process')}, run dir {root}")
+        for proc in data.get("procs", []):
+            up = alive(int(proc["pid"]), int(proc["start"]))
+            print(f"  {proc['key']:<14} PID {proc['pid']:<8} {'running' if up else 'gone'}")
+        netns = data.get("netns", [])
+        if netns:
+            route = run(["ip", "-n", netns[0], "-6", "route", "show", str(ANYCAST)],
+                        check=False).stdout.strip()
+            print("  router FIB: " + (route.replace("\n", "\n              ") or "no route"))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    problems = missing_requirements(args.exabgp)
+    if problems:
+        print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    return demo.run(exabgp_version=args.exabgp, nodes=args.nodes)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python3 -m tests.lab",
+                                description="The anycast lab: FRR router, BIND+ExaBGP nodes and "
+                                            "a client in network namespaces (run as root).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--nodes", type=int, default=3, help="DNS nodes (default 3)")
+        sp.add_argument("--exabgp", choices=sorted(EXABGP), default="4.2",
+                        help="ExaBGP: 4.2 (Debian) or 5.0 (.venv-exabgp5)")
+
+    up = sub.add_parser("up", help="start a lab and leave it running")
+    common(up)
+    up.add_argument("--process", choices=("speaker", "standin"), default="speaker",
+                    help="what ExaBGP runs (standin: lab self-test only)")
+    up.add_argument("--timeout", type=float, default=30.0)
+    up.set_defaults(func=_up)
+    down = sub.add_parser("down", help="tear down labs left running or crashed")
+    down.add_argument("--id", help="only this lab")
+    down.add_argument("--all", action="store_true",
+                      help="also labs whose owning process still runs")
+    down.set_defaults(func=_down)
+    sub.add_parser("status", help="list labs and their processes").set_defaults(func=_status)
+    dm = sub.add_parser("demo", help="the seed's walkthrough, end to end (< 2 min)")
+    common(dm)
+    dm.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The speaker's reactions, driven with fakes: no network, no sleeps."""
+
+import asyncio
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from speaker import config
+from speaker.checks import Outcome
+from speaker.daemon import Speaker
+from speaker.exabgp_api import Ack, Garbage, NeighborState, Shutdown
+from speaker.routes import Confirmed
+from speaker.state import MaintenanceStore
+from tests.fakes import OK, Addresses, Clock, Probes, Sink
+
+ANYCAST = ipaddress.ip_address("2001:db8::100")
+PREFIX = ipaddress.ip_network("2001:db8::100/128")
+YAML = """
+state_dir: {state}
+services:
+  - name: dns
+    prefixes: ["2001:db8::100/128"]
+    address: {{interface: lo, manage: {manage}}}
+    timing: {{rise: 3, fall: 2}}
+    flap: {{window: 60, max_transitions: 4, penalty: 30}}
+    checks:
+      - {{type: dns, server: "2001:db8::100", qname: example.com.}}
+"""
+
+
+class Rig:
+    def __init__(self, tmp: Path, manage: bool = False, present: bool = True) -> None:
+        self.cfg = config.parse(YAML.format(state=tmp / "state", manage=str(manage).lower()))
+        self.sink = Sink()
+        self.addresses = Addresses([("lo", ANYCAST)] if present else [])
+        self.clock = Clock()
+        self.probes = Probes()
+        self.store = MaintenanceStore(self.cfg.state_dir)
+        self.speaker = Speaker(self.cfg, self.sink, self.addresses, self.store,
+                               clock=self.clock, probe_factory=self.probes)
+        self.run = self.speaker.runs["dns"]
+
+    def round(self, n: int = 1) -> None:
+        for _ in range(n):
+            result = asyncio.run(self.speaker.probe_round(self.run))
+            self.speaker.observe(self.run, result)
+            self.clock.advance(0.5)
+
+    def ack_all(self, ok: bool = True) -> None:
+        while self.speaker.book.waiting:
+            self.speaker.on_message(Ack(ok))
+
+    def fail(self) -> None:
+        self.probes.built[0].default = Outcome(False, "dns check: connection refused", 0.001,
+                                               "refused")
+
+    def take(self) -> list[str]:
+        out, self.sink.lines = self.sink.lines, []
+        return out
+
+    def up(self) -> None:
+        self.speaker.start()
+        self.ack_all()
+        self.round(3)
+        self.ack_all()
+        self.take()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    return Rig(tmp_path)
+
+
+def test_start_withdraws_before_anything_else(rig: Rig) -> None:
+    rig.speaker.start()
+    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+
+
+def test_announce_only_after_rise_passes_and_counted_after_ack(rig: Rig) -> None:
+    rig.speaker.start()
+    rig.ack_all()
+    rig.take()
+    rig.round(2)
+    assert rig.take() == []
+    rig.round(1)
+    assert rig.take() == ["announce route 2001:db8::100/128 next-hop self"]
+    assert rig.speaker.book.confirmed(PREFIX) is Confirmed.WITHDRAWN
+    rig.ack_all()
+    assert rig.speaker.book.confirmed(PREFIX) is Confirmed.ANNOUNCED
+
+
+def test_withdraw_after_fall_failures_not_one(rig: Rig) -> None:
+    rig.up()
+    rig.fail()
+    rig.round(1)
+    assert rig.take() == []
+    rig.round(1)
+    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert rig.speaker.status()["services"][0]["reason"] == "dns check: connection refused"
+
+
+def test_error_ack_is_not_counted_as_announced(rig: Rig) -> None:
+    rig.speaker.start()
+    rig.ack_all()
+    rig.round(3)
+    rig.ack_all(ok=False)
+    assert rig.speaker.book.confirmed(PREFIX) is not Confirmed.ANNOUNCED
+    assert rig.speaker.acks["error"] == 1
+
+
+def test_neighbor_up_announces_desired_routes_again(rig: Rig) -> None:
+    rig.up()
+    rig.speaker.on_message(NeighborState("fd00::1", "up", "fd00::2", 65101))
+    assert rig.take() == ["announce route 2001:db8::100/128 next-hop self"]
+    assert rig.speaker.status()["neighbors"][0]["state"] == "up"
+
+
+def test_shutdown_withdraws_what_was_announced(rig: Rig) -> None:
+    rig.up()
+    rig.speaker.on_message(Shutdown())
+    assert rig.speaker.stopping.is_set()
+    rig.speaker.shutdown_commands()
+    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+
+
+def test_garbage_is_counted_and_ignored(rig: Rig) -> None:
+    rig.up()
+    rig.speaker.on_message(Garbage("unexpected line", "hello"))
+    assert rig.speaker.garbage == 1 and not rig.speaker.stopping.is_set()
+
+
+def test_missing_address_is_down_at_once(rig: Rig) -> None:
+    rig.up()
+    rig.addresses.addresses.discard(("lo", ANYCAST))
+    rig.round(1)
+    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert "missing from lo" in rig.run.health.reason
+
+
+def test_managed_address_is_added_back_and_announced_after_rise(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, manage=True, present=False)
+    rig.speaker.start()
+    assert ("lo", ANYCAST) in rig.addresses.addresses
+    rig.ack_all()
+    rig.up()
+    rig.addresses.addresses.discard(("lo", ANYCAST))
+    rig.round(1)
+    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert ("lo", ANYCAST) in rig.addresses.addresses
+    rig.ack_all()
+    rig.round(3)
+    assert rig.take() == ["announce route 2001:db8::100/128 next-hop self"]
+
+
+def test_maintenance_withdraws_at_once_and_survives_restart(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.up()
+    rig.speaker.set_maintenance([rig.run], "patching", "test")
+    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    again = Rig(tmp_path)
+    again.speaker.start()
+    again.ack_all()
+    again.round(5)
+    assert again.take() == ["withdraw route 2001:db8::100/128"]
+    assert again.speaker.status()["services"][0]["state"] == "maintenance"
+
+
+def test_resume_needs_rise_fresh_passes(rig: Rig) -> None:
+    rig.up()
+    rig.speaker.set_maintenance([rig.run], "patching", "test")
+    rig.ack_all()
+    rig.round(3)
+    rig.take()
+    rig.speaker.clear_maintenance([rig.run])
+    assert rig.take() == []
+    rig.round(2)
+    assert rig.take() == []
+    rig.round(1)
+    assert rig.take() == ["announce route 2001:db8::100/128 next-hop self"]
+
+
+def test_flapping_service_is_held_down(rig: Rig) -> None:
+    rig.up()
+    for _ in range(2):
+        rig.fail()
+        rig.round(2)
+        rig.ack_all()
+        rig.probes.built[0].default = OK
+        rig.round(3)
+        rig.ack_all()
+    assert rig.speaker.state_name(rig.run) == "held-down"
+    assert not rig.speaker.book.desired(PREFIX)
+    events = [e.new for e in rig.speaker.events]
+    assert events[-1] == "held-down"
+    rig.clock.advance(31)
+    rig.round(1)
+    assert rig.speaker.state_name(rig.run) == "up"
+
+
+def test_reload_withdraws_removed_and_starts_new_withdrawn(rig: Rig, tmp_path: Path) -> None:
+    rig.up()
+    new = config.parse(YAML.format(state=tmp_path / "state", manage="false").replace(
+        "2001:db8::100/128", "2001:db8::200/128").replace('server: "2001:db8::100"',
+                                                          'server: "2001:db8::200"'))
+    rig.speaker.reload(new)
+    # the removed prefix goes; the new one is withdrawn too, as on start
+    assert rig.take() == ["withdraw route 2001:db8::100/128", "withdraw route 2001:db8::200/128"]
+    rig.ack_all()
+    assert rig.speaker.book.prefixes() == [ipaddress.ip_network("2001:db8::200/128")]

@@ -1,0 +1,123 @@
+"""Desired versus acknowledged routes, and the commands between them."""
+
+import ipaddress
+
+from speaker.config import Route
+from speaker.routes import Action, Confirmed, RouteBook
+
+P = ipaddress.ip_network("2001:db8::100/128")
+Q = ipaddress.ip_network("192.0.2.1/32")
+R = Route()
+
+
+def book(*prefixes: ipaddress.IPv6Network | ipaddress.IPv4Network) -> RouteBook:
+    b = RouteBook()
+    for p in prefixes:
+        b.add(p)
+    return b
+
+
+def test_first_plan_withdraws_every_prefix() -> None:
+    b = book(P, Q)
+    assert [(c.action, c.prefix) for c in b.plan(0)] == [(Action.WITHDRAW, P),
+                                                         (Action.WITHDRAW, Q)]
+
+
+def test_announced_only_after_done() -> None:
+    b = book(P)
+    b.plan(0)
+    b.ack(True, 0)
+    b.want(P, R)
+    [cmd] = b.plan(0)
+    assert cmd.action is Action.ANNOUNCE
+    assert b.confirmed(P) is Confirmed.WITHDRAWN
+    b.ack(True, 0)
+    assert b.confirmed(P) is Confirmed.ANNOUNCED and b.settled(P)
+
+
+def test_error_ack_is_not_counted_and_retried_after_backoff() -> None:
+    b = book(P)
+    b.plan(0)
+    b.ack(True, 0)
+    b.want(P, R)
+    b.plan(0)
+    result = b.ack(False, 10)
+    assert result.command is not None and not result.ok
+    assert b.confirmed(P) is Confirmed.WITHDRAWN
+    assert b.plan(10.5) == []
+    [retry] = b.plan(11)
+    assert retry.action is Action.ANNOUNCE
+
+
+def test_one_command_in_flight_per_prefix() -> None:
+    b = book(P)
+    b.plan(0)
+    b.want(P, R)
+    assert b.plan(0) == []  # waits for the withdraw's ack
+    b.ack(True, 0)
+    assert [c.action for c in b.plan(0)] == [Action.ANNOUNCE]
+
+
+def test_acks_apply_in_order() -> None:
+    b = book(P, Q)
+    b.plan(0)
+    first = b.ack(True, 0)
+    assert first.command is not None and first.command.prefix == P
+
+
+def test_unexpected_ack_is_reported() -> None:
+    assert book(P).ack(True, 0).command is None
+
+
+def test_refresh_reannounces_desired_routes() -> None:
+    b = book(P, Q)
+    b.plan(0)
+    b.ack(True, 0)
+    b.ack(True, 0)
+    b.want(P, R)
+    b.plan(0)
+    b.ack(True, 0)
+    assert [(c.action, c.prefix) for c in b.refresh()] == [(Action.ANNOUNCE, P)]
+
+
+def test_withdraw_all_covers_unconfirmed_prefixes() -> None:
+    b = book(P, Q)
+    b.plan(0)
+    b.ack(True, 0)  # P withdrawn; Q still in flight
+    cmds = b.withdraw_all()
+    assert [c.prefix for c in cmds] == [Q]
+
+
+def test_removed_prefix_is_withdrawn_then_forgotten() -> None:
+    b = book(P)
+    b.plan(0)
+    b.ack(True, 0)
+    b.want(P, R)
+    b.plan(0)
+    b.ack(True, 0)
+    b.remove(P)
+    [cmd] = b.plan(0)
+    assert cmd.action is Action.WITHDRAW
+    b.ack(True, 0)
+    assert b.prefixes() == []
+
+
+def test_maybe_announced_is_what_a_watchdog_withdraws() -> None:
+    b = book(P, Q)
+    assert set(b.maybe_announced()) == {P, Q}
+    b.plan(0)
+    b.ack(True, 0)
+    b.ack(True, 0)
+    assert b.maybe_announced() == []
+
+
+def test_changed_attributes_are_announced_again() -> None:
+    b = book(P)
+    b.plan(0)
+    b.ack(True, 0)
+    b.want(P, R)
+    b.plan(0)
+    b.ack(True, 0)
+    b.want(P, Route(med=50))
+    [cmd] = b.plan(0)
+    assert cmd.action is Action.ANNOUNCE and cmd.route.med == 50
