@@ -15,7 +15,7 @@ APT_PACKAGES=(
   python3-pytest python3-hypothesis
   # the Debian package
   debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot
-  dpkg-dev systemd
+  dpkg-dev systemd man-db adduser
 )
 EXABGP5_VERSION=5.0.15
 

@@ -1,0 +1,141 @@
+"""The DNS check against a scripted DNS server on loopback: each failure has its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rrset
+import pytest
+
+from speaker.checks import DnsProbe, Outcome, classify
+from speaker.config import DnsCheck, Expect
+
+Answer = Callable[[dns.message.Message], bytes | None]
+
+
+def reply(mutate: Callable[[dns.message.Message], None] | None = None,
+          aaaa: str = "2001:db8::1") -> Answer:
+    def answer(query: dns.message.Message) -> bytes:
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        response.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", "AAAA", aaaa))
+        if mutate:
+            mutate(response)
+        return response.to_wire()
+    return answer
+
+
+class Server(asyncio.DatagramProtocol):
+    def __init__(self, answer: Answer, delay: float = 0.0) -> None:
+        self.answer = answer
+        self.delay = delay
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        wire = self.answer(dns.message.from_wire(data))
+        if wire is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.delay, self.transport.sendto, wire, addr)  # type: ignore[union-attr]
+
+
+def probe_with(answer: Answer | None, expect: Expect = Expect(answers=("2001:db8::1",)),
+               delay: float = 0.0, timeout: float = 0.3) -> Outcome:
+    async def go() -> Outcome:
+        loop = asyncio.get_running_loop()
+        if answer is None:  # nothing listening: a free port
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            transport = None
+        else:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: Server(answer, delay), local_addr=("127.0.0.1", 0))
+            port = transport.get_extra_info("sockname")[1]
+        check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="www.example.com.",
+                         qtype="AAAA", port=port, expect=expect)
+        try:
+            return await DnsProbe(check, timeout).run()
+        finally:
+            if transport:
+                transport.close()
+    return asyncio.run(go())
+
+
+def test_good_answer_passes() -> None:
+    outcome = probe_with(reply())
+    assert outcome.ok and outcome.reason == "ok" and outcome.latency < 0.3
+
+
+def test_nothing_listening_is_refused_at_once() -> None:
+    outcome = probe_with(None)
+    assert outcome.code == "refused" and outcome.latency < 0.1
+    assert outcome.reason.startswith("dns check 127.0.0.1:")
+
+
+def test_hung_server_is_a_timeout() -> None:
+    outcome = probe_with(lambda q: None, timeout=0.2)
+    assert outcome.code == "timeout" and "timeout after 0.2 s" in outcome.reason
+
+
+def test_slow_answer_within_timeout_passes() -> None:
+    assert probe_with(reply(), delay=0.15, timeout=0.3).ok
+
+
+def test_servfail() -> None:
+    outcome = probe_with(reply(lambda r: r.set_rcode(dns.rcode.SERVFAIL)))
+    assert outcome.code == "rcode" and "rcode SERVFAIL (expected NOERROR)" in outcome.reason
+
+
+def test_refused() -> None:
+    assert "rcode REFUSED" in probe_with(reply(lambda r: r.set_rcode(dns.rcode.REFUSED))).reason
+
+
+def test_not_authoritative() -> None:
+    def drop_aa(r: dns.message.Message) -> None:
+        r.flags &= ~dns.flags.AA
+    outcome = probe_with(reply(drop_aa))
+    assert outcome.code == "not-authoritative"
+
+
+def test_wrong_answer() -> None:
+    outcome = probe_with(reply(aaaa="2001:db8::9"))
+    assert outcome.code == "wrong-answer"
+    assert "answer 2001:db8::9 (expected 2001:db8::1)" in outcome.reason
+
+
+def test_truncated() -> None:
+    def tc(r: dns.message.Message) -> None:
+        r.flags |= dns.flags.TC
+    assert probe_with(reply(tc)).code == "truncated"
+
+
+def test_malformed() -> None:
+    assert probe_with(lambda q: b"\x00\x01garbage").code in ("malformed", "timeout")
+
+
+def test_expected_answers_compare_canonically() -> None:
+    assert probe_with(reply(), expect=Expect(answers=("2001:DB8:0::1",))).ok
+
+
+@pytest.mark.parametrize(("rcode", "expect_rcode", "ok"), [
+    (dns.rcode.NXDOMAIN, "NXDOMAIN", True),
+    (dns.rcode.NOERROR, "NXDOMAIN", False),
+])
+def test_expected_rcode(rcode: int, expect_rcode: str, ok: bool) -> None:
+    check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="x.example.com.",
+                     expect=Expect(rcode=expect_rcode))
+    response = dns.message.make_response(dns.message.make_query("x.example.com.", "SOA"))
+    response.flags |= dns.flags.AA
+    response.set_rcode(rcode)
+    assert (classify(check, response)[0] == "ok") is ok
