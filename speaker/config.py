@@ -573,6 +573,9 @@ def _metrics(problems: _Problems, path: str, data: Any) -> Metrics | None:
     listen = Metrics().listen
     if r.has("listen"):
         listen = _address(problems, r.at("listen"), r.raw("listen")) or listen
+        if listen.is_unspecified:
+            problems.add(r.at("listen"), f"must be one address, not the wildcard {listen} "
+                                         "(metrics are served on exactly this address)")
     return Metrics(listen=listen, port=r.integer("port", 9474, low=1, high=65535))
 
 

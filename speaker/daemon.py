@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speaker import __version__, checks, config, exabgp_api, flap, health, logs, watchdog
+from speaker import __version__, checks, config, exabgp_api, flap, health, logs, metrics, watchdog
 from speaker.channel import ChannelClosed, Sink, StdinReader, StdoutWriter
 from speaker.config import Config, IPNetwork, Service
 from speaker.errors import ConfigError
@@ -93,8 +93,10 @@ class Speaker:
         wall: Callable[[], float] = time.time,
         probe_factory: Callable[[config.Check, float], checks.Probe] = checks.build,
         config_path: Path | None = None,
+        recorder: metrics.Recorder | None = None,
     ) -> None:
         self.config = cfg
+        self.recorder = metrics.Guard(recorder or metrics.NullRecorder())
         self.config_path = config_path
         self.sink = sink
         self.addresses = addresses
@@ -189,6 +191,8 @@ class Speaker:
                 run.address_ok = False
                 return Result(False, f"anycast address check: {exc}", hard=True)
             run.address_ok = not missing
+            self.recorder.check(service.name, f"address on {addr.interface}",
+                                "missing" if missing else "ok", 0.0)
             if missing:
                 if addr.manage:
                     self._ensure_address(run)
@@ -196,6 +200,9 @@ class Speaker:
                                      f"{addr.interface}", hard=True)
         outcomes = list(await asyncio.gather(*(p.run() for p in run.probes)))
         run.outcomes = outcomes
+        for probe, outcome in zip(run.probes, outcomes, strict=True):
+            self.recorder.check(service.name, probe.check.describe(), outcome.code,
+                                outcome.latency)
         failed = [o for o in outcomes if not o.ok]
         if failed:
             return Result(False, "; ".join(o.reason for o in failed))
@@ -231,6 +238,7 @@ class Speaker:
                  prefixes=",".join(str(p) for p in service.prefixes), old=old, new=new,
                  reason=reason)
         self.events.append(Event(self.wall(), service.name, old, new, reason))
+        self.recorder.transition(service.name, old, new)
         for waiter in self.event_waiters:
             waiter.set()
 
@@ -283,6 +291,7 @@ class Speaker:
             self.stopping.set()
         elif isinstance(message, Garbage):
             self.garbage += 1
+            self.recorder.ignored_line()
             logs.log(LOG, logging.WARNING, "ignored unexpected line from ExaBGP",
                      problem=message.reason, line=message.sample)
         elif isinstance(message, Other):
@@ -291,6 +300,8 @@ class Speaker:
     def _on_ack(self, ok: bool) -> None:
         result = self.book.ack(ok, self.clock())
         command = result.command
+        kind = "unexpected" if command is None else "done" if ok else "error"
+        self.recorder.ack(kind)
         if command is None:
             self.acks["unexpected"] += 1
             logs.log(LOG, logging.WARNING, "ExaBGP acknowledged a command we did not send",
@@ -322,6 +333,7 @@ class Speaker:
             elif message.state == "down":
                 entry.downs += 1
             self.neighbors[message.peer] = entry
+            self.recorder.neighbor(message.peer, message.state)
             level = logging.WARNING if message.state == "down" else logging.INFO
             logs.log(LOG, level, f"BGP neighbor {message.state}", peer=message.peer,
                      peer_as=message.peer_as, reason=message.reason)
@@ -518,6 +530,19 @@ def _start_watchdog(out_fd: int, timeout: float) -> tuple[int, subprocess.Popen[
     return write_fd, proc
 
 
+def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
+    """Serve metrics on exactly the configured address; a failure only costs the metrics."""
+    try:
+        prom = metrics.Prometheus(speaker.status)
+        metrics.serve(str(cfg.listen), cfg.port, prom.registry)
+    except Exception as exc:
+        logs.log(LOG, logging.ERROR, "metrics endpoint unavailable; health checking goes on",
+                 listen=cfg.listen, port=cfg.port, error=exc)
+        return
+    speaker.recorder = metrics.Guard(prom)
+    logs.log(LOG, logging.INFO, "metrics endpoint ready", listen=cfg.listen, port=cfg.port)
+
+
 def _send(fd: int, line: str) -> None:
     with contextlib.suppress(BlockingIOError, OSError):
         os.write(fd, (line + "\n").encode())
@@ -541,6 +566,8 @@ async def run(cfg: Config, config_path: Path | None) -> int:
     store = MaintenanceStore(cfg.state_dir)
     speaker = Speaker(cfg, writer, addresses, store, config_path=config_path)
 
+    if cfg.metrics is not None:
+        _start_metrics(speaker, cfg.metrics)
     dog = _start_watchdog(out_fd, cfg.watchdog_timeout)
     if dog is not None:
         beat_fd = dog[0]

@@ -1,0 +1,194 @@
+"""Prometheus metrics: counters fed by the speaker's events, gauges read at scrape time.
+
+Owns the metric names and the HTTP endpoint (prometheus_client, Debian's
+python3-prometheus-client). The speaker calls a `Recorder`; the default one
+does nothing, so metrics stay optional. A failure in here is logged once and
+never reaches health checking or announcements: every call from the speaker
+goes through `Guard`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from speaker import __version__, logs
+
+LOG = logs.get("metrics")
+
+STATES = ("starting", "up", "down", "maintenance", "held-down")
+NEIGHBOR_STATES = ("connected", "up", "down")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Recorder(Protocol):
+    def check(self, service: str, check: str, code: str, latency: float) -> None: ...
+
+    def transition(self, service: str, old: str, new: str) -> None: ...
+
+    def ack(self, kind: str) -> None: ...
+
+    def neighbor(self, peer: str, state: str) -> None: ...
+
+    def ignored_line(self) -> None: ...
+
+
+class NullRecorder:
+    def check(self, service: str, check: str, code: str, latency: float) -> None:
+        pass
+
+    def transition(self, service: str, old: str, new: str) -> None:
+        pass
+
+    def ack(self, kind: str) -> None:
+        pass
+
+    def neighbor(self, peer: str, state: str) -> None:
+        pass
+
+    def ignored_line(self) -> None:
+        pass
+
+
+class Guard:
+    """Wraps a Recorder so that none of its failures escapes (logged once)."""
+
+    def __init__(self, inner: Recorder) -> None:
+        self.inner = inner
+        self.failed = False
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            if not self.failed:
+                self.failed = True
+                logs.log(LOG, logging.ERROR, "metrics update failed; health checking goes on",
+                         error=repr(exc))
+
+    def check(self, service: str, check: str, code: str, latency: float) -> None:
+        self._call(self.inner.check, service, check, code, latency)
+
+    def transition(self, service: str, old: str, new: str) -> None:
+        self._call(self.inner.transition, service, old, new)
+
+    def ack(self, kind: str) -> None:
+        self._call(self.inner.ack, kind)
+
+    def neighbor(self, peer: str, state: str) -> None:
+        self._call(self.inner.neighbor, peer, state)
+
+    def ignored_line(self) -> None:
+        self._call(self.inner.ignored_line)
+
+
+class Prometheus:
+    """The Recorder behind the endpoint, plus a collector of the speaker's current state."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]], registry: Any = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client.core import GaugeMetricFamily
+
+        self.registry = registry or CollectorRegistry()
+        self._status = status
+        self._gauge = GaugeMetricFamily
+        r = self.registry
+        self.checks = Counter("speaker_check_results_total",
+                              "Check results by outcome (ok, timeout, refused, rcode, ...).",
+                              ["service", "check", "outcome"], registry=r)
+        self.latency = Histogram("speaker_check_latency_seconds",
+                                 "Time from sending a check to its verdict.",
+                                 ["service", "check"], buckets=LATENCY_BUCKETS, registry=r)
+        self.transitions = Counter("speaker_service_transitions_total",
+                                   "State transitions of a service.",
+                                   ["service", "from_state", "to_state"], registry=r)
+        self.acks = Counter("speaker_exabgp_acks_total",
+                            "ExaBGP's answers to our commands (done, error, unexpected).",
+                            ["result"], registry=r)
+        self.neighbor_changes = Counter("speaker_bgp_neighbor_transitions_total",
+                                        "BGP neighbour state changes reported by ExaBGP.",
+                                        ["peer", "state"], registry=r)
+        self.ignored = Counter("speaker_exabgp_ignored_lines_total",
+                               "Lines from ExaBGP that were not understood and ignored.",
+                               registry=r)
+        r.register(self)  # type: ignore[arg-type]  # a collector by duck typing: collect()
+
+    # -- Recorder --------------------------------------------------------------------
+
+    def check(self, service: str, check: str, code: str, latency: float) -> None:
+        self.checks.labels(service, check, code).inc()
+        self.latency.labels(service, check).observe(latency)
+
+    def transition(self, service: str, old: str, new: str) -> None:
+        self.transitions.labels(service, old, new).inc()
+
+    def ack(self, kind: str) -> None:
+        self.acks.labels(kind).inc()
+
+    def neighbor(self, peer: str, state: str) -> None:
+        self.neighbor_changes.labels(peer, state).inc()
+
+    def ignored_line(self) -> None:
+        self.ignored.inc()
+
+    # -- collector: the current state, read at scrape time -----------------------------
+
+    def describe(self) -> list[Any]:
+        return []  # no fixed description: keeps registration from collecting early
+
+    def collect(self) -> Iterator[Any]:
+        g = self._gauge
+        status = self._status()
+        info = g("speaker_build_info", "The speaker's version.", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        start = g("speaker_start_time_seconds", "When the speaker process started (unix time).")
+        start.add_metric([], status["started"])
+        yield start
+        state = g("speaker_service_state",
+                  "1 for the state the service is in (starting, up, down, maintenance, "
+                  "held-down).", labels=["service", "state"])
+        since = g("speaker_service_state_since_timestamp_seconds",
+                  "When the service entered its current health state (unix time).",
+                  labels=["service"])
+        held = g("speaker_service_held_down_seconds",
+                 "Seconds the service stays withdrawn for flapping (0 when not held).",
+                 labels=["service"])
+        holds = g("speaker_service_flap_holds",
+                  "Flap hold-downs since the process started.", labels=["service"])
+        announced = g("speaker_prefix_announced",
+                      "1 when ExaBGP acknowledged the announce of the prefix, else 0.",
+                      labels=["service", "prefix"])
+        desired = g("speaker_prefix_desired",
+                    "1 when health says the prefix should be announced, else 0.",
+                    labels=["service", "prefix"])
+        for svc in status["services"]:
+            name = svc["name"]
+            for s in STATES:
+                state.add_metric([name, s], 1 if svc["state"] == s else 0)
+            since.add_metric([name], svc["since"])
+            held.add_metric([name], svc["held_down_for"])
+            holds.add_metric([name], svc["flap_holds"])
+            for p in svc["prefixes"]:
+                announced.add_metric([name, p["prefix"]],
+                                     1 if p["confirmed"] == "announced" else 0)
+                desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
+        yield from (state, since, held, holds, announced, desired)
+        session = g("speaker_bgp_neighbor_up",
+                    "1 when the BGP session with the neighbour is established.",
+                    labels=["peer"])
+        for n in status["neighbors"]:
+            session.add_metric([n["peer"]], 1 if n["state"] == "up" else 0)
+        yield session
+        waiting = g("speaker_exabgp_commands_waiting",
+                    "Commands written to ExaBGP and not yet acknowledged.")
+        waiting.add_metric([], status["exabgp"]["waiting"])
+        yield waiting
+
+
+def serve(address: str, port: int, registry: Any) -> Any:
+    """Start the HTTP endpoint on exactly `address`:`port`, in a thread of its own."""
+    from prometheus_client import start_http_server
+
+    return start_http_server(port, addr=address, registry=registry)
