@@ -215,8 +215,9 @@ class Speaker:
         run.health = health.observe(old, result, run.service.timing)
         run.rounds += 1
         if run.health.state is not old.state:
-            run.damping = flap.record(run.damping, self.clock(), run.service.flap)
             run.since = self.wall()
+            if State.UP in (old.state, run.health.state):  # a change of the route, not a verdict
+                run.damping = flap.record(run.damping, self.clock(), run.service.flap)
         self.update(run, result.reason)
 
     def update(self, run: ServiceRun, reason: str) -> None:

@@ -20,7 +20,10 @@ MAX_LINE = 64 * 1024  # longer stdin lines are cut and reported as garbage
 def render(command: Command) -> str:
     """The API line (without newline) for `command`."""
     if command.action is Action.WITHDRAW:
-        return f"withdraw route {command.prefix}"
+        # With a next-hop, ExaBGP's UPDATE for a prefix it never announced is well formed
+        # (without it FRR logs "Missing well-known attribute NEXT_HOP" and treats it as a
+        # withdraw anyway). Both 4.2 and 5.0 withdraw the prefix either way.
+        return f"withdraw route {command.prefix} next-hop {command.route.next_hop}"
     route = command.route
     parts = [f"announce route {command.prefix} next-hop {route.next_hop}"]
     if route.med is not None:

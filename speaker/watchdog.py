@@ -38,7 +38,7 @@ def _withdraw(fd: int, prefixes: list[str], deadline: float) -> int:
     os.set_blocking(fd, False)
     sent = 0
     for prefix in prefixes:
-        data = f"withdraw route {prefix}\n".encode()
+        data = f"withdraw route {prefix} next-hop self\n".encode()
         while time.monotonic() < deadline:
             try:
                 os.write(fd, data)

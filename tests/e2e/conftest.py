@@ -62,3 +62,26 @@ def lab(shared_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         keep_logs(shared_lab)
+
+
+# -- the fault matrix's results table (filled by tests/e2e/test_fault_matrix.py) ---------
+
+FAULT_RESULTS: list[dict[str, str]] = []
+FAULT_COLUMNS = (("fault", "fault"), ("withdraw", "time to withdraw"),
+                 ("recover", "time to recover"), ("failed", "failed queries"), ("note", "note"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """Print the fault matrix (one row per fault measured in this run)."""
+    if not FAULT_RESULTS:
+        return
+    widths = {key: max(len(title), *(len(row.get(key, "")) for row in FAULT_RESULTS))
+              for key, title in FAULT_COLUMNS}
+    terminalreporter.section("fault matrix")
+    terminalreporter.write_line(" | ".join(title.ljust(widths[key])
+                                           for key, title in FAULT_COLUMNS))
+    terminalreporter.write_line("-+-".join("-" * widths[key] for key, _ in FAULT_COLUMNS))
+    for row in FAULT_RESULTS:
+        terminalreporter.write_line(" | ".join(row.get(key, "").ljust(widths[key])
+                                               for key, _ in FAULT_COLUMNS))

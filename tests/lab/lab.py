@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -93,6 +94,21 @@ def base_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class ExternalExabgp:
+    """A command the lab runs for one node instead of the checkout's ExaBGP on the lab's
+    generated config, e.g. an installed package's unit ExecStart under setpriv (see
+    tests/packaging/test_deb_lab.py). It brings its own configuration, which must use the
+    lab's addresses for that node. The lab starts it in the node's netns, records it by PID
+    and stops it at teardown like any other process; `heal()`/`reset()` do not clear its
+    state directory (only the lab's own one).
+    """
+
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = Path("/")
+
+
 class Proc:
     """One process the lab started, identified by PID and start time."""
 
@@ -128,7 +144,8 @@ class Lab:
     def __init__(self, nodes: int = 3, exabgp_version: str = "4.2", process: str = "speaker",
                  manage_address: bool = False, speaker_extra: dict[str, Any] | None = None,
                  lab_id: str | None = None, run_base: Path = RUN_BASE,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 external_exabgp: dict[str, ExternalExabgp] | None = None) -> None:
         if exabgp_version not in EXABGP:
             raise ValueError(f"exabgp_version must be one of {', '.join(EXABGP)}")
         if process not in ("speaker", "standin"):
@@ -147,6 +164,11 @@ class Lab:
         self.router = Router(self)
         self.client = Client(self)
         self.nodes = [LabNode(self, n) for n in self.topo.nodes]
+        # Nodes (by name) that run an external command instead of the checkout's ExaBGP.
+        self.external_exabgp = dict(external_exabgp or {})
+        unknown = set(self.external_exabgp) - {n.name for n in self.topo.nodes}
+        if unknown:
+            raise ValueError(f"external_exabgp: no such node(s): {', '.join(sorted(unknown))}")
         self.started_at: float | None = None
         self.is_up = False
         self._lock = threading.Lock()
@@ -463,6 +485,11 @@ class LabNode:
             self.wait_named()
 
     def start_exabgp(self) -> Proc:
+        external = self.lab.external_exabgp.get(self.name)
+        if external is not None:
+            return self.lab.spawn(f"{self.name}/exabgp", self.ns, list(external.argv),
+                                  self.dir / "exabgp.log", env=dict(external.env),
+                                  cwd=external.cwd)
         env = base_env()
         env.update(exabgp_env())
         argv = [str(EXABGP[self.lab.exabgp_version]), str(self.exabgp_conf)]
@@ -602,6 +629,59 @@ class LabNode:
         self.start_exabgp()
         self.dirty = False
 
+    # -- more fault helpers (used by tests/e2e/test_fault_matrix.py) -----------
+
+    def start_exabgp_version(self, version: str) -> Proc:
+        """Start this node's ExaBGP as `version` ("4.2" or "5.0"), whatever the lab's is.
+        `heal()` later restarts it as the lab's version."""
+        env = base_env()
+        env.update(exabgp_env())
+        argv = [str(EXABGP[version]), str(self.exabgp_conf)]
+        return self.lab.spawn(f"{self.name}/exabgp", self.ns, argv, self.dir / "exabgp.log",
+                              env=env, cwd=self.dir)
+
+    def watchdog_pid(self) -> tuple[int, int] | None:
+        """(PID, start time) of the speaker's watchdog process, if any."""
+        got = self.speaker_pid()
+        if got is None:
+            return None
+        for pid in children(got[0]):
+            argv = cmdline(pid)
+            if "-m" in argv and "speaker.watchdog" in argv:
+                started = start_time(pid)
+                if started is not None:
+                    return pid, started
+        return None
+
+    def write_speaker_yaml(self, text: str | None = None, manage: bool | None = None,
+                           extra: dict[str, Any] | None = None) -> None:
+        """Rewrite only speaker.yaml: `text` as given, else rendered like the lab's
+        (with `manage`/`extra` overriding the lab's). No arguments: the lab's own."""
+        self.dirty = True
+        if text is None:
+            text = render.speaker_yaml(
+                self.lab.topo, self.spec, self.socket, self.state_dir,
+                manage=self.lab.manage_address if manage is None else manage,
+                extra=self.lab.speaker_extra if extra is None else extra)
+        self.config.write_text(text)
+
+    def sighup_speaker(self) -> int:
+        """SIGHUP the speaker (reload its config file); returns its PID."""
+        return self.kill_speaker(signal.SIGHUP)
+
+    def status(self, timeout: float = 10.0) -> dict[str, Any]:
+        """`speakerctl --json status` of this node (socket given: works with any YAML)."""
+        result = self.ctl("--socket", str(self.socket), "--json", "status", timeout=timeout)
+        if result.returncode != 0:
+            raise LabError(f"{self.name}: speakerctl status failed ({result.returncode}): "
+                           f"{result.stdout}{result.stderr}")
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    def log_text(self, what: str = "exabgp") -> str:
+        """The log of `what` (exabgp: ExaBGP with the speaker's and watchdog's stderr)."""
+        path = self.dir / f"{what}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
 
 def _udp(server: str, qname: str, qtype: str, timeout: float) -> dns.message.Message | None:
     query = dns.message.make_query(qname, qtype, use_edns=0,
@@ -701,6 +781,13 @@ class Router:
     def established(self) -> set[str]:
         peers = self.bgp_summary_json().get("peers", {})
         return {addr for addr, peer in peers.items() if peer.get("state") == "Established"}
+
+    def updates_received(self, address: ipaddress.IPv6Address | str) -> int:
+        """UPDATE messages bgpd has received from the node at `address` (session counters
+        restart with each session)."""
+        data = json.loads(self.vtysh(f"show bgp neighbors {address} json"))
+        stats = data.get(str(address), {}).get("messageStats", {})
+        return int(stats.get("updatesRecv", 0))
 
     def route_text(self) -> str:
         """`ip -6 route show <anycast>` as the seed's operator runs it on the VR."""

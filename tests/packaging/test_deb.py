@@ -23,10 +23,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.packaging import unit
+
+if TYPE_CHECKING:
+    from tests.packaging.conftest import DebBuilder
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DEB = REPO / "packaging" / "build-deb"
@@ -122,13 +126,11 @@ def _exists(name: str, db: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def debs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Debs]:
+def debs(deb_builder: DebBuilder) -> Iterator[Debs]:
     """Two builds (an older version and the tree's), purged and cleaned up afterwards."""
-    out = tmp_path_factory.mktemp("debs")
     version = changelog_version()
-    previous = Path(run(BUILD_DEB, "--version", f"{version}~prev1", out / "prev",
-                        cwd=REPO).stdout.strip().splitlines()[-1])
-    current = Path(run(BUILD_DEB, out / "cur", cwd=REPO).stdout.strip().splitlines()[-1])
+    previous = deb_builder.build(f"{version}~prev1")
+    current = deb_builder.build()
     d = Debs(previous=previous, current=current, version=version,
              user_existed=_exists("speaker", "passwd"), group_existed=_exists("speaker", "group"))
     d.preexisting = {p for p in deb_paths(current) if p.exists() or p.is_symlink()}

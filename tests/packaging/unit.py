@@ -33,6 +33,20 @@ class UnitExec:
                 "--inh-caps", caps, "--ambient-caps", caps, "--bounding-set", caps,
                 "--no-new-privs", *self.argv]
 
+    def service_env(self) -> dict[str, str]:
+        """The environment systemd gives the service: its defaults, then the unit's."""
+        import pwd
+
+        account = pwd.getpwnam(self.user)
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "LANG": "C.UTF-8", "USER": self.user, "LOGNAME": self.user,
+               "HOME": account.pw_dir, "SHELL": account.pw_shell}
+        if self.runtime_dirs:
+            env["RUNTIME_DIRECTORY"] = ":".join(str(d) for d, _ in self.runtime_dirs)
+        if self.state_dirs:
+            env["STATE_DIRECTORY"] = ":".join(str(d) for d, _ in self.state_dirs)
+        return {**env, **self.env}
+
 
 def _service_section(text: str) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []

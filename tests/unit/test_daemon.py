@@ -74,7 +74,7 @@ def rig(tmp_path: Path) -> Rig:
 
 def test_start_withdraws_before_anything_else(rig: Rig) -> None:
     rig.speaker.start()
-    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
 
 
 def test_announce_only_after_rise_passes_and_counted_after_ack(rig: Rig) -> None:
@@ -96,7 +96,7 @@ def test_withdraw_after_fall_failures_not_one(rig: Rig) -> None:
     rig.round(1)
     assert rig.take() == []
     rig.round(1)
-    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     assert rig.speaker.status()["services"][0]["reason"] == "dns check: connection refused"
 
 
@@ -121,7 +121,7 @@ def test_shutdown_withdraws_what_was_announced(rig: Rig) -> None:
     rig.speaker.on_message(Shutdown())
     assert rig.speaker.stopping.is_set()
     rig.speaker.shutdown_commands()
-    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
 
 
 def test_garbage_is_counted_and_ignored(rig: Rig) -> None:
@@ -134,7 +134,7 @@ def test_missing_address_is_down_at_once(rig: Rig) -> None:
     rig.up()
     rig.addresses.addresses.discard(("lo", ANYCAST))
     rig.round(1)
-    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     assert "missing from lo" in rig.run.health.reason
 
 
@@ -146,7 +146,7 @@ def test_managed_address_is_added_back_and_announced_after_rise(tmp_path: Path) 
     rig.up()
     rig.addresses.addresses.discard(("lo", ANYCAST))
     rig.round(1)
-    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     assert ("lo", ANYCAST) in rig.addresses.addresses
     rig.ack_all()
     rig.round(3)
@@ -157,12 +157,12 @@ def test_maintenance_withdraws_at_once_and_survives_restart(tmp_path: Path) -> N
     rig = Rig(tmp_path)
     rig.up()
     rig.speaker.set_maintenance([rig.run], "patching", "test")
-    assert rig.take() == ["withdraw route 2001:db8::100/128"]
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     again = Rig(tmp_path)
     again.speaker.start()
     again.ack_all()
     again.round(5)
-    assert again.take() == ["withdraw route 2001:db8::100/128"]
+    assert again.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     assert again.speaker.status()["services"][0]["state"] == "maintenance"
 
 
@@ -205,6 +205,6 @@ def test_reload_withdraws_removed_and_starts_new_withdrawn(rig: Rig, tmp_path: P
                                                           'server: "2001:db8::200"'))
     rig.speaker.reload(new)
     # the removed prefix goes; the new one is withdrawn too, as on start
-    assert rig.take() == ["withdraw route 2001:db8::100/128", "withdraw route 2001:db8::200/128"]
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self", "withdraw route 2001:db8::200/128 next-hop self"]
     rig.ack_all()
     assert rig.speaker.book.prefixes() == [ipaddress.ip_network("2001:db8::200/128")]

@@ -25,7 +25,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exabgp"
 
 def test_render_plain_announce_and_withdraw() -> None:
     assert render(Command(Action.ANNOUNCE, P)) == "announce route 2001:db8::100/128 next-hop self"
-    assert render(Command(Action.WITHDRAW, P)) == "withdraw route 2001:db8::100/128"
+    assert render(Command(Action.WITHDRAW, P)) == "withdraw route 2001:db8::100/128 next-hop self"
 
 
 def test_render_policy_attributes() -> None:
