@@ -21,16 +21,19 @@ node's run directory (no `/run/frr` entry), so teardown stays the lab's own.
 from __future__ import annotations
 
 import grp
+import ipaddress
+import json
 import os
 import pwd
 import shlex
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 from tests.lab import render
 from tests.lab.lab import FRR_BIN, Lab, LabNode, Proc
-from tests.lab.system import children, cmdline, start_time, wait_for
+from tests.lab.system import children, cmdline, run, start_time, wait_for
 from tests.lab.topology import Node, Topology
 
 KINDS = ("speaker", "frr", "healthcheck", "healthcheck-withdraw")
@@ -252,6 +255,39 @@ class SpeakerLab(Lab):
                          **kwargs)
         self.kind = kind
         self.nodes = [NODE_CLASSES[kind](self, n) for n in self.topo.nodes]
+        self._gateways: dict[str, str] = {}
+
+    def gateway_names(self) -> dict[str, str]:
+        """{gateway address: node name}: unicast addresses and (FRR's next hop of choice
+        on a shared segment) the link-local address of each node's eth0."""
+        if len(self._gateways) < 2 * len(self.nodes):
+            found = {str(n.address): n.name for n in self.nodes}
+            for node in self.nodes:
+                out = run(["ip", "-n", node.ns, "-6", "-j", "addr", "show", "dev", "eth0",
+                           "scope", "link"], check=False).stdout
+                for link in json.loads(out or "[]"):
+                    for addr in link.get("addr_info", []):
+                        found[addr["local"]] = node.name
+            self._gateways = found
+        return self._gateways
+
+    def present(self, prefix: ipaddress.IPv6Address | None = None) -> frozenset[str]:
+        """Names of the nodes that are next hops of `prefix` (default anycast) in the FIB."""
+        names = self.gateway_names()
+        return frozenset(names.get(h, h) for h in self.router.nexthops(prefix))
+
+    def wait_ecmp(self, count: int | None = None, timeout: float = 30.0) -> float:
+        want = {n.name for n in self.nodes} if count is None else None
+        t0 = time.monotonic()
+
+        def ok() -> bool:
+            hops = self.present()
+            return hops == want if want is not None else len(hops) == count
+
+        wait_for(ok, timeout, interval=0.02,
+                 what=f"{count or len(self.nodes)} next hops for {self.anycast} "
+                      f"(now: {sorted(self.present())})")
+        return time.monotonic() - t0
 
     def stack_nodes(self) -> list[Any]:
         """The nodes, typed loosely: every one has start_stack/stop_stack/stack_pids."""

@@ -389,6 +389,8 @@ def test_speakerctl_withdraw_and_announce_work_for_a_member(node: InstalledNode)
     t1 = time.monotonic()
     r = node.speakerctl(node.member, "announce")
     assert r.returncode == 0, r.stdout + r.stderr
+    print(node.speakerctl(node.member, "--json", "status").stdout)
+    print("\n".join(ln for ln in node.node.log_text().splitlines() if "service" in ln))
     node.timings["speakerctl announce -> next hop back"] = \
         node.lab.router.time_until_back(addr, timeout=15, t0=t1)
 
