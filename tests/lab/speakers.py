@@ -33,7 +33,7 @@ from typing import Any
 
 from tests.lab import render
 from tests.lab.lab import FRR_BIN, Lab, LabNode, Proc
-from tests.lab.system import children, cmdline, run, start_time, wait_for
+from tests.lab.system import LabError, children, cmdline, run, start_time, wait_for
 from tests.lab.topology import Node, Topology
 
 KINDS = ("speaker", "frr", "healthcheck", "healthcheck-withdraw")
@@ -267,7 +267,8 @@ class SpeakerLab(Lab):
                            "scope", "link"], check=False).stdout
                 for link in json.loads(out or "[]"):
                     for addr in link.get("addr_info", []):
-                        found[addr["local"]] = node.name
+                        if addr.get("local"):
+                            found[addr["local"]] = node.name
             self._gateways = found
         return self._gateways
 
@@ -284,9 +285,11 @@ class SpeakerLab(Lab):
             hops = self.present()
             return hops == want if want is not None else len(hops) == count
 
-        wait_for(ok, timeout, interval=0.02,
-                 what=f"{count or len(self.nodes)} next hops for {self.anycast} "
-                      f"(now: {sorted(self.present())})")
+        try:
+            wait_for(ok, timeout, interval=0.02,
+                     what=f"{count or len(self.nodes)} next hops for {self.anycast}")
+        except LabError as exc:
+            raise LabError(f"{exc} (now: {sorted(self.present())})") from None
         return time.monotonic() - t0
 
     def stack_nodes(self) -> list[Any]:
