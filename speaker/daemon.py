@@ -119,6 +119,7 @@ class Speaker:
         self._ack_waiting_since: float | None = None
         self.on_prefixes_changed: Callable[[list[IPNetwork]], None] = lambda _: None
         self._last_maybe: list[IPNetwork] = []
+        self._book_version = -1
         for service in cfg.services:
             self._add_service(service)
 
@@ -277,6 +278,9 @@ class Speaker:
         self._prefixes_changed()
 
     def _prefixes_changed(self) -> None:
+        if self.book.version == self._book_version:
+            return
+        self._book_version = self.book.version
         maybe = sorted(self.book.maybe_announced(), key=str)
         if maybe != self._last_maybe:
             self._last_maybe = maybe

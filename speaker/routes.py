@@ -60,6 +60,8 @@ class RouteBook:
     def __init__(self) -> None:
         self._entries: dict[IPNetwork, _Entry] = {}
         self._pending: deque[Command] = deque()
+        self._dirty: dict[IPNetwork, None] = {}  # prefixes `plan` must look at, in order
+        self.version = 0  # bumped whenever what may be announced can have changed
 
     # -- desired state ---------------------------------------------------------
 
@@ -68,8 +70,10 @@ class RouteBook:
         entry = self._entries.get(prefix)
         if entry is None:
             self._entries[prefix] = _Entry()
+            self.version += 1
         else:
             entry.managed = True
+        self._dirty[prefix] = None
 
     def remove(self, prefix: IPNetwork) -> None:
         """Stop managing `prefix`: withdraw it, then forget it."""
@@ -77,10 +81,14 @@ class RouteBook:
         if entry is not None:
             entry.desired = None
             entry.managed = False
+            self._dirty[prefix] = None
 
     def want(self, prefix: IPNetwork, route: Route | None) -> None:
         """Set what `prefix` should be: announced with `route`, or withdrawn (None)."""
-        self._entries[prefix].desired = route
+        entry = self._entries[prefix]
+        if entry.desired != route:
+            entry.desired = route
+            self._dirty[prefix] = None
 
     # -- commands and acks -----------------------------------------------------
 
@@ -91,14 +99,22 @@ class RouteBook:
         command failed waits for its retry time.
         """
         commands: list[Command] = []
-        for prefix, entry in self._entries.items():
-            if entry.in_flight or now < entry.retry_at:
+        waiting: dict[IPNetwork, None] = {}
+        for prefix in self._dirty:
+            entry = self._entries.get(prefix)
+            if entry is None:
+                continue
+            if entry.in_flight:
+                continue  # its ack marks it dirty again
+            if now < entry.retry_at:
+                waiting[prefix] = None
                 continue
             if entry.desired is not None and (entry.confirmed is not Confirmed.ANNOUNCED
                                               or entry.announced != entry.desired):
                 commands.append(Command(Action.ANNOUNCE, prefix, entry.desired))
             elif entry.desired is None and entry.confirmed is not Confirmed.WITHDRAWN:
                 commands.append(Command(Action.WITHDRAW, prefix))
+        self._dirty = waiting
         for command in commands:
             self.sent(command)
         return commands
@@ -129,11 +145,14 @@ class RouteBook:
         """Record that `command` was written to ExaBGP and awaits its ack."""
         self._entries[command.prefix].in_flight += 1
         self._pending.append(command)
+        self.version += 1
 
     def unsent(self, command: Command) -> None:
         """Forget `command`: writing it failed."""
         self._pending.remove(command)
         self._entries[command.prefix].in_flight -= 1
+        self._dirty[command.prefix] = None
+        self.version += 1
 
     def ack(self, ok: bool, now: float) -> AckResult:
         """Apply ExaBGP's `done` (ok) or `error` to the oldest command in flight."""
@@ -142,6 +161,8 @@ class RouteBook:
         command = self._pending.popleft()
         entry = self._entries[command.prefix]
         entry.in_flight -= 1
+        self._dirty[command.prefix] = None
+        self.version += 1
         if ok:
             entry.failures = 0
             entry.retry_at = 0.0
