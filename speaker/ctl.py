@@ -470,9 +470,10 @@ def cmd_events(env: Env) -> int:
         events = call(target, "events")["events"]
         if env.json:
             env.dump(events)
-        elif not events:
+            return 0
+        if not events:
             env.say("no state transitions since the process started")
-        for event in [] if env.json else events:
+        for event in events:
             env.say(render_event(event))
         return 0
 

@@ -251,7 +251,9 @@ class Speaker:
             self.book.want(prefix, route)
         self.flush()
 
-    async def service_loop(self, run: ServiceRun) -> None:
+    async def service_loop(self, run: ServiceRun, start_delay: float = 0.0) -> None:
+        """Probe `run` forever; `start_delay` spreads the first rounds of many services."""
+        await asyncio.sleep(start_delay)
         while True:
             start = self.clock()
             result = await self.probe_round(run)
@@ -273,11 +275,15 @@ class Speaker:
         logs.log(LOG, logging.DEBUG, "sent", command=line)
 
     def flush(self) -> None:
+        announced = False
         for command in self.book.plan(self.clock()):
             self.write(command)
-        self._prefixes_changed()
+            announced = announced or command.action is Action.ANNOUNCE
+        if announced:  # the watchdog must know before the route can be at risk
+            self.sync_watchdog()
 
-    def _prefixes_changed(self) -> None:
+    def sync_watchdog(self) -> None:
+        """Tell the watchdog what may be announced, if that changed (O(prefixes))."""
         if self.book.version == self._book_version:
             return
         self._book_version = self.book.version
@@ -322,7 +328,6 @@ class Speaker:
         else:
             logs.log(LOG, logging.INFO, "withdrawn", prefix=command.prefix)
         self._ack_warned = False
-        self._prefixes_changed()
         for waiter in self.settle_waiters:
             waiter.set()
 
@@ -595,14 +600,17 @@ async def run(cfg: Config, config_path: Path | None) -> int:
     except OSError as exc:
         logs.log(LOG, logging.ERROR, "control socket unavailable: speakerctl will not work",
                  socket=cfg.control.socket, error=exc)
-    for svc in speaker.runs.values():
-        svc.task = asyncio.create_task(speaker.service_loop(svc), name=svc.service.name)
+    count = len(speaker.runs)
+    for i, svc in enumerate(speaker.runs.values()):
+        spread = svc.service.timing.interval * i / count  # no thundering herd at start
+        svc.task = asyncio.create_task(speaker.service_loop(svc, spread), name=svc.service.name)
 
     async def housekeeping() -> None:
         while True:
             if dog is not None:
                 _send(dog[0], watchdog.BEAT_LINE)
             speaker.check_acks()
+            speaker.sync_watchdog()
             for svc in speaker.runs.values():
                 if svc.task is None:
                     svc.task = asyncio.create_task(speaker.service_loop(svc),

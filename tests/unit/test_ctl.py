@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from speaker import __version__, control, ctl, doctor
+from speaker import __version__, control, ctl, doctor, protocol
 from speaker.exabgp_api import Ack, NeighborState
 from speaker.state import MaintenanceStore
 from tests.fakes import Probe
@@ -430,3 +430,19 @@ def test_ago_is_short(seconds: float, text: str) -> None:
 
 def test_table_pads_all_but_the_last_column() -> None:
     assert ctl.table([["a", "bb", "c"], ["ccc", "d", "eeee"]]) == ["a    bb  c", "ccc  d   eeee"]
+
+
+def test_a_refused_request_exits_65_with_the_servers_reason(served: Served, run: Run) -> None:
+    code, _, err = run(*cli(served.folder, "withdraw", "--reason", "x" * 501))
+    assert code == 65 and "'reason' is longer than 500 characters [bad-request]" in err
+    assert served.rig.speaker.maintenance == {}
+
+
+def test_error_replies_map_to_exit_codes() -> None:
+    def code(kind: str) -> int:
+        return ctl.refused(protocol.error(kind, "m\nn")).exit_code
+
+    assert [code(k) for k in (protocol.UNKNOWN_SERVICE, protocol.NOT_CONFIRMED,
+                              protocol.CONFIG_INVALID, protocol.BAD_REQUEST,
+                              protocol.UNKNOWN_COMMAND, protocol.INTERNAL)] == [
+        67, 75, 78, 65, 65, 65]
