@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import dns.asyncquery
 import dns.edns
 import dns.entropy
 import dns.exception
@@ -116,9 +115,11 @@ class DnsProbe:
         qid = dns.entropy.random_16()
         try:
             if check.transport == "tcp":
+                from dns import asyncquery  # 0.2 s of imports (httpx): only when needed
+
                 query = self._query
                 query.id = qid  # a probe never overlaps itself: reuse the message
-                response = await dns.asyncquery.tcp(query, str(check.server),
+                response = await asyncquery.tcp(query, str(check.server),
                                                     timeout=self.timeout, port=check.port)
             else:
                 wire = qid.to_bytes(2, "big") + self._wire[2:]

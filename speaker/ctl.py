@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TextIO
 
 import yaml
 
-from speaker import __version__, config, doctor, exabgp_conf, protocol
+from speaker import __version__, config, exabgp_conf, protocol
 from speaker.config import Config
 from speaker.errors import (
     ConfigError,
@@ -569,6 +569,8 @@ def cmd_doctor(env: Env) -> int:
         unreachable_why = str(exc)
     cfg = target.config
     conf = _exabgp_path(env, target.config_path) if cfg is not None else None
+    from speaker import doctor  # imports the DNS checks: only for this command
+
     findings = doctor.examine(
         config_path=target.config_path, cfg=cfg, config_problem=target.config_problem,
         exabgp_path=conf,

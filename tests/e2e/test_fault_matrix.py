@@ -281,28 +281,70 @@ def test_flapping_named_is_held_down(lab: Lab, node: LabNode) -> None:
     assert updates <= 8, f"{updates} UPDATEs from a flapping node"
 
 
+class RoundCounter:
+    """Counts a service's passing and failing probe rounds from its status, sampled every
+    50 ms straight from the control socket (rounds are >= 0.1 s apart)."""
+
+    def __init__(self, node: LabNode, name: str = "dns") -> None:
+        from speaker.ctl import Target
+
+        self.target = Target(node.socket, "test", node.config)
+        self.name = name
+        self.failed = self.passed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> tuple[int, int]:
+        from speaker.ctl import call
+
+        for entry in call(self.target, "status")["services"]:
+            if entry["name"] == self.name:
+                return int(entry["passes"]), int(entry["fails"])
+        raise AssertionError(f"no service {self.name}")
+
+    def _run(self) -> None:
+        passes, fails = self._sample()
+        while not self._stop.wait(0.05):
+            new_passes, new_fails = self._sample()
+            self.passed += new_passes - passes if new_passes >= passes else new_passes
+            self.failed += new_fails - fails if new_fails >= fails else new_fails
+            passes, fails = new_passes, new_fails
+
+    def __enter__(self) -> RoundCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
 def test_alternating_check_does_not_send_an_update_per_probe(lab: Lab, node: LabNode) -> None:
-    """named paused 0.3 s of every 0.6 s for 9 s (checks pass and fail alternately): far
-    fewer UPDATEs than probes (fall/rise filter, then flap damping)."""
+    """named paused 0.6 s of every 1.0 s for 10 s: probes sent early in a pause time out
+    (0.25 s), the next ones pass, so the check passes and fails alternately. No UPDATE per
+    failing probe: fall (2 in a row) filters it, flap damping would bound the rest."""
     named = node.named
     updates0 = lab.router.updates_received(node.address)
-    stream = lab.client.stream(rate=20, duration=10)
-    with FibWatch(lab, node.address) as fib:
+    stream = lab.client.stream(rate=20, duration=11)
+    with FibWatch(lab, node.address) as fib, RoundCounter(node) as rounds:
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 9.0:
+        while time.monotonic() - t0 < 10.0:
             named.signal(signal.SIGSTOP)
-            time.sleep(0.3)
+            time.sleep(0.6)
             named.signal(signal.SIGCONT)
-            time.sleep(0.3)
+            time.sleep(0.4)
+        time.sleep(0.3)
         flaps = fib.flips(t0)
     updates = lab.router.updates_received(node.address) - updates0
     stats = summarize(stream.wait())
     state = service(node)
-    probes = 9.0 / 0.5  # at least one probe round per interval
-    record("named paused 0.3 s every 0.6 s (9 s)", None, None, stats,
-           f"{updates} UPDATEs, {flaps} FIB changes for >= {probes:.0f} probe rounds; "
-           f"ends {state['state']}")
-    assert updates <= 8 and updates < probes / 2, f"{updates} UPDATEs for {probes} probes"
+    record("named paused 0.6 s of every 1 s (10 s)", None, None, stats,
+           f"{rounds.failed} failed / {rounds.passed} passed probe rounds -> {updates} "
+           f"UPDATEs, {flaps} FIB changes; ends {state['state']}")
+    assert rounds.failed >= 3, f"the check did not fail often enough ({rounds.failed})"
+    assert updates <= 8 and updates < rounds.failed, (
+        f"{updates} UPDATEs for {rounds.failed} failing probe rounds")
 
 
 # -- DNS failure modes ------------------------------------------------------------------------

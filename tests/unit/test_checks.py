@@ -48,7 +48,10 @@ class Server(asyncio.DatagramProtocol):
         loop.call_later(self.delay, self.transport.sendto, wire, addr)  # type: ignore[union-attr]
 
 
-def probe_with(answer: Answer | None, expect: Expect = Expect(answers=("2001:db8::1",)),
+WWW = Expect(answers=("2001:db8::1",))
+
+
+def probe_with(answer: Answer | None, expect: Expect = WWW,
                delay: float = 0.0, timeout: float = 0.3) -> Outcome:
     async def go() -> Outcome:
         loop = asyncio.get_running_loop()
