@@ -217,7 +217,9 @@ class Speaker:
         run.rounds += 1
         if run.health.state is not old.state:
             run.since = self.wall()
-            if State.UP in (old.state, run.health.state):  # a change of the route, not a verdict
+            # a flap is a change of the route; the first verdict after a start, a resume or
+            # a reload (from STARTING) is not one
+            if old.state is not State.STARTING and State.UP in (old.state, run.health.state):
                 run.damping = flap.record(run.damping, self.clock(), run.service.flap)
         self.update(run, result.reason)
 
