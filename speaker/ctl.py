@@ -367,11 +367,29 @@ def _me() -> str:
     return f"{name} (pid {os.getpid()}, speakerctl while the process was not running)"
 
 
-def _offline_store(target: Target, exc: UnreachableError, action: str) -> tuple[Config,
-                                                                                MaintenanceStore]:
+def _edit_offline(env: Env, target: Target, exc: UnreachableError, action: str,
+                  change: Callable[[dict[str, Maintenance], list[str]], None]) -> list[str]:
+    """Apply `change` to the maintenance file itself (the process is not there).
+
+    Returns the services changed; `action` ("recorded", "cleared") words the error.
+    """
     if target.config is None:
         raise UnreachableError(f"{exc}\nmaintenance NOT {action}: {target.config_problem}")
-    return target.config, MaintenanceStore(target.config.state_dir)
+    store = MaintenanceStore(target.config.state_dir)
+    known = [s.name for s in target.config.services]
+    names = env.args.services or known
+    _check_names(names, known)
+    entries = store.load()
+    change(entries, names)
+    try:
+        store.save(entries)
+    except StateError as err:
+        raise UnreachableError(f"{exc}\nmaintenance NOT {action}: {err} (run as root or as "
+                               "the service user)") from None
+    env.note(f"{PROG}: {exc}")
+    if env.json:
+        env.dump({"services": names, "recorded": str(store.path), "live": False})
+    return names
 
 
 def cmd_withdraw(env: Env) -> int:
@@ -400,28 +418,21 @@ def cmd_withdraw(env: Env) -> int:
 
 def withdraw_offline(env: Env, target: Target, exc: UnreachableError) -> int:
     """Record the maintenance in the file so the next start stays withdrawn; exit 69."""
-    cfg, store = _offline_store(target, exc, "recorded")
-    known = [s.name for s in cfg.services]
-    names = env.args.services or known
-    _check_names(names, known)
-    entries = store.load()
     reason = env.args.reason if env.args.reason is not None else "maintenance"
-    for name in names:
-        entries[name] = Maintenance(reason=reason, since=time.time(), by=_me())
-    try:
-        store.save(entries)
-    except StateError as err:
-        raise UnreachableError(f"{exc}\nmaintenance NOT recorded: {err} (run as root or as "
-                               "the service user)") from None
-    env.note(f"{PROG}: {exc}")
+
+    def record(entries: dict[str, Maintenance], names: list[str]) -> None:
+        for name in names:
+            entries[name] = Maintenance(reason=reason, since=time.time(), by=_me())
+
+    names = _edit_offline(env, target, exc, "recorded", record)
+    assert target.config is not None
+    path = MaintenanceStore(target.config.state_dir).path
     env.note(f"{PROG}: the live route could NOT be changed through the process.\n"
-             f"{PROG}: maintenance recorded in {store.path} for {', '.join(names)}: the next "
+             f"{PROG}: maintenance recorded in {path} for {', '.join(names)}: the next "
              "start of the process keeps it withdrawn.\n"
              f"{PROG}: if ExaBGP still runs without the process, the route stays announced "
              f"until ExaBGP restarts the process (which withdraws it) or stops; check: "
              f"systemctl status {UNIT}")
-    if env.json:
-        env.dump({"services": names, "recorded": str(store.path), "live": False})
     return exc.exit_code
 
 
@@ -442,25 +453,18 @@ def cmd_announce(env: Env) -> int:
 
 def announce_offline(env: Env, target: Target, exc: UnreachableError) -> int:
     """Clear the maintenance in the file; the next start announces after `rise` passes."""
-    cfg, store = _offline_store(target, exc, "cleared")
-    known = [s.name for s in cfg.services]
-    names = env.args.services or known
-    _check_names(names, known)
-    entries = store.load()
-    entries.pop(ALL, None)
-    for name in names:
-        entries.pop(name, None)
-    try:
-        store.save(entries)
-    except StateError as err:
-        raise UnreachableError(f"{exc}\nmaintenance NOT cleared: {err} (run as root or as "
-                               "the service user)") from None
-    env.note(f"{PROG}: {exc}")
-    env.note(f"{PROG}: maintenance cleared in {store.path} for {', '.join(names)}; nothing "
+
+    def clear(entries: dict[str, Maintenance], names: list[str]) -> None:
+        entries.pop(ALL, None)
+        for name in names:
+            entries.pop(name, None)
+
+    names = _edit_offline(env, target, exc, "cleared", clear)
+    assert target.config is not None
+    path = MaintenanceStore(target.config.state_dir).path
+    env.note(f"{PROG}: maintenance cleared in {path} for {', '.join(names)}; nothing "
              "changed on the live route: the next start of the process announces once the "
              "checks pass.")
-    if env.json:
-        env.dump({"services": names, "recorded": str(store.path), "live": False})
     return exc.exit_code
 
 
