@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections import deque
@@ -523,25 +522,6 @@ class Speaker:
 # -- wiring -------------------------------------------------------------------------------
 
 
-def _start_watchdog(out_fd: int, timeout: float) -> tuple[int, subprocess.Popen[bytes]] | None:
-    read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "speaker.watchdog", str(os.getpid()), str(read_fd),
-             str(out_fd), str(timeout)],
-            pass_fds=(read_fd, out_fd), stdin=subprocess.DEVNULL, stdout=2,
-            start_new_session=False,
-        )
-    except OSError as exc:
-        logs.log(LOG, logging.ERROR, "cannot start the watchdog", error=exc)
-        os.close(read_fd)
-        os.close(write_fd)
-        return None
-    os.close(read_fd)
-    os.set_blocking(write_fd, False)
-    return write_fd, proc
-
-
 def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
     """Serve metrics on exactly the configured address; a failure only costs the metrics."""
     try:
@@ -553,11 +533,6 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
         return
     speaker.recorder = metrics.Guard(prom)
     logs.log(LOG, logging.INFO, "metrics endpoint ready", listen=cfg.listen, port=cfg.port)
-
-
-def _send(fd: int, line: str) -> None:
-    with contextlib.suppress(BlockingIOError, OSError):
-        os.write(fd, (line + "\n").encode())
 
 
 async def run(cfg: Config, config_path: Path | None) -> int:
@@ -580,11 +555,12 @@ async def run(cfg: Config, config_path: Path | None) -> int:
 
     if cfg.metrics is not None:
         _start_metrics(speaker, cfg.metrics)
-    dog = _start_watchdog(out_fd, cfg.watchdog_timeout)
-    if dog is not None:
-        beat_fd = dog[0]
-        speaker.on_prefixes_changed = lambda ps: _send(
-            beat_fd, " ".join([watchdog.PREFIXES, *(str(p) for p in ps)]))
+    dog = watchdog.Handle(out_fd, cfg.watchdog_timeout)
+    try:
+        dog.start()
+    except OSError as exc:
+        logs.log(LOG, logging.ERROR, "cannot start the watchdog; will retry", error=exc)
+    speaker.on_prefixes_changed = lambda ps: dog.prefixes([str(p) for p in ps])
 
     reader = StdinReader(0, loop, speaker.on_message, speaker.stopping.set)
     reader.start()
@@ -608,9 +584,20 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         svc.task = asyncio.create_task(speaker.service_loop(svc, spread), name=svc.service.name)
 
     async def housekeeping() -> None:
+        watchdog_failed = False
         while True:
-            if dog is not None:
-                _send(dog[0], watchdog.BEAT_LINE)
+            if not dog.alive():
+                try:
+                    dog.start()
+                    watchdog_failed = False
+                    logs.log(LOG, logging.WARNING, "watchdog process restarted",
+                             restarts=dog.restarts)
+                except OSError as failure:
+                    if not watchdog_failed:  # once, not every heartbeat
+                        logs.log(LOG, logging.ERROR, "cannot start the watchdog",
+                                 error=failure)
+                    watchdog_failed = True
+            dog.beat()
             speaker.check_acks()
             speaker.sync_watchdog()
             for svc in speaker.runs.values():
@@ -638,8 +625,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
             svc.task.cancel()
     speaker.shutdown_commands()
     await control.stop()
-    if dog is not None:
-        _send(dog[0], watchdog.BYE)
+    dog.bye()
     if addresses is not None:
         addresses.close()
     return 0

@@ -18,6 +18,7 @@ import contextlib
 import os
 import select
 import signal
+import subprocess
 import sys
 import time
 
@@ -87,6 +88,60 @@ def watch(parent: int, beat_fd: int, out_fd: int, timeout: float) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(parent, signal.SIGKILL)
             return 1
+
+
+class Handle:
+    """The speaker's side: starts the watchdog process and feeds it; restarts it if it died."""
+
+    def __init__(self, out_fd: int, timeout: float) -> None:
+        self.out_fd = out_fd
+        self.timeout = timeout
+        self._fd: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._prefixes = PREFIXES
+        self.restarts = -1
+
+    def start(self) -> None:
+        """Start the watchdog process (again); raises OSError if it cannot."""
+        read_fd, write_fd = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "speaker.watchdog", str(os.getpid()), str(read_fd),
+                 str(self.out_fd), str(self.timeout)],
+                pass_fds=(read_fd, self.out_fd), stdin=subprocess.DEVNULL, stdout=2)
+        except OSError:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        if self._fd is not None:
+            os.close(self._fd)
+        os.set_blocking(write_fd, False)
+        self._fd = write_fd
+        self.restarts += 1
+        self._send(self._prefixes)
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _send(self, line: str) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):  # full or broken pipe: the next beat retries
+            os.write(self._fd, (line + "\n").encode())
+
+    def prefixes(self, prefixes: list[str]) -> None:
+        self._prefixes = " ".join([PREFIXES, *prefixes])
+        self._send(self._prefixes)
+
+    def beat(self) -> None:
+        self._send(BEAT_LINE)
+
+    def bye(self) -> None:
+        self._send(BYE)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def main(argv: list[str] | None = None) -> int:
