@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import socket
 import sys
 import time
@@ -67,8 +68,9 @@ def _raw_socket(text: str) -> Path | None:
     """control.socket from a YAML that does not validate (the process may still run)."""
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
+    except yaml.YAMLError:  # not YAML at all: the first "socket: /path" line will do
+        found = re.search(r"^\s+socket:\s*[\"']?(/[^\s\"'#]+)", text, re.MULTILINE)
+        return Path(found.group(1)) if found else None
     control = data.get("control") if isinstance(data, dict) else None
     value = control.get("socket") if isinstance(control, dict) else None
     return Path(value) if isinstance(value, str) and value.startswith("/") else None
@@ -104,8 +106,7 @@ def locate(socket_flag: Path | None, config_path: Path) -> Target:
     if raw is not None:
         return Target(raw, f"control.socket in {config_path} (which has problems: {problem})",
                       config_path, None, problem, group)
-    return Target(config.DEFAULT_SOCKET, f"the default ({problem})" if text == "" else
-                  f"the default ({config_path} sets no control.socket)", config_path, None,
+    return Target(config.DEFAULT_SOCKET, f"the default ({problem})", config_path, None,
                   problem, group)
 
 

@@ -62,6 +62,8 @@ class ServiceRun:
     damping: flap.Damping = field(default_factory=flap.Damping)
     since: float = field(default_factory=time.time)
     outcomes: list[checks.Outcome] = field(default_factory=list)
+    # prefixes added by a reload to a healthy service: passing rounds each still needs
+    fresh: dict[IPNetwork, int] = field(default_factory=dict)
     address_ok: bool | None = None
     task: asyncio.Task[None] | None = None
     rounds: int = 0
@@ -214,6 +216,9 @@ class Speaker:
         old = run.health
         run.health = health.observe(old, result, run.service.timing)
         run.rounds += 1
+        rise = run.service.timing.rise
+        run.fresh = ({p: n - 1 for p, n in run.fresh.items() if n > 1} if result.ok
+                     else dict.fromkeys(run.fresh, rise))
         if run.health.state is not old.state:
             run.since = self.wall()
             # a flap is a change of the route; the first verdict after a start, a resume or
@@ -249,7 +254,7 @@ class Speaker:
         """Set the desired state of the service's prefixes and send what changed."""
         route = run.service.route if self.wants_announced(run) else None
         for prefix in run.service.prefixes:
-            self.book.want(prefix, route)
+            self.book.want(prefix, None if prefix in run.fresh else route)
         self.flush()
 
     async def service_loop(self, run: ServiceRun, start_delay: float = 0.0) -> None:
@@ -448,20 +453,22 @@ class Speaker:
                 summary["unchanged"].append(service.name)
                 continue
             summary["changed"].append(service.name)
-            structural = (run.service.prefixes != service.prefixes
-                          or run.service.checks != service.checks
-                          or run.service.address != service.address)
+            # A healthy service stays announced across a reload: new checks take over at
+            # the next round (and withdraw after `fall` if they fail, as any check would);
+            # prefixes added to it are withdrawn until they have seen `rise` passing rounds.
+            added = [p for p in service.prefixes if p not in run.service.prefixes]
+            run.fresh = {p: n for p, n in run.fresh.items() if p in service.prefixes}
+            run.fresh.update(dict.fromkeys(added, service.timing.rise))
             for prefix in run.service.prefixes:
                 if prefix not in service.prefixes:
                     self.book.remove(prefix)
             for prefix in service.prefixes:
                 self.book.add(prefix)
-            run.service = service
-            if structural:
+            if run.service.checks != service.checks:
                 run.probes = [self.probe_factory(c, service.timing.timeout)
                               for c in service.checks]
-                run.health = Health(reason="config reloaded: checks or prefixes changed")
-                run.since = self.wall()
+                run.outcomes = []
+            run.service = service
             self.update(run, "config reloaded")
         self.config = new
         self.flush()

@@ -35,7 +35,7 @@ from tests.lab.system import LabError
 
 SCENARIOS = ("crash", "hang", "drain", "coldstart", "resources", "services", "nodes")
 PER_REP = ("crash", "hang", "drain", "coldstart")
-DEFAULT_REPS = 5
+DEFAULT_REPS = 6
 
 
 def log(message: str) -> None:

@@ -7,6 +7,7 @@ functions with the largest inclusive share of its busy samples.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections import Counter
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 RATE = 50  # samples per second
+LINE = re.compile(r":\d+\)$")  # "f (file.py:12)" -> "f (file.py)": one entry per function
 GENERIC = ("runpy", "<module>", "asyncio", "runners.py", "base_events.py", "events.py",
            "main (speaker/daemon.py", "_run_module", "_run_code")
 
@@ -69,7 +71,7 @@ def summarize(path: Path, seconds: float, top: int = 10) -> dict[str, Any]:
             continue
         n = int(count)
         busy += n
-        for frame in set(frames[1:]):
+        for frame in {LINE.sub(")", f) for f in frames[1:]}:
             inclusive[frame] += n
     chosen = [(f, c / busy) for f, c in inclusive.most_common()
               if busy and not any(g in f for g in GENERIC)][:top]

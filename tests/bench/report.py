@@ -143,17 +143,19 @@ def markdown(summary: dict[str, Any]) -> str:
         f"({meta['cpus']} CPUs, shared machine: compare only within one run). "
         f"ExaBGP {meta['exabgp']}, run time {meta.get('elapsed', 0) / 60:.1f} min.",
         "",
-        _row(["scenario", *(LABELS[k] for k in kinds)]),
-        _row(["---"] * (len(kinds) + 1)),
     ]
+    if kinds:
+        out += [_row(["scenario", *(LABELS[k] for k in kinds)]),
+                _row(["---"] * (len(kinds) + 1))]
 
     def line(title: str, cell: Callable[[dict[str, Any]], str]) -> None:
-        out.append(_row([title, *(cell(sp[k]) for k in kinds)]))
+        if kinds:
+            out.append(_row([title, *(cell(sp[k]) for k in kinds)]))
 
     def queries(key: str) -> Callable[[dict[str, Any]], str]:
         def cell(d: dict[str, Any]) -> str:
             share = d.get(f"{key}_failed_share")
-            count = d.get(f"{key}_failed")
+            count = d.get(f"{key}_failed") or {}
             if not share or not share.get("n") or "median" not in share:
                 return "n/a"
             return (f"{count['median']:.0f} ({100 * share['median']:.1f} %); "
@@ -256,11 +258,12 @@ def markdown(summary: dict[str, Any]) -> str:
         out.append("")
     prof = summary.get("profile")
     if prof:
-        out += ["## Profile of the speaker process (py-spy, main thread, inclusive share of "
-                "busy samples)", ""]
+        out += ["## Profile of the speaker process during the services scale (py-spy "
+                "samples of the main thread; functions by inclusive share of them)", ""]
         for phase, top in prof.items():
             if isinstance(top, dict) and top.get("top"):
-                out.append(f"- {phase} ({top['busy_share'] * 100:.0f} % of samples busy): "
+                out.append(f"- {phase} (main thread on CPU in {top['busy_share'] * 100:.0f} % "
+                           "of the samples): "
                            + "; ".join(f"{f} {100 * s:.0f} %" for f, s in top["top"]))
         out.append("")
     errors = summary.get("errors", [])

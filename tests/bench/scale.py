@@ -63,8 +63,9 @@ def many_services(count: int, cpu_seconds: float, exabgp: str = "4.2",
         assert lab.started_at is not None
         w_start = time.time() - (time.monotonic() - lab.started_at)
         timeline.enable_router_debug(lab)
-        node = lab.nodes[0]
+        node: Any = lab.nodes[0]  # a SpeakerNode
         if profile is not None:
+            node.wait_speaker(timeout=30)
             profile.start(lab, node, "announce")
         took = wait_until(lambda: routes_in_fib(lab, wanted) == count, 180, lab.started_at,
                           interval=0.1)

@@ -446,3 +446,13 @@ def test_error_replies_map_to_exit_codes() -> None:
                               protocol.CONFIG_INVALID, protocol.BAD_REQUEST,
                               protocol.UNKNOWN_COMMAND, protocol.INTERNAL)] == [
         67, 75, 78, 65, 65, 65]
+
+
+def test_socket_is_found_even_in_a_yaml_that_does_not_parse(tmp_path: Path) -> None:
+    from speaker.ctl import locate
+
+    path = tmp_path / "broken.yaml"
+    path.write_text("control:\n  socket: /run/x/speaker.sock\nservices: [\n")
+    target = locate(None, path)
+    assert target.socket == Path("/run/x/speaker.sock")
+    assert "control.socket in" in target.origin and "not valid" in target.origin

@@ -208,3 +208,32 @@ def test_reload_withdraws_removed_and_starts_new_withdrawn(rig: Rig, tmp_path: P
     assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self", "withdraw route 2001:db8::200/128 next-hop self"]
     rig.ack_all()
     assert rig.speaker.book.prefixes() == [ipaddress.ip_network("2001:db8::200/128")]
+
+
+def test_reload_adding_a_prefix_keeps_the_healthy_one_announced(rig: Rig,
+                                                                 tmp_path: Path) -> None:
+    rig.up()
+    new = config.parse(YAML.format(state=tmp_path / "state", manage="false").replace(
+        '["2001:db8::100/128"]', '["2001:db8::100/128", "2001:db8::101/128"]'))
+    rig.addresses.addresses.add(("lo", ipaddress.ip_address("2001:db8::101")))
+    rig.speaker.reload(new)
+    assert rig.take() == ["withdraw route 2001:db8::101/128 next-hop self"]  # new: withdrawn
+    rig.ack_all()
+    rig.round(2)
+    assert rig.take() == []
+    assert rig.speaker.book.confirmed(PREFIX) is Confirmed.ANNOUNCED
+    rig.round(1)
+    assert rig.take() == ["announce route 2001:db8::101/128 next-hop self"]
+
+
+def test_reload_with_new_checks_keeps_a_healthy_route_until_they_fail(rig: Rig,
+                                                                      tmp_path: Path) -> None:
+    rig.up()
+    new = config.parse(YAML.format(state=tmp_path / "state", manage="false").replace(
+        "qname: example.com.", "qname: example.org."))
+    rig.speaker.reload(new)
+    assert rig.take() == []
+    assert rig.speaker.runs["dns"].probes[-1].check.qname == "example.org."
+    rig.probes.built[-1].default = Outcome(False, "dns check: rcode REFUSED", 0.001, "rcode")
+    rig.round(2)
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
