@@ -50,6 +50,14 @@ def _peer(writer: asyncio.StreamWriter) -> str:
         return "unknown"
 
 
+async def _cancel_on_eof(reader: asyncio.StreamReader, task: asyncio.Task[Any] | None) -> None:
+    with contextlib.suppress(Exception):
+        while await reader.read(4096):
+            pass
+    if task is not None:
+        task.cancel()
+
+
 class ControlServer:
     def __init__(self, speaker: Speaker) -> None:
         self.speaker = speaker
@@ -126,9 +134,21 @@ class ControlServer:
 
         try:
             request = protocol.decode_request(line)
+        except ProtocolError as exc:
+            writer.write(protocol.encode_reply(protocol.error(exc.code, exc.message)))
+            await writer.drain()
+            return
+        watcher = None
+        if request.args.get("follow") is True:
+            # a follower that goes away ends its request (the client never half-closes)
+            watcher = asyncio.create_task(_cancel_on_eof(reader, asyncio.current_task()))
+        try:
             reply = await self.dispatch(request, send, _peer(writer))
         except ProtocolError as exc:
             reply = protocol.error(exc.code, exc.message)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         writer.write(protocol.encode_reply(reply))
         await writer.drain()
 

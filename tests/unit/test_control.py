@@ -269,6 +269,23 @@ def test_events_list_and_follow(folder: Path) -> None:
     run(folder, scenario)
 
 
+def test_a_follower_that_hangs_up_is_forgotten(folder: Path) -> None:
+    async def scenario(rig: Rig) -> None:
+        reader, writer = await connect(rig)
+        writer.write(protocol.encode_request(protocol.Request("events", {"follow": True})))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        assert len(rig.speaker.event_waiters) == 1
+        writer.close()
+        for _ in range(100):
+            if not rig.speaker.event_waiters:
+                break
+            await asyncio.sleep(0.01)
+        assert rig.speaker.event_waiters == []
+
+    run(folder, scenario)
+
+
 def test_reload_is_all_or_nothing(folder: Path) -> None:
     async def scenario(rig: Rig) -> None:
         good = rig.path.read_text()
