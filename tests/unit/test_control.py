@@ -271,7 +271,7 @@ def test_events_list_and_follow(folder: Path) -> None:
 
 def test_a_follower_that_hangs_up_is_forgotten(folder: Path) -> None:
     async def scenario(rig: Rig) -> None:
-        reader, writer = await connect(rig)
+        _reader, writer = await connect(rig)
         writer.write(protocol.encode_request(protocol.Request("events", {"follow": True})))
         await writer.drain()
         await asyncio.sleep(0.05)
