@@ -155,6 +155,14 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class DnsStatistics:
+    """BIND's statistics channel, polled for the server's own query rate."""
+
+    url: str = "http://127.0.0.1:8053/json/v1/server"
+    interval: float = 2.0
+
+
+@dataclass(frozen=True)
 class Config:
     services: tuple[Service, ...]
     control: Control = field(default_factory=Control)
@@ -162,6 +170,7 @@ class Config:
     drain_delay: float = 2.0
     watchdog_timeout: float = 2.0
     metrics: Metrics | None = None
+    dns_statistics: DnsStatistics | None = None
     local_as_range: tuple[int, int] = (65200, 65299)
     source: str = "<config>"
 
@@ -532,7 +541,7 @@ def _service(problems: _Problems, path: str, data: Any) -> Service | None:
 
 
 TOP_KEYS = ("control", "state_dir", "drain_delay", "watchdog_timeout", "metrics",
-            "local_as_range", "services")
+            "dns_statistics", "local_as_range", "services")
 
 
 def _path(problems: _Problems, path: str, value: Any, default: Path) -> Path:
@@ -579,6 +588,25 @@ def _metrics(problems: _Problems, path: str, data: Any) -> Metrics | None:
     return Metrics(listen=listen, port=r.integer("port", 9474, low=1, high=65535))
 
 
+def _dns_statistics(problems: _Problems, path: str, data: Any) -> DnsStatistics | None:
+    if data is None:
+        return None
+    from urllib.parse import urlsplit
+
+    r = _Reader(problems, path, data, ("url", "interval"))
+    d = DnsStatistics()
+    url = r.string("url", d.url) or d.url
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        problems.add(r.at("url"), f"must be an http:// URL of BIND's statistics channel, such "
+                                  f"as {d.url} (got {url!r})")
+    return DnsStatistics(url=url, interval=r.number("interval", d.interval, low=0.5, high=3600))
+
+
 def _as_range(problems: _Problems, path: str, value: Any) -> tuple[int, int]:
     default = (65200, 65299)
     if value is None:
@@ -622,6 +650,7 @@ def parse(text: str, source: str = "<config>") -> Config:
         drain_delay=top.number("drain_delay", 2.0, low=0, high=3600),
         watchdog_timeout=top.number("watchdog_timeout", 2.0, low=0.5, high=60),
         metrics=_metrics(problems, "/metrics", top.raw("metrics")),
+        dns_statistics=_dns_statistics(problems, "/dns_statistics", top.raw("dns_statistics")),
         local_as_range=_as_range(problems, "/local_as_range", top.raw("local_as_range")),
         source=source,
     )

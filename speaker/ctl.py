@@ -298,7 +298,25 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
     out.append(f"ExaBGP acks: {ex['acks_done']} done, {ex['acks_error']} error, "
                f"{ex['acks_unexpected']} unexpected; {ex['waiting']} waiting; "
                f"{ex['ignored_lines']} lines ignored")
+    server = status.get("dns_server")
+    if server:
+        out.append(render_dns_server(server))
     return out
+
+
+def render_dns_server(server: dict[str, Any]) -> str:
+    """BIND's own view: how many queries clients still send (after a drain: about 0)."""
+    if server.get("client_rate") is not None:
+        line = (f"DNS server: clients {server['client_rate']:.1f} q/s (all {server['rate']:.1f} "
+                f"q/s, our probes {server['probe_rate']:.1f} q/s; {server['queries_total']} "
+                "queries since named started)")
+    elif server.get("queries_total") is not None:
+        line = f"DNS server: {server['queries_total']} queries since named started"
+    else:
+        line = "DNS server: no statistics yet"
+    if server.get("error"):
+        line += f"; statistics channel: {server['error']}"
+    return line
 
 
 def render_event(event: dict[str, Any]) -> str:

@@ -22,7 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speaker import __version__, checks, config, exabgp_api, flap, health, logs, metrics, watchdog
+from speaker import (
+    __version__,
+    checks,
+    config,
+    dnsstats,
+    exabgp_api,
+    flap,
+    health,
+    logs,
+    metrics,
+    watchdog,
+)
 from speaker.channel import ChannelClosed, Sink, StdinReader, StdoutWriter
 from speaker.config import Config, IPNetwork, Service
 from speaker.errors import ConfigError
@@ -115,6 +126,8 @@ class Speaker:
         self.stopping = asyncio.Event()
         self.acks = {"done": 0, "error": 0, "unexpected": 0}
         self.garbage = 0
+        self.probes_sent = 0
+        self.dns_stats: Callable[[], dict[str, Any] | None] = lambda: None
         self.settle_waiters: list[asyncio.Event] = []
         self._ack_warned = False
         self._ack_waiting_since: float | None = None
@@ -200,6 +213,7 @@ class Speaker:
                     self._ensure_address(run)
                 return Result(False, f"anycast address {', '.join(missing)} missing from "
                                      f"{addr.interface}", hard=True)
+        self.probes_sent += len(run.probes)
         outcomes = list(await asyncio.gather(*(p.run() for p in run.probes)))
         run.outcomes = outcomes
         for probe, outcome in zip(run.probes, outcomes, strict=True):
@@ -520,6 +534,7 @@ class Speaker:
                  "peer_as": n.peer_as, "reason": n.reason, "ups": n.ups, "downs": n.downs}
                 for n in self.neighbors.values()
             ],
+            "dns_server": self.dns_stats(),
             "exabgp": {"acks_done": self.acks["done"], "acks_error": self.acks["error"],
                        "acks_unexpected": self.acks["unexpected"], "waiting": self.book.waiting,
                        "ignored_lines": self.garbage},
@@ -562,6 +577,12 @@ async def run(cfg: Config, config_path: Path | None) -> int:
 
     if cfg.metrics is not None:
         _start_metrics(speaker, cfg.metrics)
+    stats = None
+    if cfg.dns_statistics is not None:
+        stats = dnsstats.Poller(cfg.dns_statistics.url, cfg.dns_statistics.interval,
+                                lambda: speaker.probes_sent)
+        speaker.dns_stats = lambda: stats.snapshot().as_dict() if stats else None
+        stats.start()
     dog = watchdog.Handle(out_fd, cfg.watchdog_timeout)
     try:
         dog.start()
@@ -633,6 +654,8 @@ async def run(cfg: Config, config_path: Path | None) -> int:
     speaker.shutdown_commands()
     await control.stop()
     dog.bye()
+    if stats is not None:
+        stats.stop()
     if addresses is not None:
         addresses.close()
     return 0

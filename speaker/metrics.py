@@ -181,6 +181,23 @@ class Prometheus:
         for n in status["neighbors"]:
             session.add_metric([n["peer"]], 1 if n["state"] == "up" else 0)
         yield session
+        server = status.get("dns_server")
+        if server and server.get("queries_total") is not None:
+            from prometheus_client.core import CounterMetricFamily
+
+            total = CounterMetricFamily("speaker_dns_server_queries",
+                                        "Queries the DNS server received, from its statistics "
+                                        "channel (the speaker's probes included).")
+            total.add_metric([], server["queries_total"])
+            yield total
+        if server and server.get("rate") is not None:
+            rate = g("speaker_dns_server_query_rate",
+                     "Queries per second the DNS server received, by source (all, probes: "
+                     "the speaker's own, clients: the rest).", labels=["source"])
+            rate.add_metric(["all"], server["rate"])
+            rate.add_metric(["probes"], server["probe_rate"])
+            rate.add_metric(["clients"], server["client_rate"])
+            yield rate
         waiting = g("speaker_exabgp_commands_waiting",
                     "Commands written to ExaBGP and not yet acknowledged.")
         waiting.add_metric([], status["exabgp"]["waiting"])
