@@ -150,7 +150,7 @@ def test_status_json_is_the_status_result(served: Served, run: Run) -> None:
     data = json.loads(out)
     assert code == 0
     assert set(data) == {"version", "pid", "started", "uptime", "config", "services",
-                         "neighbors", "exabgp"}
+                         "neighbors", "exabgp", "dns_server"}
     assert [s["name"] for s in data["services"]] == ["dns", "other"]
 
 
