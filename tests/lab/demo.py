@@ -7,6 +7,7 @@ step behaved; the exit status is non-zero if one did not.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.lab.lab import REPO, Lab, summarize
+from tests.lab.lab import REPO, Lab, LabNode, summarize
 from tests.lab.system import LabError
 
 GONE_BOUND = 1.5      # s from SIGKILL of named to next hop gone (the e2e bound)
@@ -46,6 +47,14 @@ class Demo:
         return ok
 
     # -- views -------------------------------------------------------------------
+
+    def client_rate(self, node: LabNode) -> float | None:
+        """Queries/s clients send to `node`'s named (BIND's statistics, less our probes)."""
+        result = node.ctl("status", "--json")
+        try:
+            return _client_rate(json.loads(result.stdout))
+        except ValueError:
+            return None
 
     def route(self) -> None:
         self.shell(f"ip -6 route show {self.lab.anycast}    # on the router (VR)",
@@ -148,6 +157,7 @@ class Demo:
             return
         stream = self.lab.client.stream(rate=RATE, duration=5.0)
         time.sleep(1.0)
+        before = self.client_rate(node)
         t0 = time.monotonic()
         box: list[subprocess.CompletedProcess[str]] = []
         worker = threading.Thread(
@@ -172,6 +182,13 @@ class Demo:
                              f"after the command")
         self.check(result.returncode == 0, f"speakerctl withdraw exited {result.returncode} "
                                            f"after {took:.2f} s (withdraw, ack, drain delay)")
+        time.sleep(max(0.0, t0 + 3.5 - time.monotonic()))  # a full statistics interval after
+        after = self.client_rate(node)
+        if before is not None and after is not None:
+            self.out(f"  BIND on {node.name} (statistics channel, less the speaker's probes): "
+                     f"clients {before:.1f} q/s before the drain, {after:.1f} q/s after")
+            self.check(after < 2.0, f"{node.name}'s client traffic has stopped: safe to stop "
+                                    "named")
         records = stream.wait()
         stats = summarize(records)
         self.out(f"  answered by: {self.spread(records)}")
@@ -188,6 +205,12 @@ class Demo:
             self.check(True, f"next hop {node.address} back {back:.2f} s after announce")
         except LabError as exc:
             self.check(False, str(exc))
+
+
+def _client_rate(status: dict[str, object]) -> float | None:
+    server = status.get("dns_server")
+    rate = server.get("client_rate") if isinstance(server, dict) else None
+    return float(rate) if isinstance(rate, int | float) else None
 
 
 def run(exabgp_version: str = "4.2", nodes: int = 3) -> int:

@@ -88,6 +88,8 @@ def named_conf(node: Node, directory: Path, with_zone: bool = True) -> str:
         f'    server-id "{node.name}";\n'
         "};\n"
         "controls { };\n"
+        # the speaker reads the served-query rate here (dns_statistics in speaker.yaml)
+        "statistics-channels { inet 127.0.0.1 port 8053 allow { 127.0.0.1; }; };\n"
         + (zone if with_zone else "")
     )
 
@@ -164,6 +166,7 @@ def speaker_yaml(topo: Topology, node: Node, socket: Path, state_dir: Path,
         "control": {"socket": str(socket)},
         "state_dir": str(state_dir),
         "drain_delay": 1.0,
+        "dns_statistics": {"url": "http://127.0.0.1:8053/json/v1/server", "interval": 1.0},
         "services": [service],
     }
     for key, value in (extra or {}).items():
