@@ -41,10 +41,10 @@ if [ ! -x .venv-tools/bin/ruff ] || [ ! -x .venv-tools/bin/mypy ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv-tools
   .venv-tools/bin/pip install -q --disable-pip-version-check ruff mypy types-PyYAML >&2
 fi
-if ! .venv-exabgp5/bin/exabgp version 2>&1 | grep -q "$EXABGP5_VERSION"; then
+exabgp5_version=$(.venv-exabgp5/bin/exabgp version 2>&1 || true)   # exits 1 after printing
+if ! grep -q "ExaBGP : $EXABGP5_VERSION" <<<"$exabgp5_version"; then
   echo "bootstrap: creating .venv-exabgp5 (exabgp $EXABGP5_VERSION from PyPI)" >&2
-  rm -rf .venv-exabgp5
-  /usr/bin/python3 -m venv --system-site-packages .venv-exabgp5
+  [ -x .venv-exabgp5/bin/pip ] || /usr/bin/python3 -m venv --system-site-packages .venv-exabgp5
   .venv-exabgp5/bin/pip install -q --disable-pip-version-check "exabgp==$EXABGP5_VERSION" >&2
 fi
 echo "bootstrap: ok" >&2
