@@ -101,8 +101,17 @@ def test_the_speaker_restarts_a_dead_watchdog(tmp_path: Path) -> None:
                                stderr=subprocess.PIPE, cwd=REPO, text=True)
     try:
         def children() -> list[int]:
+            """The speaker's watchdog processes (it runs other short-lived children too)."""
             path = Path(f"/proc/{speaker.pid}/task/{speaker.pid}/children")
-            return [int(p) for p in path.read_text().split()] if path.exists() else []
+            found = []
+            for pid in (path.read_text().split() if path.exists() else []):
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if b"speaker.watchdog" in argv:
+                    found.append(int(pid))
+            return found
 
         deadline = time.monotonic() + 10
         while not children() and time.monotonic() < deadline:
