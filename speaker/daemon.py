@@ -131,9 +131,7 @@ class Speaker:
         self.settle_waiters: list[asyncio.Event] = []
         self._ack_warned = False
         self._ack_waiting_since: float | None = None
-        self.on_prefixes_changed: Callable[[list[IPNetwork]], None] = lambda _: None
-        self._last_maybe: list[IPNetwork] = []
-        self._book_version = -1
+        self.on_prefixes_changed: Callable[[list[str], list[str]], None] = lambda a, r: None
         for service in cfg.services:
             self._add_service(service)
 
@@ -303,14 +301,10 @@ class Speaker:
             self.sync_watchdog()
 
     def sync_watchdog(self) -> None:
-        """Tell the watchdog what may be announced, if that changed (O(prefixes))."""
-        if self.book.version == self._book_version:
-            return
-        self._book_version = self.book.version
-        maybe = sorted(self.book.maybe_announced(), key=str)
-        if maybe != self._last_maybe:
-            self._last_maybe = maybe
-            self.on_prefixes_changed(maybe)
+        """Tell the watchdog which prefixes started or stopped being at risk."""
+        added, removed = self.book.take_maybe_changes()
+        if added or removed:
+            self.on_prefixes_changed([str(p) for p in added], [str(p) for p in removed])
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, Ack):
@@ -588,7 +582,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         dog.start()
     except OSError as exc:
         logs.log(LOG, logging.ERROR, "cannot start the watchdog; will retry", error=exc)
-    speaker.on_prefixes_changed = lambda ps: dog.prefixes([str(p) for p in ps])
+    speaker.on_prefixes_changed = dog.update
 
     reader = StdinReader(0, loop, speaker.on_message, speaker.stopping.set)
     reader.start()

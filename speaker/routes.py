@@ -61,7 +61,8 @@ class RouteBook:
         self._entries: dict[IPNetwork, _Entry] = {}
         self._pending: deque[Command] = deque()
         self._dirty: dict[IPNetwork, None] = {}  # prefixes `plan` must look at, in order
-        self.version = 0  # bumped whenever what may be announced can have changed
+        self._maybe: set[IPNetwork] = set()  # not confirmed withdrawn: a watchdog's list
+        self._maybe_changes: dict[IPNetwork, bool] = {}  # since `take_maybe_changes`
 
     # -- desired state ---------------------------------------------------------
 
@@ -70,10 +71,10 @@ class RouteBook:
         entry = self._entries.get(prefix)
         if entry is None:
             self._entries[prefix] = _Entry()
-            self.version += 1
         else:
             entry.managed = True
         self._dirty[prefix] = None
+        self._touch(prefix)
 
     def remove(self, prefix: IPNetwork) -> None:
         """Stop managing `prefix`: withdraw it, then forget it."""
@@ -145,14 +146,14 @@ class RouteBook:
         """Record that `command` was written to ExaBGP and awaits its ack."""
         self._entries[command.prefix].in_flight += 1
         self._pending.append(command)
-        self.version += 1
+        self._touch(command.prefix)
 
     def unsent(self, command: Command) -> None:
         """Forget `command`: writing it failed."""
         self._pending.remove(command)
         self._entries[command.prefix].in_flight -= 1
         self._dirty[command.prefix] = None
-        self.version += 1
+        self._touch(command.prefix)
 
     def ack(self, ok: bool, now: float) -> AckResult:
         """Apply ExaBGP's `done` (ok) or `error` to the oldest command in flight."""
@@ -162,7 +163,6 @@ class RouteBook:
         entry = self._entries[command.prefix]
         entry.in_flight -= 1
         self._dirty[command.prefix] = None
-        self.version += 1
         if ok:
             entry.failures = 0
             entry.retry_at = 0.0
@@ -178,7 +178,28 @@ class RouteBook:
             entry.retry_at = now + min(RETRY_MAX, RETRY_FIRST * 2 ** (entry.failures - 1))
             if command.action is Action.WITHDRAW:
                 entry.confirmed = Confirmed.UNKNOWN
+        self._touch(command.prefix)
         return AckResult(command, ok)
+
+    def _touch(self, prefix: IPNetwork) -> None:
+        """Record whether `prefix` may be announced now, if that changed."""
+        entry = self._entries.get(prefix)
+        maybe = entry is not None and (entry.confirmed is not Confirmed.WITHDRAWN
+                                       or entry.in_flight > 0)
+        if maybe != (prefix in self._maybe):
+            if maybe:
+                self._maybe.add(prefix)
+            else:
+                self._maybe.discard(prefix)
+            if prefix in self._maybe_changes:
+                del self._maybe_changes[prefix]  # changed back since the last take
+            else:
+                self._maybe_changes[prefix] = maybe
+
+    def take_maybe_changes(self) -> tuple[list[IPNetwork], list[IPNetwork]]:
+        """(added, removed) to the prefixes that may be announced, since the last call."""
+        changes, self._maybe_changes = self._maybe_changes, {}
+        return ([p for p, m in changes.items() if m], [p for p, m in changes.items() if not m])
 
     # -- reading ---------------------------------------------------------------
 
@@ -208,8 +229,7 @@ class RouteBook:
 
     def maybe_announced(self) -> list[IPNetwork]:
         """Prefixes not confirmed withdrawn: what a watchdog must withdraw."""
-        return [p for p, e in self._entries.items()
-                if e.confirmed is not Confirmed.WITHDRAWN or e.in_flight]
+        return [p for p in self._entries if p in self._maybe]
 
     def prefixes(self) -> list[IPNetwork]:
         return list(self._entries)

@@ -1,7 +1,7 @@
 """A watchdog outside the event loop, in a process of its own.
 
-The speaker writes a heartbeat line to a pipe every `BEAT` seconds and, when
-it changes, the list of prefixes that may be announced. If the heartbeats stop
+The speaker writes a heartbeat line to a pipe every `BEAT` seconds and, as
+they change, which prefixes may be announced (`add ...`, `remove ...`). If the heartbeats stop
 for `timeout` seconds (event loop stuck, process stopped), the watchdog writes
 `withdraw route` for those prefixes on ExaBGP's pipe (the speaker's stdout,
 shared) and kills the speaker so ExaBGP starts a fresh one, which withdraws
@@ -25,7 +25,9 @@ import time
 BEAT = 0.2
 BYE = "bye"
 BEAT_LINE = "beat"
-PREFIXES = "prefixes"
+ADD = "add"  # "add P1 P2 ...": these may be announced
+REMOVE = "remove"  # "remove P1 ...": these are confirmed withdrawn
+BATCH = 100  # prefixes per line: lines stay short
 
 
 def _log(message: str) -> None:
@@ -35,25 +37,33 @@ def _log(message: str) -> None:
 
 
 def _withdraw(fd: int, prefixes: list[str], deadline: float) -> int:
-    """Write withdraws without blocking past `deadline`; returns how many went out."""
-    os.set_blocking(fd, False)
+    """Write withdraws without blocking past `deadline`; returns how many went out.
+
+    The pipe is ExaBGP's, shared with the speaker: its blocking mode is the
+    speaker's too, so it is left alone. A pipe that select() calls writable has
+    room for a whole line (< PIPE_BUF, written atomically), so the write does
+    not block.
+    """
     sent = 0
     for prefix in prefixes:
         data = f"withdraw route {prefix} next-hop self\n".encode()
-        while time.monotonic() < deadline:
-            try:
-                os.write(fd, data)
-                sent += 1
-                break
-            except BlockingIOError:
-                select.select([], [fd], [], 0.05)
-            except OSError:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return sent
+            _, writable, _ = select.select([], [fd], [], min(left, 0.05))
+            if writable:
+                break
+        try:
+            os.write(fd, data)
+        except OSError:
+            return sent
+        sent += 1
     return sent
 
 
 def watch(parent: int, beat_fd: int, out_fd: int, timeout: float) -> int:
-    prefixes: list[str] = []
+    prefixes: dict[str, None] = {}  # ordered set
     buffer = b""
     last = time.monotonic()
     while True:
@@ -66,7 +76,7 @@ def watch(parent: int, beat_fd: int, out_fd: int, timeout: float) -> int:
                 chunk = b""
             if not chunk:
                 if prefixes:
-                    sent = _withdraw(out_fd, prefixes, now + 1.0)
+                    sent = _withdraw(out_fd, list(prefixes), now + 1.0)
                     _log(f"speaker exited without cleaning up; withdrew {sent} prefixes "
                          f"pid={parent}")
                 return 0
@@ -77,12 +87,15 @@ def watch(parent: int, beat_fd: int, out_fd: int, timeout: float) -> int:
                 line = raw.decode("utf-8", "replace")
                 if line == BYE:
                     return 0
-                if line.startswith(PREFIXES):
-                    prefixes = line.split()[1:]
+                if line.startswith(ADD):
+                    prefixes.update(dict.fromkeys(line.split()[1:]))
+                elif line.startswith(REMOVE):
+                    for prefix in line.split()[1:]:
+                        prefixes.pop(prefix, None)
                 last = now
             continue
         if now - last >= timeout:
-            sent = _withdraw(out_fd, prefixes, now + 1.0)
+            sent = _withdraw(out_fd, list(prefixes), now + 1.0)
             _log(f"speaker hung: no heartbeat for {now - last:.1f} s; withdrew {sent} "
                  f"prefixes and killed it so ExaBGP restarts it pid={parent}")
             with contextlib.suppress(ProcessLookupError):
@@ -98,7 +111,8 @@ class Handle:
         self.timeout = timeout
         self._fd: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._prefixes = PREFIXES
+        self._prefixes: set[str] = set()
+        self._out = bytearray()
         self.restarts = -1
 
     def start(self) -> None:
@@ -116,23 +130,43 @@ class Handle:
             os.close(read_fd)
         if self._fd is not None:
             os.close(self._fd)
-        os.set_blocking(write_fd, False)
+        os.set_blocking(write_fd, False)  # our own pipe to the watchdog, not ExaBGP's
         self._fd = write_fd
+        self._out.clear()
         self.restarts += 1
-        self._send(self._prefixes)
+        self._send_set(ADD, sorted(self._prefixes))
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
     def _send(self, line: str) -> None:
+        """Queue `line` and write what the pipe takes; the rest goes with the next beat."""
+        self._out += (line + "\n").encode()
+        self.flush()
+
+    def flush(self) -> None:
         if self._fd is None:
             return
-        with contextlib.suppress(OSError):  # full or broken pipe: the next beat retries
-            os.write(self._fd, (line + "\n").encode())
+        while self._out:
+            try:
+                written = os.write(self._fd, self._out)
+            except BlockingIOError:
+                return  # full: the watchdog is slow to read; retried at the next beat
+            except OSError:
+                self._out.clear()  # broken: the watchdog is gone; start() resends all
+                return
+            del self._out[:written]
 
-    def prefixes(self, prefixes: list[str]) -> None:
-        self._prefixes = " ".join([PREFIXES, *prefixes])
-        self._send(self._prefixes)
+    def _send_set(self, verb: str, prefixes: list[str]) -> None:
+        for i in range(0, len(prefixes), BATCH):
+            self._send(" ".join([verb, *prefixes[i:i + BATCH]]))
+
+    def update(self, added: list[str], removed: list[str]) -> None:
+        """The prefixes that may be announced changed: tell the watchdog the difference."""
+        self._prefixes.update(added)
+        self._prefixes.difference_update(removed)
+        self._send_set(ADD, added)
+        self._send_set(REMOVE, removed)
 
     def beat(self) -> None:
         self._send(BEAT_LINE)

@@ -62,7 +62,8 @@ def rig() -> Rig:
 
 
 def test_silence_withdraws_and_kills_the_speaker(rig: Rig) -> None:
-    rig.send("prefixes 2001:db8::53/128 192.0.2.53/32")
+    rig.send("add 2001:db8::53/128 192.0.2.53/32 2001:db8::54/128")
+    rig.send("remove 2001:db8::54/128")
     start = time.monotonic()
     out = rig.read(2.0)
     assert out.splitlines() == ["withdraw route 2001:db8::53/128 next-hop self",
@@ -74,7 +75,7 @@ def test_silence_withdraws_and_kills_the_speaker(rig: Rig) -> None:
 
 
 def test_heartbeats_keep_it_quiet(rig: Rig) -> None:
-    rig.send("prefixes 2001:db8::53/128")
+    rig.send("add 2001:db8::53/128")
     for _ in range(10):
         rig.send("beat")
         time.sleep(0.1)
@@ -85,7 +86,7 @@ def test_heartbeats_keep_it_quiet(rig: Rig) -> None:
 
 
 def test_speaker_gone_without_goodbye_withdraws(rig: Rig) -> None:
-    rig.send("prefixes 2001:db8::53/128")
+    rig.send("add 2001:db8::53/128")
     os.close(rig.beat_w)
     assert rig.read(1.0) == "withdraw route 2001:db8::53/128 next-hop self\n"
     assert rig.dog.wait(timeout=2) == 0

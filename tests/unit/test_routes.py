@@ -121,3 +121,17 @@ def test_changed_attributes_are_announced_again() -> None:
     b.want(P, Route(med=50))
     [cmd] = b.plan(0)
     assert cmd.action is Action.ANNOUNCE and cmd.route.med == 50
+
+
+def test_maybe_announced_changes_are_reported_once_as_a_difference() -> None:
+    b = book(P, Q)
+    assert b.take_maybe_changes() == ([P, Q], [])
+    assert b.take_maybe_changes() == ([], [])
+    b.plan(0)
+    b.ack(True, 0)
+    b.ack(True, 0)  # both confirmed withdrawn
+    assert b.take_maybe_changes() == ([], [P, Q])
+    b.want(P, R)
+    b.plan(0)  # announce in flight: at risk again
+    b.ack(False, 0)  # refused: confirmed withdrawn again
+    assert b.take_maybe_changes() == ([], [])  # came back to where it was: nothing to say
