@@ -72,6 +72,29 @@ def classify(check: DnsCheck, response: dns.message.Message) -> tuple[str, str]:
     return "ok", "ok"
 
 
+def plainly_ok(data: bytes, query: bytes, question_end: int, rcode: int, aa: bool) -> bool:
+    """True when the header and question alone show the answer the check wants.
+
+    The cheap path for the common case, 2,000 times a second with 1,000
+    services: our id, a response, our question echoed, the expected rcode, no
+    TC, AA if required, at least one answer record when NOERROR is expected
+    (as `classify` requires). Anything else (False) goes through dnspython's
+    full parse and `classify`, which give the precise reason.
+    """
+    if len(data) < question_end or data[:2] != query[:2]:
+        return False
+    flags = (data[2] << 8) | data[3]
+    qdcount = (data[4] << 8) | data[5]
+    ancount = (data[6] << 8) | data[7]
+    if not flags & 0x8000 or flags & 0x0200 or qdcount != 1:  # QR, TC
+        return False
+    if (flags & 0x000F) != rcode or (aa and not flags & 0x0400):
+        return False
+    if rcode == 0 and aa and ancount == 0:
+        return False
+    return data[12:question_end].lower() == query[12:question_end].lower()
+
+
 def _normal(qtype: str, text: str) -> str:
     """Canonical form of rdata so that '2001:DB8:0::01' matches '2001:db8::1'."""
     import dns.rdata
@@ -100,6 +123,10 @@ class DnsProbe:
         )
         self._query.flags &= ~dns.flags.RD
         self._wire = self._query.to_wire()
+        self._question_end = 12 + len(self._query.question[0].name.to_wire() or b"") + 4
+        self._rcode = dns.rcode.from_text(check.expect.rcode)
+        # no answer data to compare: a well-formed "yes" can be read from the header alone
+        self._plain = not check.expect.answers and self._rcode < 16
         self._family = socket.AF_INET6 if check.server.version == 6 else socket.AF_INET
         self._where = (str(check.server), check.port)
 
@@ -124,9 +151,13 @@ class DnsProbe:
             else:
                 wire = qid.to_bytes(2, "big") + self._wire[2:]
                 data = await udp_exchange(self._family, self._where, wire, self.timeout)
+                if self._plain and plainly_ok(data, wire, self._question_end, self._rcode,
+                                              check.expect.aa):
+                    return "ok", "ok"
                 response = dns.message.from_wire(data, ignore_trailing=False)
-                if response.id != qid:
-                    return "malformed", f"response id {response.id} does not match query {qid}"
+                self._query.id = qid
+                if not self._query.is_response(response):
+                    return "malformed", "the response does not answer our query (id, question)"
         except (dns.exception.Timeout, TimeoutError):
             return "timeout", f"timeout after {self.timeout:g} s"
         except ConnectionRefusedError:

@@ -30,6 +30,9 @@ RCODES = (
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
     "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
 )
+# what a check can say (speaker.checks.Outcome.code), besides "ok"
+OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
+                 "truncated", "malformed", "no-address", "os-error")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 COMMUNITY_RE = re.compile(r"^\d{1,5}:\d{1,5}$")
 
@@ -41,11 +44,12 @@ COMMUNITY_RE = re.compile(r"^\d{1,5}:\d{1,5}$")
 class Timing:
     """How often a service is probed and how many results change its state.
 
-    Worst cases at the defaults (see README, "Timing"): a refused probe is
-    answered at once, so a killed server is withdrawn after at most
-    ``interval + fast_interval`` = 0.6 s; a hung one after at most
-    ``interval + 2 * timeout`` = 1.0 s (the confirming probe starts as soon as
-    the timed-out one ends). One lost probe never withdraws (fall = 2).
+    Worst cases at the defaults (see README, "Timing"): a killed server
+    refuses at once, and a refusal needs no confirmation (`fail_at_once`), so
+    it is withdrawn after at most ``interval`` = 0.5 s; a hung one after at
+    most ``interval + 2 * timeout`` = 1.0 s (the confirming probe starts as
+    soon as the timed-out one ends). One lost or slow probe never withdraws
+    (fall = 2).
     """
 
     interval: float = 0.5
@@ -53,6 +57,7 @@ class Timing:
     timeout: float = 0.25
     rise: int = 3
     fall: int = 2
+    fail_at_once: tuple[str, ...] = ("refused",)  # outcome codes that need no confirmation
 
 
 @dataclass(frozen=True)
@@ -354,7 +359,7 @@ def _prefix(problems: _Problems, path: str, value: Any, allow_shorter: bool) -> 
 def _timing(problems: _Problems, path: str, data: Any) -> Timing:
     if data is None:
         return Timing()
-    known = ("interval", "fast_interval", "timeout", "rise", "fall")
+    known = ("interval", "fast_interval", "timeout", "rise", "fall", "fail_at_once")
     r = _Reader(problems, path, data, known)
     d = Timing()
     interval = r.number("interval", d.interval, low=0.05, high=3600)
@@ -368,7 +373,16 @@ def _timing(problems: _Problems, path: str, data: Any) -> Timing:
     if timeout > interval:
         problems.add(r.at("timeout"),
                      f"must be <= interval ({_num(interval)}) (got {_num(timeout)})")
-    return Timing(interval=interval, fast_interval=fast, timeout=timeout, rise=rise, fall=fall)
+    at_once: list[str] = []
+    for i, item in enumerate(r.sequence("fail_at_once") if r.has("fail_at_once") else
+                             list(d.fail_at_once)):
+        if item in OUTCOME_CODES:
+            at_once.append(item)
+        else:
+            problems.add(f"{r.at('fail_at_once')}/{i}",
+                         f"must be one of {', '.join(OUTCOME_CODES)} (got {_show(item)})")
+    return Timing(interval=interval, fast_interval=fast, timeout=timeout, rise=rise, fall=fall,
+                  fail_at_once=tuple(at_once))
 
 
 def _flap(problems: _Problems, path: str, data: Any) -> Flap:

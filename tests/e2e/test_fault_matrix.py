@@ -430,8 +430,10 @@ def test_dns_failure_withdrawn_with_precise_reason(lab: Lab, node: LabNode, mode
     t0 = time.monotonic()
     _inject(mode, lab, node)
     gone = lab.router.time_until_gone(node.address, timeout=8, t0=t0)
-    state = wait_for(lambda: (s := service(node))["state"] == "down" and s, 5,
-                     what="the service to be down")
+    # down, for the injected reason: a zone broken by restarting named is first refused
+    # (nothing listening for a moment), then answered with the broken rcode
+    state = wait_for(lambda: (s := service(node))["state"] == "down" and text in s["reason"]
+                     and s, 5, what=f"the service to be down with reason {text!r}")
     time.sleep(0.6)
     assert str(node.address) not in lab.router.nexthops(), "re-announced while failing"
     t1 = time.monotonic()

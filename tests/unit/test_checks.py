@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from speaker.checks import DnsProbe, Outcome, classify
+from speaker.checks import DnsProbe, Outcome, classify, plainly_ok
 from speaker.config import DnsCheck, Expect
 
 Answer = Callable[[dns.message.Message], bytes | None]
@@ -142,3 +142,47 @@ def test_expected_rcode(rcode: int, expect_rcode: str, ok: bool) -> None:
     response.flags |= dns.flags.AA
     response.set_rcode(rcode)
     assert (classify(check, response)[0] == "ok") is ok
+
+
+def soa_reply(mutate: Callable[[dns.message.Message], None] | None = None) -> Answer:
+    def answer(query: dns.message.Message) -> bytes:
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        response.answer.append(dns.rrset.from_text(
+            query.question[0].name, 300, "IN", "SOA", "ns1. admin. 1 3600 1800 604800 300"))
+        if mutate:
+            mutate(response)
+        return response.to_wire()
+    return answer
+
+
+def test_plain_check_passes_from_the_header() -> None:
+    assert probe_with(soa_reply(), expect=Expect()).ok
+
+
+def test_plain_check_with_an_empty_answer_gets_its_reason() -> None:
+    outcome = probe_with(soa_reply(lambda r: r.answer.clear()), expect=Expect())
+    assert outcome.code == "no-answer"
+
+
+def test_an_answer_to_another_question_is_refused() -> None:
+    def other(query: dns.message.Message) -> bytes:
+        response = dns.message.make_response(dns.message.make_query("evil.example.", "SOA"))
+        response.id = query.id
+        response.flags |= dns.flags.AA
+        return response.to_wire()
+    outcome = probe_with(other, expect=Expect())
+    assert outcome.code == "malformed" and "does not answer our query" in outcome.reason
+
+
+def test_plainly_ok_reads_only_well_formed_yes() -> None:
+    query = dns.message.make_query("example.com.", "SOA")
+    wire = query.to_wire()
+    end = 12 + len(b"\x07example\x03com\x00") + 4
+    good = soa_reply()(query)
+    assert plainly_ok(good, wire, end, 0, True)
+    assert not plainly_ok(good[:10], wire, end, 0, True)
+    assert not plainly_ok(b"\x00\x00" + good[2:], wire, end, 0, True)  # other id
+    assert not plainly_ok(good, wire, end, 2, True)  # expected SERVFAIL
+    upper = good[:13] + good[13:end].upper() + good[end:]
+    assert plainly_ok(upper, wire, end, 0, True)  # names compare case-insensitively

@@ -59,6 +59,7 @@ def test_defaults() -> None:
         (service("    timing: {interval: 0.5, timeout: 2}"), "/services/0/timing/timeout: must be <= interval"),
         (service("    timing: {interval: 0.5, fast_interval: 1}"), "/services/0/timing/fast_interval: must be <= interval"),
         (service("    bogus: 1"), "/services/0/bogus: unknown key"),
+        (service("    timing: {fail_at_once: [refused, gone]}"), "/services/0/timing/fail_at_once/1: must be one of refused, timeout"),
         (service(prefixes='["2001:db8::/64"]'), "/services/0/prefixes/0: must be a host route (/128)"),
         (service(prefixes='["2001:db8::1/64"]'), "/services/0/prefixes/0: is not a valid prefix"),
         (service(prefixes='["nope"]'), "/services/0/prefixes/0: is not a valid prefix: 'nope'"),
@@ -132,3 +133,11 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config.load(tmp_path / "nope.yaml")
     assert "no such file" in str(info.value)
+
+
+def test_outcome_codes_are_the_ones_checks_produce() -> None:
+    import re
+
+    source = (REPO / "speaker/checks.py").read_text()
+    produced = set(re.findall(r'return "([a-z-]+)", ', source)) - {"ok"}
+    assert produced == set(config.OUTCOME_CODES)

@@ -51,9 +51,10 @@ class Rig:
         while self.speaker.book.waiting:
             self.speaker.on_message(Ack(ok))
 
-    def fail(self) -> None:
-        self.probes.built[0].default = Outcome(False, "dns check: connection refused", 0.001,
-                                               "refused")
+    def fail(self, code: str = "timeout") -> None:
+        reason = {"timeout": "dns check: timeout after 0.25 s",
+                  "refused": "dns check: connection refused"}[code]
+        self.probes.built[0].default = Outcome(False, reason, 0.001, code)
 
     def take(self) -> list[str]:
         out, self.sink.lines = self.sink.lines, []
@@ -97,7 +98,15 @@ def test_withdraw_after_fall_failures_not_one(rig: Rig) -> None:
     assert rig.take() == []
     rig.round(1)
     assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
-    assert rig.speaker.status()["services"][0]["reason"] == "dns check: connection refused"
+    assert rig.speaker.status()["services"][0]["reason"] == "dns check: timeout after 0.25 s"
+
+
+def test_a_refusal_withdraws_at_once(rig: Rig) -> None:
+    """Nothing listening is no lost packet: `fail_at_once` (default: refused) needs no `fall`."""
+    rig.up()
+    rig.fail("refused")
+    rig.round(1)
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
 
 
 def test_error_ack_is_not_counted_as_announced(rig: Rig) -> None:
