@@ -42,6 +42,10 @@ class Probe(Protocol):
 
     async def run(self) -> Outcome: ...
 
+    def close(self) -> None:
+        """Release what the probe holds open (its socket)."""
+        ...
+
 
 def classify(check: DnsCheck, response: dns.message.Message) -> tuple[str, str]:
     """(code, reason) for a response: code 'ok' when it is what the check expects."""
@@ -127,8 +131,11 @@ class DnsProbe:
         self._rcode = dns.rcode.from_text(check.expect.rcode)
         # no answer data to compare: a well-formed "yes" can be read from the header alone
         self._plain = not check.expect.answers and self._rcode < 16
-        self._family = socket.AF_INET6 if check.server.version == 6 else socket.AF_INET
-        self._where = (str(check.server), check.port)
+        family = socket.AF_INET6 if check.server.version == 6 else socket.AF_INET
+        self._udp = UdpSocket(family, (str(check.server), check.port))
+
+    def close(self) -> None:
+        self._udp.close()
 
     async def run(self) -> Outcome:
         start = self._clock()
@@ -150,7 +157,7 @@ class DnsProbe:
                                                     timeout=self.timeout, port=check.port)
             else:
                 wire = qid.to_bytes(2, "big") + self._wire[2:]
-                data = await udp_exchange(self._family, self._where, wire, self.timeout)
+                data = await self._udp.exchange(wire, self.timeout)
                 if self._plain and plainly_ok(data, wire, self._question_end, self._rcode,
                                               check.expect.aa):
                     return "ok", "ok"
@@ -179,50 +186,81 @@ class DnsProbe:
         return classify(check, response)
 
 
-async def udp_exchange(family: int, where: tuple[str, int], wire: bytes,
-                       timeout: float) -> bytes:
-    """Send `wire` from a fresh connect()ed UDP socket and return the first datagram back.
+class UdpSocket:
+    """One connect()ed UDP socket per check, kept open, read by one reader callback.
 
     Connected, because a dead local server answers ICMP port-unreachable, which
     only a connected socket reports (ECONNREFUSED at once instead of a
-    timeout). Lighter than a datagram endpoint: one reader callback, one
-    timer, no task; a service with 1,000 prefixes probes thousands of times a
-    second.
+    timeout), and because it takes datagrams from the server's address only.
+    Kept open, because a node with 1,000 services probes thousands of times a
+    second: a socket, an epoll registration and a close per probe cost more
+    than the probe. An answer is matched to its query by id; a late answer to
+    a timed-out query is dropped.
     """
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    fd = sock.fileno()
-    done: asyncio.Future[bytes] = loop.create_future()
 
-    def readable() -> None:
+    def __init__(self, family: int, where: tuple[str, int]) -> None:
+        self._family = family
+        self._where = where
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: tuple[bytes, asyncio.Future[bytes]] | None = None
+
+    def _open(self) -> socket.socket:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(self._family, socket.SOCK_DGRAM)
         try:
-            data = sock.recv(65535)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if not done.done():
-                done.set_exception(exc)
-            return
-        if not done.done():
-            done.set_result(data)
+            sock.setblocking(False)
+            sock.connect(self._where)
+            loop.add_reader(sock.fileno(), self._readable)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock, self._loop = sock, loop
+        return sock
 
-    def expired() -> None:
-        if not done.done():
-            done.set_exception(TimeoutError())
+    def _readable(self) -> None:
+        sock = self._sock
+        while sock is not None:
+            try:
+                data = sock.recv(65535)
+            except BlockingIOError:
+                return
+            except OSError as exc:  # ECONNREFUSED and friends: for the query in flight
+                if self._waiting and not self._waiting[1].done():
+                    self._waiting[1].set_exception(exc)
+                return
+            if self._waiting and data[:2] == self._waiting[0] and not self._waiting[1].done():
+                self._waiting[1].set_result(data)
 
-    timer = loop.call_later(timeout, expired)
-    try:
-        sock.connect(where)
-        sock.send(wire)
-        loop.add_reader(fd, readable)
+    async def exchange(self, wire: bytes, timeout: float) -> bytes:
+        """Send `wire`, return the answer with its id; TimeoutError after `timeout`."""
+        sock = self._sock or self._open()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bytes] = loop.create_future()
+        self._waiting = (wire[:2], done)
+        timer = loop.call_later(timeout, _expire, done)
         try:
+            sock.send(wire)
             return await done
+        except OSError as exc:
+            if not isinstance(exc, ConnectionRefusedError | TimeoutError):
+                self.close()  # a broken socket: open a fresh one next time
+            raise
         finally:
-            loop.remove_reader(fd)
-    finally:
-        timer.cancel()
-        sock.close()
+            timer.cancel()
+            self._waiting = None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+
+def _expire(done: asyncio.Future[bytes]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError())
 
 
 # One entry per check type (see speaker.config.CHECK_TYPES).

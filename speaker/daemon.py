@@ -384,6 +384,10 @@ class Speaker:
                      waiting=self.book.waiting, oldest=exabgp_api.render(oldest),
                      hint="exabgp.api.ack must be true")
 
+    def close(self) -> None:
+        for run in self.runs.values():
+            _close(run.probes)
+
     def shutdown_commands(self) -> None:
         for command in self.book.withdraw_all():
             self.write(command)
@@ -450,6 +454,7 @@ class Speaker:
             if name not in new_names:
                 if run.task:
                     run.task.cancel()
+                _close(run.probes)
                 for prefix in run.service.prefixes:
                     self.book.remove(prefix)
                 del self.runs[name]
@@ -477,6 +482,7 @@ class Speaker:
             for prefix in service.prefixes:
                 self.book.add(prefix)
             if run.service.checks != service.checks:
+                _close(run.probes)
                 run.probes = [self.probe_factory(c, service.timing.timeout)
                               for c in service.checks]
                 run.outcomes = []
@@ -539,6 +545,29 @@ class Speaker:
         }
 
 
+def _allow_files(needed: int) -> None:
+    """Each UDP check keeps a socket open: raise the soft file limit if it is too low.
+
+    Best effort: the Debian unit sets LimitNOFILE (its seccomp filter forbids
+    setrlimit).
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            logs.log(LOG, logging.WARNING, "open-file limit too low for the checks",
+                     limit=soft, needed=needed, error=exc)
+
+
+def _close(probes: list[checks.Probe]) -> None:
+    for probe in probes:
+        probe.close()
+
+
 # -- wiring -------------------------------------------------------------------------------
 
 
@@ -560,6 +589,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
     from speaker.loopback import Netlink
 
     loop = asyncio.get_running_loop()
+    _allow_files(sum(len(s.checks) for s in cfg.services) + 256)
     # stdout belongs to ExaBGP: keep a private copy of it, point fd 1 at stderr
     out_fd = os.dup(1)
     os.dup2(2, 1)
@@ -650,6 +680,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         if svc.task:
             svc.task.cancel()
     speaker.shutdown_commands()
+    speaker.close()
     await control.stop()
     dog.bye()
     if stats is not None:

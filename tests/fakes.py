@@ -81,10 +81,14 @@ class Probe:
         self.outcomes: deque[Outcome] = deque(outcomes)
         self.default = default
         self.runs = 0
+        self.closed = False
 
     async def run(self) -> Outcome:
         self.runs += 1
         return self.outcomes.popleft() if self.outcomes else self.default
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class Probes:

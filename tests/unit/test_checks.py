@@ -67,9 +67,11 @@ def probe_with(answer: Answer | None, expect: Expect = WWW,
             port = transport.get_extra_info("sockname")[1]
         check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="www.example.com.",
                          qtype="AAAA", port=port, expect=expect)
+        probe = DnsProbe(check, timeout)
         try:
-            return await DnsProbe(check, timeout).run()
+            return await probe.run()
         finally:
+            probe.close()
             if transport:
                 transport.close()
     return asyncio.run(go())
@@ -186,3 +188,40 @@ def test_plainly_ok_reads_only_well_formed_yes() -> None:
     assert not plainly_ok(good, wire, end, 2, True)  # expected SERVFAIL
     upper = good[:13] + good[13:end].upper() + good[end:]
     assert plainly_ok(upper, wire, end, 0, True)  # names compare case-insensitively
+
+
+def test_one_socket_serves_many_probes_and_drops_late_answers() -> None:
+    """A late answer (to a query that timed out) is not taken for the next query's."""
+    async def go() -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        slow = {"first": True}
+
+        def answer(query: dns.message.Message) -> bytes:
+            return reply()(query)
+
+        server = Server(answer)
+
+        def delayed(data: bytes, addr: tuple[str, int]) -> None:
+            wire = server.answer(dns.message.from_wire(data))
+            delay = 0.3 if slow["first"] else 0.0
+            slow["first"] = False
+            loop.call_later(delay, server.transport.sendto, wire, addr)  # type: ignore[union-attr]
+
+        server.datagram_received = delayed  # type: ignore[method-assign]
+        transport, _ = await loop.create_datagram_endpoint(lambda: server,
+                                                           local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="www.example.com.",
+                         qtype="AAAA", port=port, expect=WWW)
+        probe = DnsProbe(check, 0.1)
+        try:
+            first = await probe.run()
+            await asyncio.sleep(0.3)  # the late answer arrives now
+            return [first, await probe.run(), await probe.run()]
+        finally:
+            probe.close()
+            transport.close()
+
+    first, second, third = asyncio.run(go())
+    assert first.code == "timeout"
+    assert second.ok and third.ok
