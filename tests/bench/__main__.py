@@ -4,8 +4,8 @@ Runs the namespace lab (tests/lab) with each speaker in turn, same topology and
 client stream, and writes a markdown table and a JSON file into --out
 (default ./out/bench/): bench-<time>.md/.json and latest.md/.json.
 
-    sudo /usr/bin/python3 -m tests.bench                     # the default run, 7 repetitions (~22 min)
-    sudo /usr/bin/python3 -m tests.bench --reps 10           # the 10 repetitions (~29 min)
+    sudo /usr/bin/python3 -m tests.bench                     # the default run, 10 repetitions (~29 min)
+    sudo /usr/bin/python3 -m tests.bench --reps 3            # a shorter run
     sudo /usr/bin/python3 -m tests.bench --quick             # 1 repetition, short CPU window
     sudo /usr/bin/python3 -m tests.bench --speakers speaker --scenarios crash,hang
 
@@ -35,7 +35,7 @@ from tests.lab.system import LabError
 
 SCENARIOS = ("crash", "hang", "drain", "coldstart", "resources", "services", "nodes")
 PER_REP = ("crash", "hang", "drain", "coldstart")
-DEFAULT_REPS = 7
+DEFAULT_REPS = 10
 
 
 def log(message: str) -> None:
