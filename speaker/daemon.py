@@ -45,6 +45,7 @@ from speaker.state import ALL, Maintenance, MaintenanceStore, StateError
 
 LOG = logs.get("daemon")
 EVENTS_KEPT = 500
+EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
 ACK_WARN_AFTER = 5.0
 
 
@@ -639,6 +640,8 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         spread = svc.service.timing.interval * i / count  # no thundering herd at start
         svc.task = asyncio.create_task(speaker.service_loop(svc, spread), name=svc.service.name)
 
+    crashed: list[str] = []
+
     async def housekeeping() -> None:
         watchdog_failed = False
         while True:
@@ -662,8 +665,10 @@ async def run(cfg: Config, config_path: Path | None) -> int:
                                                    name=svc.service.name)
                 elif svc.task.done() and not svc.task.cancelled():
                     exc = svc.task.exception()
-                    logs.log(LOG, logging.CRITICAL, "service loop crashed; exiting",
+                    logs.log(LOG, logging.CRITICAL, "service loop crashed: withdrawing and "
+                             "exiting (ExaBGP starts a fresh process)",
                              service=svc.service.name, error=repr(exc))
+                    crashed.append(svc.service.name)
                     speaker.stopping.set()
             speaker.flush()
             if reload_requested.is_set():
@@ -687,7 +692,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         stats.stop()
     if addresses is not None:
         addresses.close()
-    return 0
+    return EX_SOFTWARE if crashed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -726,3 +731,7 @@ def main(argv: list[str] | None = None) -> int:
         return 73
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: say so in one line; the watchdog withdraws (pipe EOF)
+        logs.log_bug(LOG, "internal error: exiting; ExaBGP starts a fresh process",
+                     error=repr(exc))
+        return EX_SOFTWARE

@@ -64,3 +64,8 @@ def log(logger: logging.Logger, level: int, message: str, **fields: Any) -> None
     """Log `message` with key=value `fields`."""
     if logger.isEnabledFor(level):
         logger.log(level, message, extra={"fields": fields})
+
+
+def log_bug(logger: logging.Logger, message: str, **fields: Any) -> None:
+    """Log a bug at CRITICAL, with the traceback of the exception being handled."""
+    logger.critical(message, extra={"fields": fields}, exc_info=True)

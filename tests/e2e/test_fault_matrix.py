@@ -8,9 +8,11 @@ to `FAULT_RESULTS`; the table is printed at the end of the run (see
 tests/e2e/conftest.py). Bounds asserted are the issue's goals with margin (the
 machine is shared); the table shows what was measured.
 
-Not covered here (no way to inject it in the lab): an unhandled exception in the
-speaker (no test hook exists), truncated/malformed DNS responses and answers
-slow near the timeout (BIND does not produce them; see tests/unit/test_checks.py).
+Covered elsewhere: an unhandled exception in the speaker (tests/integration/
+test_crash.py runs the real process with a probe that raises: it withdraws and
+exits 70, and ExaBGP starts a fresh one as after a kill), truncated/malformed DNS
+responses and answers slow near the timeout (BIND does not produce them; see
+tests/unit/test_checks.py).
 The last test runs the speaker outside the lab with a pipe as its stdin.
 """
 
@@ -150,11 +152,6 @@ def test_speaker_sigkill_withdrawn_at_once_respawned_announced_after_rise(
     log = log_since(node, mark)
     assert "speaker exited without cleaning up; withdrew 1 prefixes" in log, log
     assert log.index("starting version") < log.index("withdrawn prefix="), log
-
-
-def test_speaker_unhandled_exception() -> None:
-    pytest.skip("no test hook in speaker/ makes the process raise an unhandled exception; "
-                "the same recovery path as SIGKILL (pipe EOF to the watchdog, respawn)")
 
 
 def test_speaker_sigstop_watchdog_withdraws_and_kills_it(lab: Lab, node: LabNode) -> None:
