@@ -23,7 +23,7 @@ from speaker.protocol import ProtocolError, Reply, Request
 from speaker.state import StateError
 
 if TYPE_CHECKING:
-    from speaker.daemon import Speaker
+    from speaker.engine import Speaker
 
 LOG = logs.get("control")
 READ_TIMEOUT = 5.0

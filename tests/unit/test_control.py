@@ -16,7 +16,7 @@ import pytest
 
 from speaker import config, control, protocol
 from speaker.control import ControlServer
-from speaker.daemon import Speaker
+from speaker.engine import Speaker
 from speaker.exabgp_api import Ack
 from speaker.state import MaintenanceStore
 from tests.fakes import Addresses, Clock, Probes, Sink

@@ -8,7 +8,7 @@ import pytest
 
 from speaker import config
 from speaker.checks import Outcome
-from speaker.daemon import Speaker
+from speaker.engine import Speaker
 from speaker.exabgp_api import Ack, Garbage, NeighborState, Shutdown
 from speaker.routes import Confirmed
 from speaker.state import MaintenanceStore

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from speaker import config, metrics
 from speaker.checks import Outcome
-from speaker.daemon import Speaker
+from speaker.engine import Speaker
 from speaker.exabgp_api import Ack, Garbage, NeighborState
 from speaker.state import MaintenanceStore
 from tests.fakes import Addresses, Clock, Probes, Sink
