@@ -663,19 +663,21 @@ def _args_events(p: argparse.ArgumentParser) -> None:
     _json_flag(p)
 
 
-def _args_check_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", nargs="?", type=Path, metavar="PATH",
-                   help="the YAML to check (default: --config)")
+def _exabgp_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exabgp", type=Path, metavar="CONF",
                    help="the ExaBGP config to cross-check (default: speaker.conf next to "
                         "the YAML, if present)")
+
+
+def _args_check_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", type=Path, metavar="PATH",
+                   help="the YAML to check (default: --config)")
+    _exabgp_flag(p)
     _json_flag(p)
 
 
 def _args_doctor(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--exabgp", type=Path, metavar="CONF",
-                   help="the ExaBGP config to cross-check (default: speaker.conf next to "
-                        "the YAML, if present)")
+    _exabgp_flag(p)
     _json_flag(p)
 
 

@@ -599,9 +599,8 @@ class LabNode:
 
     # -- back to healthy -------------------------------------------------------
 
-    def heal(self) -> None:
-        """Back to a healthy node. A node touched by a fault or command gets a fresh
-        ExaBGP and speaker (empty state_dir); an untouched one is left alone."""
+    def heal_dns(self) -> None:
+        """named answering the good zone, the anycast address on lo."""
         named = self.lab.procs.get(f"{self.name}/named")
         if self.zone_broken:
             self.fix_zone()
@@ -612,6 +611,11 @@ class LabNode:
             named.signal(signal.SIGCONT)
         if not self.has_anycast():
             self.add_anycast()
+
+    def heal(self) -> None:
+        """Back to a healthy node. A node touched by a fault or command gets a fresh
+        ExaBGP and speaker (empty state_dir); an untouched one is left alone."""
+        self.heal_dns()
         exabgp = self.lab.procs.get(f"{self.name}/exabgp")
         if exabgp is not None and exabgp.alive and not self.dirty:
             return

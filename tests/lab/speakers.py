@@ -218,16 +218,7 @@ class FrrNode(LabNode):
 
     def heal(self) -> None:
         """Back to healthy: named answering, address on lo, zebra and bgpd running."""
-        named = self.lab.procs.get(f"{self.name}/named")
-        if self.zone_broken:
-            self.fix_zone()
-        elif named is None or not named.alive:
-            self.start_named()
-            self.wait_named()
-        else:
-            named.signal(signal.SIGCONT)
-        if not self.has_anycast():
-            self.add_anycast()
+        self.heal_dns()
         running = all((p := self.lab.procs.get(f"{self.name}/{k}")) is not None and p.alive
                       for k in ("zebra", "bgpd"))
         if not running:
