@@ -180,6 +180,10 @@ class Speaker:
         """Run the address check, then every check concurrently; all must pass."""
         service = run.service
         addr = service.address
+        if addr is not None and addr.check and self.addresses is None:
+            run.address_ok = None  # unknown, so never announced: nothing unverified goes out
+            return Result(False, "anycast address check: netlink unavailable (see the log at "
+                                 "start-up)", hard=True)
         if addr is not None and addr.check and self.addresses is not None:
             missing = []
             try:

@@ -246,3 +246,16 @@ def test_reload_with_new_checks_keeps_a_healthy_route_until_they_fail(rig: Rig,
     rig.probes.built[-1].default = Outcome(False, "dns check: rcode REFUSED", 0.001, "rcode")
     rig.round(2)
     assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
+
+
+def test_without_netlink_an_address_checked_service_is_never_announced(tmp_path: Path) -> None:
+    cfg = config.parse(YAML.format(state=tmp_path / "state", manage="false"))
+    sink = Sink()
+    speaker = Speaker(cfg, sink, None, MaintenanceStore(cfg.state_dir), clock=Clock(),
+                      probe_factory=Probes())
+    speaker.start()
+    run = speaker.runs["dns"]
+    for _ in range(5):
+        speaker.observe(run, asyncio.run(speaker.probe_round(run)))
+    assert not any(line.startswith("announce") for line in sink.lines)
+    assert "netlink unavailable" in run.health.reason
