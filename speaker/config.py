@@ -46,13 +46,13 @@ class Timing:
 
     Worst cases at the defaults (see README, "Timing"): a killed server
     refuses at once, and a refusal needs no confirmation (`fail_at_once`), so
-    it is withdrawn after at most ``interval`` = 0.5 s; a hung one after at
-    most ``interval + 2 * timeout`` = 1.0 s (the confirming probe starts as
+    it is withdrawn after at most ``interval`` = 0.3 s; a hung one after at
+    most ``interval + 2 * timeout`` = 0.8 s (the confirming probe starts as
     soon as the timed-out one ends). One lost or slow probe never withdraws
     (fall = 2).
     """
 
-    interval: float = 0.5
+    interval: float = 0.3
     fast_interval: float = 0.1
     timeout: float = 0.25
     rise: int = 3

@@ -69,7 +69,8 @@ def _raw_socket(text: str) -> Path | None:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:  # not YAML at all: the first "socket: /path" line will do
-        found = re.search(r"^\s+socket:\s*[\"']?(/[^\s\"'#]+)", text, re.MULTILINE)
+        found = re.search(r"^\s*[\"']?socket[\"']?\s*:\s*[\"']?(/[^\s\"'#,]+)", text,
+                          re.MULTILINE)
         return Path(found.group(1)) if found else None
     control = data.get("control") if isinstance(data, dict) else None
     value = control.get("socket") if isinstance(control, dict) else None

@@ -177,6 +177,10 @@ def summarize_speaker(raw: dict[str, Any]) -> dict[str, Any]:
         out["cpu_share"] = report.stats([n["cpu_share"] for n in nodes])
         out["rss_mb"] = report.stats([n["rss_mb"] for n in nodes])
         out["pss_mb"] = report.stats([n["pss_mb"] for n in nodes])
+        # the target is "ExaBGP + process": everything but the watchdog process
+        out["rss_core_mb"] = report.stats([
+            n["rss_mb"] - n["memory_by_role"].get("watchdog", {}).get("rss_mb", 0.0)
+            for n in nodes])
         roles: list[str] = []
         for n in nodes:
             roles += [r for r in n["processes"] if r not in roles]

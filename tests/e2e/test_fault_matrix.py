@@ -320,7 +320,7 @@ class RoundCounter:
 def test_alternating_check_does_not_send_an_update_per_probe(lab: Lab, node: LabNode) -> None:
     """named paused 0.45 s of every 0.7 s for 12 s: a probe sent in the first 0.2 s of a
     pause times out (0.25 s), its fast re-probe is answered when the pause ends, so the
-    check fails and passes alternately (the 0.7 s period drifts against the 0.5 s interval:
+    check fails and passes alternately (the 0.7 s period drifts against the 0.3 s interval:
     about 2 of every 7 rounds fail). No UPDATE per failing probe: fall (2 in a row) filters
     it; flap damping would bound anything that got through."""
     named = node.named

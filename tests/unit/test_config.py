@@ -41,10 +41,39 @@ def test_the_issue_example_and_shipped_configs_load() -> None:
         assert str(cfg.services[0].prefixes[0]) == "2a01:b000:1046:10:1::100/128"
 
 
+ISSUE_EXAMPLE = """
+control:
+  socket: /run/speaker/speaker.sock
+state_dir: /var/lib/speaker
+services:
+  - name: dns
+    prefixes: ["2a01:b000:1046:10:1::100/128"]
+    address: {interface: lo, manage: true}
+    timing: {interval: 0.5, timeout: 0.25, rise: 3, fall: 2}
+    checks:
+      - type: dns
+        server: "2a01:b000:1046:10:1::100"
+        qname: example.com.
+        qtype: SOA
+      - type: dns
+        server: "2a01:b000:1046:10:1::50"
+        qname: www.example.com.
+        qtype: AAAA
+        expect: {answers: ["2001:db8::1"]}
+"""
+
+
+def test_the_example_of_the_speaker_issue_loads_as_it_is() -> None:
+    cfg = config.parse(ISSUE_EXAMPLE)
+    service = cfg.services[0]
+    assert service.timing.interval == 0.5 and service.address == config.Address("lo", True)
+    assert [c.qtype for c in service.checks] == ["SOA", "AAAA"]
+
+
 def test_defaults() -> None:
     cfg = config.parse(GOOD)
     s = cfg.services[0]
-    assert (s.timing.interval, s.timing.fast_interval, s.timing.timeout) == (0.5, 0.1, 0.25)
+    assert (s.timing.interval, s.timing.fast_interval, s.timing.timeout) == (0.3, 0.1, 0.25)
     assert (s.timing.rise, s.timing.fall) == (3, 2)
     assert s.checks[0].expect.rcode == "NOERROR" and s.checks[0].expect.aa
     assert cfg.control.socket == Path("/run/speaker/speaker.sock") and cfg.metrics is None

@@ -456,3 +456,11 @@ def test_socket_is_found_even_in_a_yaml_that_does_not_parse(tmp_path: Path) -> N
     target = locate(None, path)
     assert target.socket == Path("/run/x/speaker.sock")
     assert "control.socket in" in target.origin and "not valid" in target.origin
+
+
+def test_socket_is_found_in_a_broken_json_style_yaml(tmp_path: Path) -> None:
+    from speaker.ctl import locate
+
+    path = tmp_path / "broken.yaml"
+    path.write_text('{"control": {\n  "socket": "/run/y/speaker.sock"},\n "services": [\n')
+    assert locate(None, path).socket == Path("/run/y/speaker.sock")
