@@ -81,9 +81,17 @@ class Exabgp:
 
 
 @pytest.fixture
-def speaker(tmp_path: Path) -> Iterator[tuple[Exabgp, str, Path]]:
+def speaker(tmp_path: Path, request: pytest.FixtureRequest
+            ) -> Iterator[tuple[Exabgp, str, Path]]:
     dns_server = DnsServer()
-    port = free_port(socket.AF_INET6, socket.SOCK_STREAM, "::1")
+    busy = None
+    if getattr(request, "param", None) == "port in use":
+        busy = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        busy.bind(("::1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+    else:
+        port = free_port(socket.AF_INET6, socket.SOCK_STREAM, "::1")
     cfg = tmp_path / "speaker.yaml"
     cfg.write_text(json.dumps({
         "control": {"socket": str(tmp_path / "s.sock")},
@@ -110,6 +118,8 @@ def speaker(tmp_path: Path) -> Iterator[tuple[Exabgp, str, Path]]:
             proc.kill()
             proc.wait()
         dns_server.close()
+        if busy is not None:
+            busy.close()
 
 
 def scrape(url: str) -> tuple[dict[str, str], dict[tuple[str, frozenset[tuple[str, str]]], float]]:
@@ -186,3 +196,12 @@ def test_metrics_of_a_running_process_follow_withdraw_and_announce(
     _, values = scrape(url)
     assert value(values, "speaker_service_transitions_total", service="dns",
                  from_state="maintenance", to_state="starting") == 1
+
+
+@pytest.mark.parametrize("speaker", ["port in use"], indirect=True)
+def test_a_metrics_port_in_use_costs_only_the_metrics(
+        speaker: tuple[Exabgp, str, Path]) -> None:
+    exabgp, _, cfg = speaker
+    wait_until(lambda: "announce route 2001:db8::53/128 next-hop self" in exabgp.commands)
+    status = json.loads(ctl(cfg, "status", "--json").stdout)
+    assert status["services"][0]["prefixes"][0]["confirmed"] == "announced"
