@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import ipaddress
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -257,24 +256,18 @@ def render(findings: list[Finding]) -> list[str]:
 
 def local_addresses() -> Local:
     """Every usable (interface, address) of this node, read through netlink."""
-    from pyroute2 import IPRoute
+    from speaker.loopback import all_addresses
 
-    with IPRoute() as ipr:
-        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-        found = set()
-        for msg in ipr.get_addr():
-            if msg.get_attr("IFA_FLAGS", 0) & 0x40:  # IFA_F_TENTATIVE
-                continue
-            value = msg.get_attr("IFA_ADDRESS") or msg.get_attr("IFA_LOCAL")
-            if value:
-                found.add((str(names.get(msg["index"], msg["index"])),
-                           ipaddress.ip_address(value)))
-    return frozenset(found)
+    return all_addresses()
 
 
 async def _probe_all(jobs: list[tuple[tuple[str, int], checks.Probe]]
                      ) -> dict[tuple[str, int], checks.Outcome]:
-    results = await asyncio.gather(*(probe.run() for _, probe in jobs))
+    try:
+        results = await asyncio.gather(*(probe.run() for _, probe in jobs))
+    finally:
+        for _, probe in jobs:
+            probe.close()
     return {key: outcome for (key, _), outcome in zip(jobs, results, strict=True)}
 
 

@@ -87,6 +87,21 @@ def _iproute_class() -> Any:
     return IPRoute
 
 
+def all_addresses() -> frozenset[tuple[str, IPAddress]]:
+    """Every usable (interface, address) of this host, from one netlink dump."""
+    ipr = _iproute_class()()
+    try:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        found = set()
+        for msg in ipr.get_addr():
+            address = _usable(msg)
+            if address is not None:
+                found.add((str(names.get(msg["index"], msg["index"])), address))
+    finally:
+        ipr.close()
+    return frozenset(found)
+
+
 class Netlink:
     """Addresses read from netlink events and written with pyroute2's IPRoute."""
 
