@@ -242,9 +242,10 @@ class UdpSocket:
         try:
             sock.send(wire)
             return await done
-        except OSError as exc:
-            if not isinstance(exc, ConnectionRefusedError | TimeoutError):
-                self.close()  # a broken socket: open a fresh one next time
+        except OSError:
+            # The next probe opens a fresh socket: a connect() made while the address was
+            # somewhere else (not yet on lo, another route) must not outlive a failure.
+            self.close()
             raise
         finally:
             timer.cancel()

@@ -197,6 +197,8 @@ class Speaker:
             self.recorder.check(service.name, f"address on {addr.interface}",
                                 "missing" if missing else "ok", 0.0)
             if missing:
+                for probe in run.probes:  # their sockets were connected with it in place
+                    probe.close()
                 if addr.manage:
                     self._ensure_address(run)
                 return Result(False, f"anycast address {', '.join(missing)} missing from "
