@@ -78,20 +78,25 @@ def _breakdown(lab: SpeakerLab, node: Any, w0: float, fib: float | None,
             "fib": None if fib is None else round(fib, 4)}
 
 
-def crash(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
-    """named SIGKILL on dns1 -> next hop gone; failed queries; then named back -> next hop."""
+def _named_fault(lab: SpeakerLab, s: Settings, inject: Callable[[Any], None]
+                 ) -> tuple[Any, float | None, dict[str, Any]]:
+    """Inject a named fault on dns1 under the client stream: (node, gone, result so far)."""
     node = lab.node(1)
     lab.reset()
     stream = _stream(lab, s)
     time.sleep(PRE)
     load = procs.loadavg()
     w0, t0 = time.time(), time.monotonic()
-    node.kill_named(signal.SIGKILL)
+    inject(node)
     gone = wait_until(lambda: node.name not in lab.present(), s.gone_timeout, t0)
     records = stream.wait()
-    result: dict[str, Any] = {"gone": gone, "queries": _queries(records, t0, s),
-                              "load1": load[0],
-                              "breakdown": _breakdown(lab, node, w0, gone, "service down")}
+    return node, gone, {"gone": gone, "queries": _queries(records, t0, s), "load1": load[0],
+                        "breakdown": _breakdown(lab, node, w0, gone, "service down")}
+
+
+def crash(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
+    """named SIGKILL on dns1 -> next hop gone; failed queries; then named back -> next hop."""
+    node, gone, result = _named_fault(lab, s, lambda n: n.kill_named(signal.SIGKILL))
     # recovery: named started again; timed from the moment it answers
     t1 = time.monotonic()
     node.start_named()
@@ -110,21 +115,13 @@ def crash(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
 
 def hang(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
     """named SIGSTOP on dns1 -> next hop gone; SIGCONT -> next hop back."""
-    node = lab.node(1)
-    lab.reset()
-    stream = _stream(lab, s)
-    time.sleep(PRE)
-    load = procs.loadavg()
-    w0, t0 = time.time(), time.monotonic()
-    node.stop_named()
-    gone = wait_until(lambda: node.name not in lab.present(), s.gone_timeout, t0)
-    records = stream.wait()
+    node, gone, result = _named_fault(lab, s, lambda n: n.stop_named())
     t1 = time.monotonic()
     node.cont_named()
-    back = (None if gone is None else
-            wait_until(lambda: node.name in lab.present(), s.back_timeout, t1))
-    return {"gone": gone, "queries": _queries(records, t0, s), "back_after_cont": back,
-            "load1": load[0], "breakdown": _breakdown(lab, node, w0, gone, "service down")}
+    result["back_after_cont"] = (None if gone is None else
+                                 wait_until(lambda: node.name in lab.present(), s.back_timeout,
+                                            t1))
+    return result
 
 
 def drain(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
