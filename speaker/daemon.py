@@ -15,13 +15,15 @@ import signal
 import sys
 from pathlib import Path
 
-from speaker import __version__, config, dnsstats, logs, metrics, watchdog
-from speaker.channel import StdinReader, StdoutWriter
-from speaker.config import Config
-from speaker.engine import Speaker
-from speaker.errors import ConfigError
-from speaker.loopback import Addresses
-from speaker.state import MaintenanceStore, StateError
+from speaker import __version__, logs
+from speaker.adapters import dnsstats, metrics, watchdog
+from speaker.adapters.channel import StdinReader, StdoutWriter
+from speaker.adapters.loopback import Addresses
+from speaker.adapters.state import MaintenanceStore, StateError
+from speaker.core import config
+from speaker.core.config import Config
+from speaker.core.errors import ConfigError
+from speaker.engine.speaker import Speaker
 
 LOG = logs.get("daemon")
 EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
@@ -62,8 +64,8 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
 
 
 async def run(cfg: Config, config_path: Path | None) -> int:
-    from speaker.control import ControlServer
-    from speaker.loopback import Netlink
+    from speaker.adapters.control import ControlServer
+    from speaker.adapters.loopback import Netlink
 
     loop = asyncio.get_running_loop()
     _allow_files(sum(len(s.checks) for s in cfg.services) + 256)

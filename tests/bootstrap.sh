@@ -36,10 +36,10 @@ fi
 
 # Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3
 # (with the system site-packages, so dnspython, pyroute2 and PyYAML come from Debian).
-if [ ! -x .venv-tools/bin/ruff ] || [ ! -x .venv-tools/bin/mypy ]; then
-  echo "bootstrap: creating .venv-tools (ruff, mypy)" >&2
+if [ ! -x .venv-tools/bin/ruff ] || [ ! -x .venv-tools/bin/mypy ] || [ ! -x .venv-tools/bin/lint-imports ]; then
+  echo "bootstrap: creating .venv-tools (ruff, mypy, import-linter)" >&2
   /usr/bin/python3 -m venv --system-site-packages .venv-tools
-  .venv-tools/bin/pip install -q --disable-pip-version-check ruff mypy types-PyYAML >&2
+  .venv-tools/bin/pip install -q --disable-pip-version-check ruff mypy types-PyYAML import-linter >&2
 fi
 exabgp5_version=$(.venv-exabgp5/bin/exabgp version 2>&1 || true)   # exits 1 after printing
 if ! grep -q "ExaBGP : $EXABGP5_VERSION" <<<"$exabgp5_version"; then

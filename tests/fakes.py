@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from speaker.channel import ChannelClosed
-from speaker.checks import Outcome
-from speaker.config import Check, IPAddress
-from speaker.loopback import AddressError
+from speaker.adapters.channel import ChannelClosed
+from speaker.adapters.checks import Outcome
+from speaker.adapters.loopback import AddressError
+from speaker.core.config import Check, IPAddress
 
 OK = Outcome(ok=True, reason="ok", latency=0.001)
 

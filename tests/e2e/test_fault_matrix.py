@@ -283,7 +283,7 @@ class RoundCounter:
     50 ms straight from the control socket (rounds are >= 0.1 s apart)."""
 
     def __init__(self, node: LabNode, name: str = "dns") -> None:
-        from speaker.ctl import Target
+        from speaker.cli.commands import Target
 
         self.target = Target(node.socket, "test", node.config)
         self.name = name
@@ -292,7 +292,7 @@ class RoundCounter:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> tuple[int, int]:
-        from speaker.ctl import call
+        from speaker.cli.commands import call
 
         for entry in call(self.target, "status")["services"]:
             if entry["name"] == self.name:
@@ -634,7 +634,7 @@ def test_bad_stdin_logged_memory_bounded_never_a_crash(tmp_path: Path) -> None:
 
     def ctl_status() -> dict[str, Any]:
         result = subprocess.run(
-            ["/usr/bin/python3", "-m", "speaker.ctl", "--socket", str(sock), "--json",
+            ["/usr/bin/python3", "-m", "speaker.cli", "--socket", str(sock), "--json",
              "status"], capture_output=True, text=True, timeout=20, env=env, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
         return json.loads(result.stdout)  # type: ignore[no-any-return]

@@ -45,7 +45,7 @@ def test_broken_zone_does_not_load(tmp_path: Path) -> None:
 
 def test_speaker_yaml_is_valid() -> None:
     """The speaker accepts the YAML the lab generates for a node."""
-    from speaker import config
+    from speaker.core import config
 
     node = TOPO.node(2)
     cfg = config.parse(render.speaker_yaml(TOPO, node, Path("/run/x/speaker.sock"),

@@ -13,12 +13,12 @@ pytestmark = pytest.mark.integration
 # The process as ExaBGP runs it, with a check that raises: a bug in a probe.
 CRASHING = """
 import sys
-import speaker.checks
+import speaker.adapters.checks
 
 async def broken(self):
     raise RuntimeError("injected bug")
 
-speaker.checks.DnsProbe.run = broken
+speaker.adapters.checks.DnsProbe.run = broken
 from speaker.daemon import main
 sys.exit(main(["--config", sys.argv[1]]))
 """

@@ -149,7 +149,7 @@ def wait_until(predicate: object, timeout: float = 10.0) -> None:
 
 def ctl(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(["/usr/bin/python3", "-m", "speaker.ctl", "--config", str(cfg), *args],
+    return subprocess.run(["/usr/bin/python3", "-m", "speaker.cli", "--config", str(cfg), *args],
                           capture_output=True, text=True, timeout=30, env=env, check=False)
 
 

@@ -23,7 +23,7 @@ class Rig:
         beat_r, self.beat_w = os.pipe()
         self.out_r, out_w = os.pipe()
         self.dog = subprocess.Popen(
-            ["/usr/bin/python3", "-m", "speaker.watchdog", str(self.parent.pid), str(beat_r),
+            ["/usr/bin/python3", "-m", "speaker.adapters.watchdog", str(self.parent.pid), str(beat_r),
              str(out_w), str(timeout)],
             pass_fds=(beat_r, out_w), cwd=REPO, stderr=subprocess.PIPE, text=True)
         os.close(beat_r)
@@ -110,7 +110,7 @@ def test_the_speaker_restarts_a_dead_watchdog(tmp_path: Path) -> None:
                     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 except OSError:
                     continue
-                if b"speaker.watchdog" in argv:
+                if b"speaker.adapters.watchdog" in argv:
                     found.append(int(pid))
             return found
 

@@ -586,7 +586,7 @@ class LabNode:
 
     def ctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         """`speakerctl --config <node yaml> ARGS` inside the node."""
-        return self.run(["/usr/bin/python3", "-m", "speaker.ctl", "--config", str(self.config),
+        return self.run(["/usr/bin/python3", "-m", "speaker.cli", "--config", str(self.config),
                          *args], timeout=timeout)
 
     def query(self, server: str, qname: str = "www.example.com.", qtype: str = "AAAA",
@@ -651,7 +651,7 @@ class LabNode:
             return None
         for pid in children(got[0]):
             argv = cmdline(pid)
-            if "-m" in argv and "speaker.watchdog" in argv:
+            if "-m" in argv and "speaker.adapters.watchdog" in argv:
                 started = start_time(pid)
                 if started is not None:
                     return pid, started

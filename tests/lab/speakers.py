@@ -75,7 +75,7 @@ class SpeakerNode(LabNode):
         found = {proc.pid: "exabgp"}
         for pid in descendants(proc.pid):
             argv = cmdline(pid)
-            role = ("watchdog" if "speaker.watchdog" in argv else
+            role = ("watchdog" if "speaker.adapters.watchdog" in argv else
                     "healthcheck" if "healthcheck" in argv else
                     "process" if "-m" in argv else (Path(argv[0]).name if argv else "?"))
             found[pid] = role

@@ -394,7 +394,7 @@ def test_purge_leaves_no_file_the_package_created(installed: Debs) -> None:
         d.mkdir(mode=mode, exist_ok=True)
         shutil.chown(d, "speaker", "speaker")
         (d / "left-by-the-service").write_text("x")
-    run("/usr/bin/python3", "-c", "import speaker.config")  # leaves __pycache__ behind
+    run("/usr/bin/python3", "-c", "import speaker.core.config")  # leaves __pycache__ behind
     shipped = deb_paths(installed.current)
     run(*APT, "purge", PACKAGE)
     assert _dpkg_status() in ("", "un", "pn")

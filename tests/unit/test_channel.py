@@ -3,9 +3,9 @@
 import asyncio
 import os
 
-from speaker import exabgp_api
-from speaker.channel import ChannelClosed, StdinReader, StdoutWriter, split_lines
-from speaker.exabgp_api import Ack, Garbage, Message
+from speaker.adapters.channel import ChannelClosed, StdinReader, StdoutWriter, split_lines
+from speaker.core import exabgp_api
+from speaker.core.exabgp_api import Ack, Garbage, Message
 
 
 def test_split_lines_keeps_partial_tail() -> None:

@@ -13,8 +13,8 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from speaker.checks import DnsProbe, Outcome, classify, plainly_ok
-from speaker.config import DnsCheck, Expect
+from speaker.adapters.checks import DnsProbe, Outcome, classify, plainly_ok
+from speaker.core.config import DnsCheck, Expect
 
 Answer = Callable[[dns.message.Message], bytes | None]
 

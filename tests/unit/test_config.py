@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from speaker import config
-from speaker.errors import ConfigError
+from speaker.core import config
+from speaker.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,6 +167,6 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_outcome_codes_are_the_ones_checks_produce() -> None:
     import re
 
-    source = (REPO / "speaker/checks.py").read_text()
+    source = (REPO / "speaker/adapters/checks.py").read_text()
     produced = set(re.findall(r'return "([a-z-]+)", ', source)) - {"ok"}
     assert produced == set(config.OUTCOME_CODES)

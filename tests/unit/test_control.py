@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from speaker import config, control, protocol
-from speaker.control import ControlServer
-from speaker.engine import Speaker
-from speaker.exabgp_api import Ack
-from speaker.state import MaintenanceStore
+from speaker.adapters import control
+from speaker.adapters.control import ControlServer
+from speaker.adapters.state import MaintenanceStore
+from speaker.core import config, protocol
+from speaker.core.exabgp_api import Ack
+from speaker.engine.speaker import Speaker
 from tests.fakes import Addresses, Clock, Probes, Sink
 
 PREFIX = "2001:db8::53/128"

@@ -16,9 +16,13 @@ from typing import Any
 
 import pytest
 
-from speaker import __version__, control, ctl, doctor, protocol
-from speaker.exabgp_api import Ack, NeighborState
-from speaker.state import MaintenanceStore
+from speaker import __version__
+from speaker.adapters import control
+from speaker.adapters.state import MaintenanceStore
+from speaker.cli import doctor
+from speaker.cli import commands as ctl
+from speaker.core import protocol
+from speaker.core.exabgp_api import Ack, NeighborState
 from tests.fakes import Probe
 from tests.unit.test_control import PREFIX, YAML, Rig
 
@@ -449,7 +453,7 @@ def test_error_replies_map_to_exit_codes() -> None:
 
 
 def test_socket_is_found_even_in_a_yaml_that_does_not_parse(tmp_path: Path) -> None:
-    from speaker.ctl import locate
+    from speaker.cli.commands import locate
 
     path = tmp_path / "broken.yaml"
     path.write_text("control:\n  socket: /run/x/speaker.sock\nservices: [\n")
@@ -459,7 +463,7 @@ def test_socket_is_found_even_in_a_yaml_that_does_not_parse(tmp_path: Path) -> N
 
 
 def test_socket_is_found_in_a_broken_json_style_yaml(tmp_path: Path) -> None:
-    from speaker.ctl import locate
+    from speaker.cli.commands import locate
 
     path = tmp_path / "broken.yaml"
     path.write_text('{"control": {\n  "socket": "/run/y/speaker.sock"},\n "services": [\n')

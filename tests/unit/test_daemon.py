@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from speaker import config
-from speaker.checks import Outcome
-from speaker.engine import Speaker
-from speaker.exabgp_api import Ack, Garbage, NeighborState, Shutdown
-from speaker.routes import Confirmed
-from speaker.state import MaintenanceStore
+from speaker.adapters.checks import Outcome
+from speaker.adapters.state import MaintenanceStore
+from speaker.core import config
+from speaker.core.exabgp_api import Ack, Garbage, NeighborState, Shutdown
+from speaker.core.routes import Confirmed
+from speaker.engine.speaker import Speaker
 from tests.fakes import OK, Addresses, Clock, Probes, Sink
 
 ANYCAST = ipaddress.ip_address("2001:db8::100")

@@ -6,8 +6,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from speaker import config, dnsstats
-from speaker.errors import ConfigError
+from speaker.adapters import dnsstats
+from speaker.core import config
+from speaker.core.errors import ConfigError
 
 
 def test_counter_from_opcodes_or_nsstats() -> None:

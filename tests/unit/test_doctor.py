@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from speaker import config, doctor
-from speaker.checks import Outcome
-from speaker.doctor import Verdict
-from speaker.exabgp_conf import Finding as ConfFinding
+from speaker.adapters.checks import Outcome
+from speaker.cli import doctor
+from speaker.cli.doctor import Verdict
+from speaker.core import config
+from speaker.core.exabgp_conf import Finding as ConfFinding
 from tests.fakes import Probe
 
 YAML = """\

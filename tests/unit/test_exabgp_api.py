@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from speaker.config import Route
-from speaker.exabgp_api import (
+from speaker.core.config import Route
+from speaker.core.exabgp_api import (
     MAX_LINE,
     Ack,
     Garbage,
@@ -17,7 +17,7 @@ from speaker.exabgp_api import (
     parse,
     render,
 )
-from speaker.routes import Action, Command
+from speaker.core.routes import Action, Command
 
 P = ipaddress.ip_network("2001:db8::100/128")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exabgp"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from speaker import config, exabgp_conf
-from speaker.exabgp_conf import Statement, SyntaxProblem
+from speaker.core import config, exabgp_conf
+from speaker.core.exabgp_conf import Statement, SyntaxProblem
 
 ROOT = Path(__file__).resolve().parents[2]
 YAML_PATH = "/etc/speaker/speaker.yaml"

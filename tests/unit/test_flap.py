@@ -1,7 +1,7 @@
 """Flap damping."""
 
-from speaker.config import Flap
-from speaker.flap import Damping, record
+from speaker.core.config import Flap
+from speaker.core.flap import Damping, record
 
 POLICY = Flap(window=60, max_transitions=4, penalty=10, max_penalty=40)
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from speaker import config, exabgp_api, protocol
-from speaker.errors import ConfigError
-from speaker.protocol import ProtocolError
+from speaker.core import config, exabgp_api, protocol
+from speaker.core.errors import ConfigError
+from speaker.core.protocol import ProtocolError
 
 pytestmark = pytest.mark.fuzz
 

@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speaker.config import Timing
-from speaker.health import Health, Result, State, next_delay, observe
+from speaker.core.config import Timing
+from speaker.core.health import Health, Result, State, next_delay, observe
 
 OK = Result(True, "ok")
 FAIL = Result(False, "timeout")

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from speaker import config, metrics
-from speaker.checks import Outcome
-from speaker.engine import Speaker
-from speaker.exabgp_api import Ack, Garbage, NeighborState
-from speaker.state import MaintenanceStore
+from speaker.adapters import metrics
+from speaker.adapters.checks import Outcome
+from speaker.adapters.state import MaintenanceStore
+from speaker.core import config
+from speaker.core.exabgp_api import Ack, Garbage, NeighborState
+from speaker.engine.speaker import Speaker
 from tests.fakes import Addresses, Clock, Probes, Sink
 
 YAML = """

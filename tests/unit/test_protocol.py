@@ -2,8 +2,8 @@
 
 import pytest
 
-from speaker import protocol
-from speaker.protocol import Progress, ProtocolError, Reply, Request
+from speaker.core import protocol
+from speaker.core.protocol import Progress, ProtocolError, Reply, Request
 
 
 def test_request_round_trip() -> None:

@@ -2,8 +2,8 @@
 
 import ipaddress
 
-from speaker.config import Route
-from speaker.routes import Action, Confirmed, RouteBook
+from speaker.core.config import Route
+from speaker.core.routes import Action, Confirmed, RouteBook
 
 P = ipaddress.ip_network("2001:db8::100/128")
 Q = ipaddress.ip_network("192.0.2.1/32")

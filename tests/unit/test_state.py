@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from speaker.state import ALL, Maintenance, MaintenanceStore
+from speaker.adapters.state import ALL, Maintenance, MaintenanceStore
 
 
 def test_round_trip_and_atomic_replace(tmp_path: Path) -> None:

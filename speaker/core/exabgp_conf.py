@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from speaker.config import DEFAULT_PATH, Config
+from speaker.core.config import DEFAULT_PATH, Config
 
 HOLD_TIME_WARN = 30
 HOLD_TIME_DEFAULT = 180

@@ -120,7 +120,7 @@ class Handle:
         read_fd, write_fd = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "speaker.watchdog", str(os.getpid()), str(read_fd),
+                [sys.executable, "-m", "speaker.adapters.watchdog", str(os.getpid()), str(read_fd),
                  str(self.out_fd), str(self.timeout)],
                 pass_fds=(read_fd, self.out_fd), stdin=subprocess.DEVNULL, stdout=2)
         except OSError:

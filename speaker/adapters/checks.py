@@ -26,7 +26,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from speaker.config import Check, DnsCheck
+from speaker.core.config import Check, DnsCheck
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ def _expire(done: asyncio.Future[bytes]) -> None:
         done.set_exception(TimeoutError())
 
 
-# One entry per check type (see speaker.config.CHECK_TYPES).
+# One entry per check type (see speaker.core.config.CHECK_TYPES).
 PROBES: dict[type, Callable[[Check, float], Probe]] = {
     DnsCheck: DnsProbe,
 }

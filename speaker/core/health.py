@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from speaker.config import Timing
+from speaker.core.config import Timing
 
 
 class State(enum.Enum):

@@ -27,9 +27,11 @@ from typing import Any, NoReturn, TextIO
 
 import yaml
 
-from speaker import __version__, config, exabgp_conf, protocol
-from speaker.config import Config
-from speaker.errors import (
+from speaker import __version__
+from speaker.adapters.state import ALL, Maintenance, MaintenanceStore, StateError
+from speaker.core import config, exabgp_conf, protocol
+from speaker.core.config import Config
+from speaker.core.errors import (
     ConfigError,
     NotSafeError,
     RequestError,
@@ -38,8 +40,7 @@ from speaker.errors import (
     UnreachableError,
     UsageError,
 )
-from speaker.protocol import Progress, ProtocolError, Reply, Request
-from speaker.state import ALL, Maintenance, MaintenanceStore, StateError
+from speaker.core.protocol import Progress, ProtocolError, Reply, Request
 
 PROG = "speakerctl"
 UNIT = "anycast-speaker"
@@ -593,7 +594,7 @@ def cmd_doctor(env: Env) -> int:
         unreachable_why = str(exc)
     cfg = target.config
     conf = _exabgp_path(env, target.config_path) if cfg is not None else None
-    from speaker import doctor  # imports the DNS checks: only for this command
+    from speaker.cli import doctor  # imports the DNS checks: only for this command
 
     findings = doctor.examine(
         config_path=target.config_path, cfg=cfg, config_problem=target.config_problem,
@@ -765,6 +766,3 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None,
             os.dup2(devnull.fileno(), out.fileno())
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speaker import __version__, checks, config, exabgp_api, flap, health, logs, metrics
-from speaker.channel import ChannelClosed, Sink
-from speaker.config import Config, IPNetwork, Service
-from speaker.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
-from speaker.health import Health, Result, State
-from speaker.loopback import AddressError, Addresses
-from speaker.routes import Action, Command, RouteBook
-from speaker.state import ALL, Maintenance, MaintenanceStore
+from speaker import __version__, logs
+from speaker.adapters import checks, metrics
+from speaker.adapters.channel import ChannelClosed, Sink
+from speaker.adapters.loopback import AddressError, Addresses
+from speaker.adapters.state import ALL, Maintenance, MaintenanceStore
+from speaker.core import config, exabgp_api, flap, health
+from speaker.core.config import Config, IPNetwork, Service
+from speaker.core.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
+from speaker.core.health import Health, Result, State
+from speaker.core.routes import Action, Command, RouteBook
 
 LOG = logs.get("speaker")
 EVENTS_KEPT = 500

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from speaker import exabgp_api
-from speaker.exabgp_api import Garbage, Message
+from speaker.core import exabgp_api
+from speaker.core.exabgp_api import Garbage, Message
 
 READ_SIZE = 65536
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from speaker.errors import ConfigError
+from speaker.core.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/speaker/speaker.yaml")
 DEFAULT_SOCKET = Path("/run/speaker/speaker.sock")
@@ -30,7 +30,7 @@ RCODES = (
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
     "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
 )
-# what a check can say (speaker.checks.Outcome.code), besides "ok"
+# what a check can say (speaker.adapters.checks.Outcome.code), besides "ok"
 OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
                  "truncated", "malformed", "no-address", "os-error")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -462,7 +462,7 @@ def _dns_check(problems: _Problems, r: _Reader) -> DnsCheck | None:
 
 # One entry per check type: the keys it accepts and how to read them. New
 # check types (soa-serial, dnssec-expiry, http, ...) add a row here and an
-# adapter in speaker.checks.
+# adapter in speaker.adapters.checks.
 CHECK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[_Problems, _Reader], Check | None]]] = {
     "dns": (
         ("type", "server", "qname", "qtype", "port", "transport", "timeout", "expect"),

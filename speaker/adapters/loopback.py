@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from speaker.config import IPAddress
+from speaker.core.config import IPAddress
 
 IFA_F_NODAD = 0x02
 IFA_F_TENTATIVE = 0x40

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from speaker.routes import Action, Command
+from speaker.core.routes import Action, Command
 
 MAX_LINE = 64 * 1024  # longer stdin lines are cut and reported as garbage
 

@@ -12,7 +12,7 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 
-from speaker.config import IPNetwork, Route
+from speaker.core.config import IPNetwork, Route
 
 
 class Action(enum.Enum):

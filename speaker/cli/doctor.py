@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speaker import checks
-from speaker.config import Check, Config, IPAddress, Service
-from speaker.exabgp_conf import Finding as ConfFinding
+from speaker.adapters import checks
+from speaker.core.config import Check, Config, IPAddress, Service
+from speaker.core.exabgp_conf import Finding as ConfFinding
 
 
 class Verdict(enum.Enum):
@@ -256,7 +256,7 @@ def render(findings: list[Finding]) -> list[str]:
 
 def local_addresses() -> Local:
     """Every usable (interface, address) of this node, read through netlink."""
-    from speaker.loopback import all_addresses
+    from speaker.adapters.loopback import all_addresses
 
     return all_addresses()
 

@@ -17,13 +17,14 @@ import pwd
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from speaker import config, logs, protocol
-from speaker.errors import ConfigError
-from speaker.protocol import ProtocolError, Reply, Request
-from speaker.state import StateError
+from speaker import logs
+from speaker.adapters.state import StateError
+from speaker.core import config, protocol
+from speaker.core.errors import ConfigError
+from speaker.core.protocol import ProtocolError, Reply, Request
 
 if TYPE_CHECKING:
-    from speaker.engine import Speaker
+    from speaker.engine.speaker import Speaker
 
 LOG = logs.get("control")
 READ_TIMEOUT = 5.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from speaker.config import Flap
+from speaker.core.config import Flap
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,5 @@
+"""`speakerctl`, the operator's command line: parser, client, rendering, offline edits, doctor."""
+
+from speaker.cli.commands import main
+
+__all__ = ["main"]
