@@ -19,8 +19,8 @@ import pytest
 from speaker import __version__
 from speaker.adapters import control
 from speaker.adapters.state import MaintenanceStore
-from speaker.cli import doctor
 from speaker.cli import commands as ctl
+from speaker.cli import doctor
 from speaker.core import protocol
 from speaker.core.exabgp_api import Ack, NeighborState
 from tests.fakes import Probe
