@@ -15,6 +15,8 @@ echo "== ruff" >&2
 .venv-tools/bin/ruff check speaker tests
 echo "== mypy" >&2
 .venv-tools/bin/mypy speaker
+echo "== lint-imports (the layers of ARCHITECTURE.md)" >&2
+.venv-tools/bin/lint-imports
 echo "== pytest" >&2
 status=0
 /usr/bin/python3 -m pytest -m "not bench" -p no:cacheprovider "$@" || status=$?
