@@ -1,5 +1,5 @@
 """`speakerctl`, the operator's command line: parser, client, rendering, offline edits, doctor."""
 
-from speaker.cli.commands import main
+from speaker.cli.parser import main
 
 __all__ = ["main"]

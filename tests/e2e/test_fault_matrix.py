@@ -283,7 +283,7 @@ class RoundCounter:
     50 ms straight from the control socket (rounds are >= 0.1 s apart)."""
 
     def __init__(self, node: LabNode, name: str = "dns") -> None:
-        from speaker.cli.commands import Target
+        from speaker.cli.client import Target
 
         self.target = Target(node.socket, "test", node.config)
         self.name = name
@@ -292,7 +292,7 @@ class RoundCounter:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> tuple[int, int]:
-        from speaker.cli.commands import call
+        from speaker.cli.client import call
 
         for entry in call(self.target, "status")["services"]:
             if entry["name"] == self.name:

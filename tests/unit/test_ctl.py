@@ -19,8 +19,7 @@ import pytest
 from speaker import __version__
 from speaker.adapters import control
 from speaker.adapters.state import MaintenanceStore
-from speaker.cli import commands as ctl
-from speaker.cli import doctor
+from speaker.cli import client, commands, doctor, parser, render
 from speaker.core import protocol
 from speaker.core.exabgp_api import Ack, NeighborState
 from tests.fakes import Probe
@@ -86,7 +85,7 @@ def served(folder: Path) -> Iterator[Served]:
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str]) -> Run:
     def go(*argv: str) -> tuple[int, str, str]:
-        code = ctl.main(list(argv))
+        code = parser.main(list(argv))
         out, err = capsys.readouterr()
         return code, out, err
 
@@ -111,7 +110,7 @@ def test_version_and_help_exit_0(run: Run) -> None:
     assert code == 0 and __version__ in out
     code, out, _ = run("--help")
     assert code == 0
-    assert all(c.name in out for c in ctl.COMMANDS) and "resume" in out
+    assert all(c.name in out for c in parser.COMMANDS) and "resume" in out
 
 
 @pytest.mark.parametrize("argv", [
@@ -124,11 +123,11 @@ def test_usage_errors_exit_64_with_usage_and_no_traceback(run: Run, argv: list[s
 
 
 def test_parser_is_built_from_the_command_table() -> None:
-    parser = ctl.build_parser()
-    args = parser.parse_args(["resume", "dns"])
-    assert args.handler is ctl.cmd_announce and args.services == ["dns"]
-    assert parser.parse_args(["status", "--json"]).json is True
-    assert parser.parse_args(["--json", "status"]).json is True
+    built = parser.build_parser()
+    args = built.parse_args(["resume", "dns"])
+    assert args.handler is commands.cmd_announce and args.services == ["dns"]
+    assert built.parse_args(["status", "--json"]).json is True
+    assert built.parse_args(["--json", "status"]).json is True
 
 
 # -- status -------------------------------------------------------------------------------
@@ -233,14 +232,14 @@ def test_socket_flag_is_named_as_the_origin(folder: Path, run: Run) -> None:
 
 
 def test_default_socket_is_named_as_the_origin() -> None:
-    target = ctl.locate(None, Path("/nonexistent/speaker.yaml"))
+    target = client.locate(None, Path("/nonexistent/speaker.yaml"))
     assert target.socket == Path("/run/speaker/speaker.sock")
     assert target.origin == "the default (/nonexistent/speaker.yaml does not exist)"
 
 
 def test_an_invalid_config_still_gives_its_socket(folder: Path) -> None:
     path = write_config(folder, f"control: {{socket: {folder}/odd.sock}}\nservices: 7\n")
-    target = ctl.locate(None, path)
+    target = client.locate(None, path)
     assert target.socket == folder / "odd.sock" and target.config is None
     assert "which has problems" in target.origin
 
@@ -262,7 +261,7 @@ def test_permission_denied_names_the_group(
         def connect(self, address: Any) -> None:
             raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ctl.socket, "socket", Denied)
+    monkeypatch.setattr(client.socket, "socket", Denied)
     code, _, err = run(*cli(folder, "withdraw"))
     assert code == 69 and "permission denied" in err and "group speaker" in err
     assert not (folder / "state").exists()  # not "not running": nothing recorded
@@ -429,11 +428,11 @@ def test_doctor_fails_with_a_fix_when_the_address_is_missing(
 @pytest.mark.parametrize(("seconds", "text"), [
     (0, "0s"), (59, "59s"), (61, "1m01s"), (900, "15m"), (3660, "1h01m"), (90000, "1d01h")])
 def test_ago_is_short(seconds: float, text: str) -> None:
-    assert ctl.ago(seconds) == text
+    assert render.ago(seconds) == text
 
 
 def test_table_pads_all_but_the_last_column() -> None:
-    assert ctl.table([["a", "bb", "c"], ["ccc", "d", "eeee"]]) == ["a    bb  c", "ccc  d   eeee"]
+    assert render.table([["a", "bb", "c"], ["ccc", "d", "eeee"]]) == ["a    bb  c", "ccc  d   eeee"]
 
 
 def test_a_refused_request_exits_65_with_the_servers_reason(served: Served, run: Run) -> None:
@@ -444,7 +443,7 @@ def test_a_refused_request_exits_65_with_the_servers_reason(served: Served, run:
 
 def test_error_replies_map_to_exit_codes() -> None:
     def code(kind: str) -> int:
-        return ctl.refused(protocol.error(kind, "m\nn")).exit_code
+        return client.refused(protocol.error(kind, "m\nn")).exit_code
 
     assert [code(k) for k in (protocol.UNKNOWN_SERVICE, protocol.NOT_CONFIRMED,
                               protocol.CONFIG_INVALID, protocol.BAD_REQUEST,
@@ -453,18 +452,14 @@ def test_error_replies_map_to_exit_codes() -> None:
 
 
 def test_socket_is_found_even_in_a_yaml_that_does_not_parse(tmp_path: Path) -> None:
-    from speaker.cli.commands import locate
-
     path = tmp_path / "broken.yaml"
     path.write_text("control:\n  socket: /run/x/speaker.sock\nservices: [\n")
-    target = locate(None, path)
+    target = client.locate(None, path)
     assert target.socket == Path("/run/x/speaker.sock")
     assert "control.socket in" in target.origin and "not valid" in target.origin
 
 
 def test_socket_is_found_in_a_broken_json_style_yaml(tmp_path: Path) -> None:
-    from speaker.cli.commands import locate
-
     path = tmp_path / "broken.yaml"
     path.write_text('{"control": {\n  "socket": "/run/y/speaker.sock"},\n "services": [\n')
-    assert locate(None, path).socket == Path("/run/y/speaker.sock")
+    assert client.locate(None, path).socket == Path("/run/y/speaker.sock")
