@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.test_deb import BUILD_DEB, REPO, run
+from tests.packaging.debs import BUILD_DEB, REPO, run
 
 
 class DebBuilder:

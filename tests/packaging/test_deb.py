@@ -28,36 +28,32 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.packaging import unit
+from tests.packaging.debs import (
+    APT,
+    CAP_NET_ADMIN,
+    CLEAN_ENV,
+    CONFFILES,
+    PACKAGE,
+    REPO,
+    UNIT,
+    _dpkg_status,
+    _exists,
+    _have_tools,
+    _purge,
+    deb_paths,
+    run,
+)
 
 if TYPE_CHECKING:
     from tests.packaging.conftest import DebBuilder
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD_DEB = REPO / "packaging" / "build-deb"
-PACKAGE = "anycast-speaker"
-UNIT = Path("/lib/systemd/system/anycast-speaker.service")
-CONFFILES = (Path("/etc/speaker/speaker.conf"), Path("/etc/speaker/speaker.yaml"))
 ENV_FILE = Path("/usr/share/anycast-speaker/exabgp.env")
 MAX_EXPOSURE = 2.0
-CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/root"}
-APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
 DEPENDS = ("python3-exabgp", "python3-dnspython", "python3-pyroute2", "python3-yaml")
 MARK = "# edited by tests/packaging/test_deb.py"
 # The smoke run moves dns-1's addresses to a ULA prefix inside a netns of its own.
 SEED_PREFIX = "2a01:b000:1046:10:1::"
 LAB_PREFIX = "fd00:a5b:6::"
-CAP_NET_ADMIN = 1 << 12
-
-
-def _dpkg_status() -> str:
-    r = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", PACKAGE],
-                       capture_output=True, text=True, env=CLEAN_ENV)
-    return r.stdout.strip() if r.returncode == 0 else ""
-
-
-def _have_tools() -> bool:
-    return all(shutil.which(t, path=CLEAN_ENV["PATH"])
-               for t in ("dpkg-buildpackage", "dh", "apt-get", "systemd-analyze"))
 
 
 pytestmark = [
@@ -70,35 +66,11 @@ pytestmark = [
 ]
 
 
-def run(*argv: str | Path, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
-    """Run argv with a clean PATH (no pyenv, no PYTHONPATH) from /; fail with its output."""
-    kw.setdefault("cwd", "/")
-    kw.setdefault("env", CLEAN_ENV)
-    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
-                       stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
-    if check and r.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, argv))} exited {r.returncode}\n"
-                    f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
-    return r  # type: ignore[no-any-return]
-
-
 def changelog_version() -> str:
     first = (REPO / "packaging" / "debian" / "changelog").read_text().splitlines()[0]
     m = re.match(r"^anycast-speaker \(([^)]+)\)", first)
     assert m, first
     return m.group(1)
-
-
-def deb_paths(deb: Path) -> list[Path]:
-    """Every path the .deb ships (files and directories), absolute."""
-    listing = run("dpkg-deb", "-c", deb).stdout
-    paths = []
-    for line in listing.splitlines():
-        name = line.split(None, 5)[5].split(" -> ")[0]
-        name = name.lstrip(".").rstrip("/")
-        if name:
-            paths.append(Path(name))
-    return paths
 
 
 @dataclass
@@ -110,19 +82,6 @@ class Debs:
     preexisting: set[Path] = field(default_factory=set)
     user_existed: bool = False
     group_existed: bool = False
-
-
-def _purge() -> None:
-    run(*APT, "purge", PACKAGE, check=False)
-    run("dpkg", "--purge", PACKAGE, check=False)
-
-
-def _exists(name: str, db: str) -> bool:
-    try:
-        (pwd.getpwnam if db == "passwd" else grp.getgrnam)(name)
-    except KeyError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ from tests.lab import Lab, LabNode, missing_requirements
 from tests.lab.lab import ExternalExabgp
 from tests.lab.system import children, cmdline, start_time, wait_for
 from tests.packaging import unit
-from tests.packaging.test_deb import (
+from tests.packaging.debs import (
     APT,
     CAP_NET_ADMIN,
     CLEAN_ENV,

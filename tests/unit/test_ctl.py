@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import shutil
 import socket
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -23,17 +21,9 @@ from speaker.cli import client, commands, doctor, parser, render
 from speaker.core import protocol
 from speaker.core.exabgp_api import Ack, NeighborState
 from tests.fakes import Probe
-from tests.unit.test_control import PREFIX, YAML, Rig
+from tests.unit.rig import PREFIX, YAML, Rig
 
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def folder() -> Iterator[Path]:
-    """A short temporary folder: unix socket paths must stay under 108 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="sctl-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class Served:

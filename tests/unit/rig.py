@@ -1,0 +1,65 @@
+"""A Speaker on fakes served by its real ControlServer: the rig of the control and CLI tests.
+
+A helper module, not a test: tests/unit/test_control.py drives it from its
+own event loop, tests/unit/test_ctl.py from a thread (speakerctl blocks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from speaker.adapters.control import ControlServer
+from speaker.adapters.state import MaintenanceStore
+from speaker.core import config
+from speaker.core.exabgp_api import Ack
+from speaker.engine.speaker import Speaker
+from tests.fakes import Addresses, Clock, Probes, Sink
+
+PREFIX = "2001:db8::53/128"
+
+YAML = """\
+control: {{socket: {folder}/s.sock}}
+state_dir: {folder}/state
+drain_delay: 0
+services:
+  - name: dns
+    prefixes: ["{prefix}"]
+    timing: {{rise: 2, fall: 2}}
+    checks: [{{type: dns, server: "2001:db8::53", qname: example.com.}}]
+  - name: other
+    prefixes: ["2001:db8::54/128"]
+    checks: [{{type: dns, server: "2001:db8::54", qname: example.com.}}]
+"""
+
+
+class Rig:
+    """A Speaker on fakes plus its ControlServer; build it inside the event loop."""
+
+    def __init__(self, folder: Path, text: str | None = None) -> None:
+        self.path = folder / "speaker.yaml"
+        self.path.write_text(text or YAML.format(folder=folder, prefix=PREFIX))
+        self.config = config.load(self.path)
+        self.sink = Sink()
+        self.clock = Clock()
+        self.wall = Clock(1_700_000_000.0)
+        self.store = MaintenanceStore(self.config.state_dir)
+        self.speaker = Speaker(self.config, self.sink, Addresses(), self.store, clock=self.clock,
+                               wall=self.wall, probe_factory=Probes(), config_path=self.path)
+        self.server = ControlServer(self.speaker)
+        self.socket = str(self.config.control.socket)
+
+    async def start(self) -> None:
+        self.speaker.start()
+        self.ack_all()
+        await self.server.start()
+
+    def ack_all(self) -> None:
+        while self.speaker.book.waiting:
+            self.speaker.on_message(Ack(True))
+
+    async def bring_up(self, name: str = "dns") -> None:
+        """Pass `rise` probe rounds and confirm the announce."""
+        run = self.speaker.runs[name]
+        for _ in range(run.service.timing.rise):
+            self.speaker.observe(run, await self.speaker.probe_round(run))
+        self.ack_all()
