@@ -101,6 +101,8 @@ def _edit_offline(env: Env, target: Target, exc: UnreachableError, action: str,
         raise UnreachableError(f"{exc}\nmaintenance NOT {action}: {err} (run as root or as "
                                "the service user)") from None
     env.note(f"{PROG}: {exc}")
+    if done.warning:
+        env.note(f"{PROG}: warning: {done.warning}")
     if env.json:
         env.dump({"services": names, "recorded": str(done.path), "live": False})
     return names, done.path

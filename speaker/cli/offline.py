@@ -3,8 +3,10 @@
 Owns what `withdraw` and `announce` change in state_dir/maintenance.json
 when the speaker process cannot be reached: which entries to add or drop
 (pure: `recorded`, `cleared`), writing them through the daemon's own
-MaintenanceStore. It never touches routes, the socket or the live process,
-and prints nothing: the commands say what was done.
+MaintenanceStore, and leaving the file owned like its folder, so that the
+service user can still read what root wrote. It never touches routes, the
+socket or the live process, and prints nothing: the commands say what was
+done.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ Entries = dict[str, Maintenance]
 
 @dataclass(frozen=True)
 class Edit:
-    """The file that was written."""
+    """The file that was written, and why the service may not read it ('' if it can)."""
 
     path: Path
+    warning: str = ""
 
 
 # -- the change (pure) --------------------------------------------------------------------
@@ -37,10 +40,17 @@ def recorded(entries: Entries, names: Iterable[str], entry: Maintenance) -> Entr
     return {**entries, **dict.fromkeys(names, entry)}
 
 
-def cleared(entries: Entries, names: Iterable[str]) -> Entries:
-    """`entries` with `names` and the all-services entry (ALL) out of maintenance."""
+def cleared(entries: Entries, names: Iterable[str], known: Iterable[str]) -> Entries:
+    """`entries` with `names` out of maintenance, and no other service.
+
+    An all-services entry (ALL) stays in force for every other known service:
+    announcing one service never brings back the others.
+    """
     out = dict(entries)
-    out.pop(ALL, None)
+    everything = out.pop(ALL, None)
+    if everything is not None:
+        for name in known:
+            out.setdefault(name, everything)
     for name in names:
         out.pop(name, None)
     return out
@@ -57,13 +67,31 @@ def withdraw(cfg: Config, names: list[str], reason: str) -> Edit:
 
 def announce(cfg: Config, names: list[str]) -> Edit:
     """Take `names` out of maintenance in the file; raises StateError if it cannot be written."""
-    return _edit(cfg, lambda entries: cleared(entries, names))
+    known = [s.name for s in cfg.services]
+    return _edit(cfg, lambda entries: cleared(entries, names, known))
 
 
 def _edit(cfg: Config, change: Callable[[Entries], Entries]) -> Edit:
     store = MaintenanceStore(cfg.state_dir)
     store.save(change(store.load()))
-    return Edit(store.path)
+    return Edit(store.path, _hand_over(store.path))
+
+
+def _hand_over(path: Path) -> str:
+    """Give `path` the owner and group of its folder; '' or why that failed.
+
+    The process writes the file as the service user, who owns state_dir; a
+    new file written by root would be root:root 0640, which the service
+    cannot read (and then keeps every service withdrawn).
+    """
+    try:
+        folder, mine = path.parent.stat(), path.stat()
+        if (mine.st_uid, mine.st_gid) != (folder.st_uid, folder.st_gid):
+            os.chown(path, folder.st_uid if os.geteuid() == 0 else -1, folder.st_gid)
+    except OSError as exc:
+        return (f"{path} could not be given the owner and group of {path.parent} "
+                f"({exc.strerror or exc}): the speaker process may not be able to read it")
+    return ""
 
 
 def _me() -> str:
