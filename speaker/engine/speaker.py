@@ -406,9 +406,16 @@ class Speaker:
             self.update(run, f"speakerctl withdraw: {reason}" if reason else "speakerctl withdraw")
 
     def clear_maintenance(self, runs: list[ServiceRun]) -> None:
-        """Persist, then let the checks bring the service back after `rise` passes."""
+        """Persist, then let the checks bring the service back after `rise` passes.
+
+        Only `runs` leave maintenance: an all-services entry (ALL) stays in force
+        for every other service.
+        """
         entries = dict(self.maintenance)
-        entries.pop(ALL, None)
+        everything = entries.pop(ALL, None)
+        if everything is not None:
+            for name in self.runs:
+                entries.setdefault(name, everything)
         for run in runs:
             entries.pop(run.service.name, None)
         self.store.save(entries)

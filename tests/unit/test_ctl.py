@@ -204,6 +204,21 @@ def test_announce_and_resume_end_maintenance(served: Served, run: Run) -> None:
     assert served.rig.store.load() == {}
 
 
+def test_announce_of_one_service_keeps_the_others_in_all_services_maintenance(
+        served: Served, run: Run) -> None:
+    everything = {ALL: Maintenance("everything", 1.0, "root")}
+
+    def load_all() -> None:  # as a start with a file that has an all-services entry
+        served.rig.store.save(everything)
+        served.rig.speaker.maintenance = dict(everything)
+
+    served.call(load_all)
+    code, _, _ = run(*cli(served.folder, "announce", "dns"))
+    assert code == 0 and served.rig.store.load() == {"other": everything[ALL]}
+    assert served.rig.speaker.in_maintenance("other") == everything[ALL]
+    assert served.rig.speaker.in_maintenance("dns") is None
+
+
 # -- the process is not running ---------------------------------------------------------------
 
 
