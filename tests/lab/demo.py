@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.lab.lab import REPO, Lab, LabNode, summarize
+from tests.lab.lab import Lab, LabNode, summarize
 from tests.lab.system import LabError
 
 GONE_BOUND = 1.5      # s from SIGKILL of named to next hop gone (the e2e bound)
@@ -151,10 +151,6 @@ class Demo:
         node = self.lab.node(2)
         self.step(f"Step 5: maintenance: speakerctl withdraw on {node.name}, "
                   f"client at {RATE:g} queries/s")
-        if not (REPO / "speaker" / "ctl.py").exists():
-            self.out("  speakerctl is not available yet (speaker/ctl.py does not exist): "
-                     "step skipped")
-            return
         stream = self.lab.client.stream(rate=RATE, duration=5.0)
         time.sleep(1.0)
         before = self.client_rate(node)
