@@ -128,18 +128,27 @@ class Netlink:
         self._table = Table()
         self._stop = threading.Event()
         self._events = open_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        self._last = clock()
         try:
             self._rtnl = Rtnl(open_socket(0))
         except BaseException:
             self._events.close()
             raise
+        try:
+            self.resync()  # after subscribing: no event between dump and subscription is lost
+        except BaseException:
+            self._events.close()
+            self._rtnl.close()
+            raise
         self._wake_r, self._wake_w = os.pipe()
-        self._last = clock()
-        self.resync()  # after subscribing: no event between dump and subscription is lost
         self._thread = threading.Thread(target=self._watch, name="netlink-addresses",
                                         daemon=True)
         if start:
-            self._thread.start()
+            self.start()
+
+    def start(self) -> None:
+        """Start reading events in the thread (the constructor does, unless start=False)."""
+        self._thread.start()
 
     def resync(self) -> None:
         """Read the truth: a full dump replaces what events said so far."""
