@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from speaker.adapters.channel import ChannelClosed
-from speaker.adapters.checks import Outcome
-from speaker.adapters.loopback import AddressError
 from speaker.core.config import Check, IPAddress
+from speaker.core.verdicts import Outcome
+from speaker.ports import AddressError, ChannelClosed
 
 OK = Outcome(ok=True, reason="ok", latency=0.001)
 
