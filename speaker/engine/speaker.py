@@ -272,7 +272,7 @@ class Speaker:
         announced, stays announced as long as its (new) service wants it
         announced; the next probe rounds decide as they always do. A prefix
         that was withdrawn, or is new to the config, waits for `rise` passing
-        rounds of its service (a reload alone never announces anything).
+        rounds of its service (a reload alone never announces a withdrawn prefix).
         Removed prefixes are withdrawn; a new service starts as at start-up.
         """
         changes = plan(self.config, new)
