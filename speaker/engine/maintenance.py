@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 
 from speaker import logs
-from speaker.core.maintenance import ALL, Maintenance
+from speaker.core.maintenance import ALL, Maintenance, cleared, recorded
 from speaker.ports import Clock, MaintenanceStore
 
 LOG = logs.get("speaker")
@@ -41,24 +41,15 @@ class Maintenances:
 
     def enter(self, names: Iterable[str], reason: str, by: str) -> None:
         """Record maintenance for `names`; raises StateError (and changes nothing) if it cannot."""
-        entries = dict(self.entries)
-        now = self.wall()
-        for name in names:
-            entries[name] = Maintenance(reason=reason, since=now, by=by)
-        self.store.save(entries)
-        self.entries = entries
+        self._save(recorded(self.entries, names, Maintenance(reason, self.wall(), by)))
 
     def leave(self, names: Iterable[str], services: Iterable[str]) -> None:
         """End maintenance for `names`; raises StateError (and changes nothing) if it cannot.
 
         An all-services entry (ALL) stays in force for every other of `services`.
         """
-        entries = dict(self.entries)
-        everything = entries.pop(ALL, None)
-        if everything is not None:
-            for name in services:
-                entries.setdefault(name, everything)
-        for name in names:
-            entries.pop(name, None)
+        self._save(cleared(self.entries, names, services))
+
+    def _save(self, entries: dict[str, Maintenance]) -> None:
         self.store.save(entries)
         self.entries = entries

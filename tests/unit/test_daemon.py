@@ -8,11 +8,12 @@ import pytest
 
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.exabgp_api import Ack, Garbage, NeighborState, Shutdown
+from speaker.core.exabgp_api import Garbage, NeighborState, Shutdown
 from speaker.core.routes import Confirmed
 from speaker.core.verdicts import Outcome
 from speaker.engine import Speaker
 from tests.fakes import OK, Addresses, Clock, Probes, Sink
+from tests.unit.engine_rig import EngineRig
 
 ANYCAST = ipaddress.ip_address("2001:db8::100")
 PREFIX = ipaddress.ip_network("2001:db8::100/128")
@@ -29,43 +30,19 @@ services:
 """
 
 
-class Rig:
+class Rig(EngineRig):
+    """One service `dns` on fakes, its maintenance in a real file under `tmp`."""
+
     def __init__(self, tmp: Path, manage: bool = False, present: bool = True) -> None:
-        self.cfg = config.parse(YAML.format(state=tmp / "state", manage=str(manage).lower()))
-        self.sink = Sink()
+        cfg = config.parse(YAML.format(state=tmp / "state", manage=str(manage).lower()))
         self.addresses = Addresses([("lo", ANYCAST)] if present else [])
-        self.clock = Clock()
-        self.probes = Probes()
-        self.store = MaintenanceStore(self.cfg.state_dir)
-        self.speaker = Speaker(self.cfg, self.sink, self.addresses, self.store,
-                               clock=self.clock, probe_factory=self.probes)
+        super().__init__(cfg, self.addresses, MaintenanceStore(cfg.state_dir))
         self.run = self.speaker.runs["dns"]
-
-    def round(self, n: int = 1) -> None:
-        for _ in range(n):
-            result = asyncio.run(self.speaker.probe_round(self.run))
-            self.speaker.observe(self.run, result)
-            self.clock.advance(0.5)
-
-    def ack_all(self, ok: bool = True) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(ok))
 
     def fail(self, code: str = "timeout") -> None:
         reason = {"timeout": "dns check: timeout after 0.25 s",
                   "refused": "dns check: connection refused"}[code]
         self.probes.built[0].default = Outcome(False, reason, 0.001, code)
-
-    def take(self) -> list[str]:
-        out, self.sink.lines = self.sink.lines, []
-        return out
-
-    def up(self) -> None:
-        self.speaker.start()
-        self.ack_all()
-        self.round(3)
-        self.ack_all()
-        self.take()
 
 
 @pytest.fixture

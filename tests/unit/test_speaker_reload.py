@@ -1,6 +1,5 @@
 """Reloads that move prefixes between services, driven with fakes: no network, no sleeps."""
 
-import asyncio
 import ipaddress
 from pathlib import Path
 
@@ -8,13 +7,11 @@ import pytest
 from hypothesis import given, settings
 
 from speaker.core import config
-from speaker.core.exabgp_api import Ack
 from speaker.core.health import Result
 from speaker.core.routes import Confirmed
 from speaker.core.verdicts import Outcome
-from speaker.engine.speaker import Speaker
-from tests.fakes import Clock, Probes, Sink, Store
 from tests.strategies import TEMPLATE, configs
+from tests.unit.engine_rig import EngineRig
 
 MOVED = ipaddress.ip_network("2001:db8::9/128")
 SERVICE = """\
@@ -37,39 +34,13 @@ def yaml(tmp: Path, *services: tuple[tuple[str, str], list[str]]) -> config.Conf
     return config.parse(text)
 
 
-class Rig:
-    def __init__(self, cfg: config.Config) -> None:
-        self.sink = Sink()
-        self.probes = Probes()
-        self.speaker = Speaker(cfg, self.sink, None, Store(),
-                               clock=Clock(), probe_factory=self.probes)
-
-    def ack_all(self) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(True))
-
-    def round(self, n: int = 1) -> None:
-        """`n` probe rounds of every service, each acknowledged."""
-        for _ in range(n):
-            for run in list(self.speaker.runs.values()):
-                self.speaker.observe(run, asyncio.run(self.speaker.probe_round(run)))
-            self.ack_all()
-
+class Rig(EngineRig):
     def fail(self, name: str) -> None:
+        """Every later check of service `name` times out."""
         server = self.speaker.runs[name].service.checks[0].server
         for probe in self.probes.built:
             if probe.check.server == server:
                 probe.default = DOWN
-
-    def take(self) -> list[str]:
-        out, self.sink.lines = self.sink.lines, []
-        return out
-
-    def up(self) -> None:
-        self.speaker.start()
-        self.ack_all()
-        self.round(2)
-        self.take()
 
 
 def moved_lines(lines: list[str]) -> list[str]:
@@ -90,30 +61,32 @@ def test_moving_a_prefix_between_healthy_services_neither_crashes_nor_withdraws(
     assert sorted(summary["changed"]) == ["a", "b"]
     rig.ack_all()
     rig.round(3)
+    rig.ack_all()
     assert moved_lines(rig.take()) == []
     assert rig.speaker.book.confirmed(MOVED) is Confirmed.ANNOUNCED
     assert MOVED in rig.speaker.runs["b"].service.prefixes
 
 
-def test_a_prefix_moved_to_a_service_that_is_down_is_withdrawn(tmp_path: Path) -> None:
-    rig = Rig(yaml(tmp_path, *BEFORE))
+def moved_while(tmp: Path, failing: str) -> Rig:
+    """Move MOVED from a to b (listed first) while service `failing` is down."""
+    rig = Rig(yaml(tmp, *BEFORE))
     rig.up()
-    rig.fail("b")
+    rig.fail(failing)
     rig.round(2)
+    rig.ack_all()
     rig.take()
-    rig.speaker.reload(yaml(tmp_path, (B, ["2001:db8::2/128", str(MOVED)]),
-                            (A, ["2001:db8::1/128"])))
+    rig.speaker.reload(yaml(tmp, (B, ["2001:db8::2/128", str(MOVED)]), (A, ["2001:db8::1/128"])))
+    return rig
+
+
+def test_a_prefix_moved_to_a_service_that_is_down_is_withdrawn(tmp_path: Path) -> None:
+    rig = moved_while(tmp_path, "b")
     assert moved_lines(rig.take()) == [f"withdraw route {MOVED} next-hop self"]
 
 
 def test_a_withdrawn_prefix_moved_to_a_healthy_service_waits_for_rise(tmp_path: Path) -> None:
-    rig = Rig(yaml(tmp_path, *BEFORE))
-    rig.up()
-    rig.fail("a")
-    rig.round(2)
-    rig.take()
-    rig.speaker.reload(yaml(tmp_path, (B, ["2001:db8::2/128", str(MOVED)]),
-                            (A, ["2001:db8::1/128"])))
+    rig = moved_while(tmp_path, "a")
+    rig.ack_all()
     rig.round(1)
     assert moved_lines(rig.take()) == []  # not announced on the reload alone
     rig.round(1)
