@@ -29,7 +29,7 @@ from speaker.core import config, exabgp_api, flap, health
 from speaker.core.config import Config, IPNetwork, Service
 from speaker.core.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
 from speaker.core.health import Health, Result, State
-from speaker.core.routes import Action, Command, RouteBook
+from speaker.core.routes import Action, Clear, Command, RouteBook
 
 LOG = logs.get("speaker")
 EVENTS_KEPT = 500
@@ -149,7 +149,8 @@ class Speaker:
                 and not run.damping.held(self.clock()))
 
     def start(self) -> None:
-        """Withdraw everything a previous process may have announced, before anything else."""
+        """Withdraw everything a previous process may have announced, before anything else:
+        `clear adj-rib out` (ExaBGP withdraws what it announces, nothing else)."""
         self.maintenance = self.store.load()
         if ALL in self.maintenance:
             logs.log(LOG, logging.ERROR, "maintenance file unreadable: every service stays "
@@ -159,7 +160,7 @@ class Speaker:
             if name != ALL:
                 logs.log(LOG, logging.WARNING, "service in maintenance: stays withdrawn",
                          service=name, reason=item.reason)
-        self.flush()
+        self.write(self.book.clear())
         for run in self.runs.values():
             self._ensure_address(run)
 
@@ -279,7 +280,7 @@ class Speaker:
 
     # -- ExaBGP ----------------------------------------------------------------------
 
-    def write(self, command: Command) -> None:
+    def write(self, command: Command | Clear) -> None:
         line = exabgp_api.render(command)
         try:
             self.sink.write(line)
@@ -325,6 +326,22 @@ class Speaker:
         command = result.command
         kind = "unexpected" if command is None else "done" if ok else "error"
         self.recorder.ack(kind)
+        if isinstance(command, Clear):
+            self.acks[kind] += 1
+            if ok:
+                logs.log(LOG, logging.INFO, "ExaBGP adj-rib-out cleared",
+                         withdrawn=len(result.withdrawn))
+                for prefix in result.withdrawn:
+                    logs.log(LOG, logging.INFO, "withdrawn", prefix=prefix)
+            else:
+                logs.log(LOG, logging.WARNING, "ExaBGP refused to clear its adj-rib-out; "
+                         "withdrawing prefix by prefix", command=exabgp_api.render(command))
+            self._ack_warned = False
+            for waiter in self.settle_waiters:
+                waiter.set()
+            self.flush()
+            self.sync_watchdog()
+            return
         if command is None:
             self.acks["unexpected"] += 1
             logs.log(LOG, logging.WARNING, "ExaBGP acknowledged a command we did not send",
