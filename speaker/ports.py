@@ -112,7 +112,10 @@ class MaintenanceStore(Protocol):
         ...
 
     def save(self, entries: dict[str, Maintenance]) -> None:
-        """Replace the record; raises StateError if it cannot be written."""
+        """Replace the record; raises StateError if it cannot be written.
+
+        May block (fsync): the engine calls it in a worker thread, one call at a time.
+        """
         ...
 
 
@@ -139,11 +142,11 @@ class Controlled(Protocol):
         """The services named, all of them if none is; raises UnknownService."""
         ...
 
-    def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
+    async def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
         """Record maintenance (raises StateError if it cannot), then withdraw at once."""
         ...
 
-    def clear_maintenance(self, names: Sequence[str]) -> None:
+    async def clear_maintenance(self, names: Sequence[str]) -> None:
         """End maintenance (raises StateError if it cannot be recorded)."""
         ...
 

@@ -233,21 +233,25 @@ class Speaker:
             raise UnknownService(unknown, list(self.runs))
         return [self.runs[n] for n in names]
 
-    def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
-        """Persist, then withdraw at once (before any check runs again)."""
-        runs = self._resolve(names)
-        self.maint.enter(names, reason, by)
-        for run in runs:
+    def _still(self, names: Sequence[str]) -> list[ServiceRun]:
+        """The runs of `names` still configured (a reload may have run while we waited)."""
+        return [self.runs[n] for n in names if n in self.runs]
+
+    async def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
+        """Persist (off the loop), then withdraw at once (before any check runs again)."""
+        self._resolve(names)
+        await self.maint.enter(names, reason, by)
+        for run in self._still(names):
             self.update(run, f"speakerctl withdraw: {reason}" if reason else "speakerctl withdraw")
 
-    def clear_maintenance(self, names: Sequence[str]) -> None:
-        """Persist, then let the checks bring the service back after `rise` passes.
+    async def clear_maintenance(self, names: Sequence[str]) -> None:
+        """Persist (off the loop), then let the checks bring the service back after `rise` passes.
 
         Only `names` leave maintenance: an all-services entry stays in force for the others.
         """
-        runs = self._resolve(names)
-        self.maint.leave(names, self.runs)
-        for run in runs:
+        self._resolve(names)
+        await self.maint.leave(names, list(self.runs))
+        for run in self._still(names):
             run.health = Health(reason="maintenance ended")
             run.since = self.wall()
             self.update(run, f"speakerctl announce: announced again after "
