@@ -102,3 +102,64 @@ class Probes:
         probe = Probe(check, timeout, default=self.default)
         self.built.append(probe)
         return probe
+
+
+class Kernel:
+    """sock_diag as speaker.adapters.sockdiag.Kernel: scripted dumps, queued events.
+
+    `dumps[(family, protocol)]` is the list of replies (datagram lists) the next
+    dumps return, the last one repeated; `push` queues event datagrams and makes
+    the descriptor readable (a socketpair), so the event loop calls the watch.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        self.dumps: dict[tuple[int, int], list[list[bytes]]] = {}
+        self.queued: list[bytes] = []
+        self.overrun = False
+        self.joined: set[int] = set()
+        self.ports: set[int] = set()
+        self.dumped = 0
+        self.closed = False
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+
+    def join(self, groups: Iterable[int], ports: Iterable[int]) -> None:
+        self.joined.update(groups)
+        self.ports.update(ports)
+
+    def fileno(self) -> int:
+        return self._reader.fileno()
+
+    def push(self, datagrams: Iterable[bytes] = (), overrun: bool = False) -> None:
+        self.queued.extend(datagrams)
+        self.overrun = self.overrun or overrun
+        self._writer.send(b"x")
+
+    def events(self) -> list[bytes]:
+        from speaker.adapters.sockdiag import Overrun
+
+        while True:
+            try:
+                self._reader.recv(4096)
+            except BlockingIOError:
+                break
+        found, self.queued = self.queued, []
+        if self.overrun:
+            self.overrun = False
+            raise Overrun()
+        return found
+
+    def dump(self, family: int, protocol: int, states: int) -> list[bytes]:
+        self.dumped += 1
+        replies = self.dumps.get((family, protocol))
+        if not replies:
+            done = bytes.fromhex("140000000300020007000000afa4e1b200000000")  # NLMSG_DONE
+            return [done]
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    def close(self) -> None:
+        self.closed = True
+        self._reader.close()
+        self._writer.close()
