@@ -13,6 +13,7 @@ APT_PACKAGES=(
   frr bind9 bind9-dnsutils iproute2 procps util-linux
   # tests
   python3-pytest python3-hypothesis
+  prometheus   # promtool: checks and unit-tests packaging/monitoring/prometheus-alerts.yml
   # the Debian package
   debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot
   dpkg-dev systemd man-db adduser

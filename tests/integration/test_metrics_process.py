@@ -17,11 +17,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import dns.flags
-import dns.message
-import dns.rrset
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.running import DnsServer
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -31,33 +30,6 @@ def free_port(family: int, kind: int, host: str) -> int:
     with socket.socket(family, kind) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-class DnsServer:
-    """Answers SOA example.com authoritatively on 127.0.0.1, in a thread."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            query = dns.message.from_wire(data)
-            response = dns.message.make_response(query)
-            response.flags |= dns.flags.AA
-            response.answer.append(dns.rrset.from_text(
-                query.question[0].name, 300, "IN", "SOA", "ns1. admin. 1 3600 1800 604800 300"))
-            self.sock.sendto(response.to_wire(), peer)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 class Exabgp:
