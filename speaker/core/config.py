@@ -118,6 +118,19 @@ Check = DnsCheck
 
 
 @dataclass(frozen=True)
+class Watch:
+    """The event path: withdraw the moment the server dies, before any probe runs.
+
+    `sockets`: watch, through sock_diag, the sockets the server receives the
+    checks' queries on (needs CAP_NET_ADMIN; status says when it cannot).
+    `pid_file`: watch the server's process, by the PID in this file.
+    """
+
+    sockets: bool = True
+    pid_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class Route:
     """BGP attributes the prefixes of a service are announced with."""
 
@@ -136,6 +149,7 @@ class Service:
     timing: Timing = field(default_factory=Timing)
     flap: Flap = field(default_factory=Flap)
     route: Route = field(default_factory=Route)
+    watch: Watch = field(default_factory=Watch)
 
     @property
     def anycast(self) -> IPAddress:
@@ -507,8 +521,19 @@ def _route(problems: _Problems, path: str, data: Any) -> Route:
     return Route(med=med, communities=tuple(communities), as_path=tuple(as_path))
 
 
+def _watch(problems: _Problems, path: str, data: Any) -> Watch:
+    if data is None:
+        return Watch()
+    r = _Reader(problems, path, data, ("sockets", "pid_file"))
+    pid_file = None
+    if r.has("pid_file"):
+        pid_file = _path(problems, r.at("pid_file"), r.raw("pid_file"), Path("/"))
+        pid_file = None if pid_file == Path("/") else pid_file
+    return Watch(sockets=r.boolean("sockets", True), pid_file=pid_file)
+
+
 SERVICE_KEYS = ("name", "prefixes", "allow_shorter_prefixes", "address", "timing", "flap",
-                "checks", "route")
+                "checks", "route", "watch")
 
 
 def _service(problems: _Problems, path: str, data: Any) -> Service | None:
@@ -548,10 +573,11 @@ def _service(problems: _Problems, path: str, data: Any) -> Service | None:
                          f"(got {_num(check.timeout)})")
     flap = _flap(problems, r.at("flap"), r.raw("flap"))
     route = _route(problems, r.at("route"), r.raw("route"))
+    watch = _watch(problems, r.at("watch"), r.raw("watch"))
     if name is None or not prefixes or not checks:
         return None
     return Service(name=name, prefixes=tuple(prefixes), checks=tuple(checks), address=address,
-                   timing=timing, flap=flap, route=route)
+                   timing=timing, flap=flap, route=route, watch=watch)
 
 
 TOP_KEYS = ("control", "state_dir", "drain_delay", "watchdog_timeout", "metrics",
