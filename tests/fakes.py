@@ -7,12 +7,13 @@ answers. No real time, no sockets, no netlink.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from speaker.adapters.channel import ChannelClosed
 from speaker.adapters.checks import Outcome
 from speaker.adapters.loopback import AddressError
 from speaker.core.config import Check, IPAddress
+from speaker.core.watch import Detection, Target
 
 OK = Outcome(ok=True, reason="ok", latency=0.001)
 
@@ -163,3 +164,30 @@ class Kernel:
         self.closed = True
         self._reader.close()
         self._writer.close()
+
+
+class ServerEvents:
+    """An event source (speaker.core.watch.ServerEvents) that records what it was asked."""
+
+    def __init__(self) -> None:
+        self.watched: dict[str, tuple[Target, ...]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.reports: dict[str, list[Detection]] = {}
+        self.closed = False
+
+    def watch(self, name: str, targets: Sequence[Target]) -> None:
+        self.watched[name] = tuple(targets)
+        self.calls.append(("watch", name))
+
+    def rearm(self, name: str) -> None:
+        self.calls.append(("rearm", name))
+
+    def unwatch(self, name: str) -> None:
+        self.watched.pop(name, None)
+        self.calls.append(("unwatch", name))
+
+    def report(self, name: str) -> list[Detection]:
+        return self.reports.get(name, [])
+
+    def close(self) -> None:
+        self.closed = True

@@ -25,11 +25,12 @@ from speaker.adapters import checks, metrics
 from speaker.adapters.channel import ChannelClosed, Sink
 from speaker.adapters.loopback import AddressError, Addresses
 from speaker.adapters.state import ALL, Maintenance, MaintenanceStore
-from speaker.core import config, exabgp_api, flap, health
+from speaker.core import config, exabgp_api, flap, health, watch
 from speaker.core.config import Config, IPNetwork, Service
 from speaker.core.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
 from speaker.core.health import Health, Result, State
 from speaker.core.routes import Action, Command, RouteBook
+from speaker.core.watch import NoEvents, ServerEvents
 
 LOG = logs.get("speaker")
 EVENTS_KEPT = 500
@@ -67,6 +68,8 @@ class ServiceRun:
     task: asyncio.Task[None] | None = None
     rounds: int = 0
     shown: str = "starting"  # the state last reported to operators
+    waiter: asyncio.Future[None] | None = None  # the pause between rounds, while it lasts
+    probe_now: bool = False  # an event came during a round: start the next one at once
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Speaker:
         probe_factory: Callable[[config.Check, float], checks.Probe] = checks.build,
         config_path: Path | None = None,
         recorder: metrics.Recorder | None = None,
+        server_events: ServerEvents | None = None,
     ) -> None:
         self.config = cfg
         self.recorder = metrics.Guard(recorder or metrics.NullRecorder())
@@ -104,6 +108,7 @@ class Speaker:
         self.clock = clock
         self.wall = wall
         self.probe_factory = probe_factory
+        self.server_events: ServerEvents = server_events or NoEvents()
         self.book = RouteBook()
         self.runs: dict[str, ServiceRun] = {}
         self.maintenance: dict[str, Maintenance] = {}
@@ -162,6 +167,7 @@ class Speaker:
         self.flush()
         for run in self.runs.values():
             self._ensure_address(run)
+            self.server_events.watch(run.service.name, watch.of_service(run.service))
 
     def _ensure_address(self, run: ServiceRun) -> None:
         addr = run.service.address
@@ -226,6 +232,8 @@ class Speaker:
         old = run.health
         run.health = health.observe(old, result, run.service.timing)
         run.rounds += 1
+        if result.ok and old.passes == 0:  # the first pass after failures: a restarted server
+            self.server_events.rearm(run.service.name)
         rise = run.service.timing.rise
         run.fresh = ({p: n - 1 for p, n in run.fresh.items() if n > 1} if result.ok
                      else dict.fromkeys(run.fresh, rise))
@@ -275,7 +283,20 @@ class Speaker:
             result = await self.probe_round(run)
             self.observe(run, result)
             delay = health.next_delay(run.health, run.service.timing)
-            await asyncio.sleep(max(0.0, start + delay - self.clock()))
+            await _pause(run, max(0.0, start + delay - self.clock()))
+
+    def server_gone(self, name: str, reason: str) -> None:
+        """An event source saw the server die: a hard failure now, then a confirming probe."""
+        run = self.runs.get(name)
+        if run is None:
+            return
+        logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
+                 service=name, reason=reason)
+        self.observe(run, Result(False, f"event: {reason}", hard=True))
+        if run.waiter is not None:
+            _wake(run.waiter)
+        else:
+            run.probe_now = True
 
     # -- ExaBGP ----------------------------------------------------------------------
 
@@ -459,11 +480,13 @@ class Speaker:
                 for prefix in run.service.prefixes:
                     self.book.remove(prefix)
                 del self.runs[name]
+                self.server_events.unwatch(name)
                 summary["removed"].append(name)
         for service in new.services:
             current = self.runs.get(service.name)
             if current is None:
                 self._add_service(service)
+                self.server_events.watch(service.name, watch.of_service(service))
                 summary["added"].append(service.name)
                 continue
             run = current
@@ -487,6 +510,8 @@ class Speaker:
                 run.probes = [self.probe_factory(c, service.timing.timeout)
                               for c in service.checks]
                 run.outcomes = []
+            if watch.of_service(run.service) != watch.of_service(service):
+                self.server_events.watch(service.name, watch.of_service(service))
             run.service = service
             self.update(run, "config reloaded")
         self.config = new
@@ -516,6 +541,7 @@ class Speaker:
                 "held_down_for": round(run.damping.remaining(now), 1),
                 "flap_holds": run.damping.holds,
                 "address_present": run.address_ok,
+                "detection": [d.as_dict() for d in self.server_events.report(service.name)],
                 "checks": [
                     {"check": p.check.describe(), "ok": o.ok, "code": o.code,
                      "reason": o.reason, "latency_ms": round(o.latency * 1000, 2)}
@@ -544,6 +570,26 @@ class Speaker:
                        "acks_unexpected": self.acks["unexpected"], "waiting": self.book.waiting,
                        "ignored_lines": self.garbage},
         }
+
+
+async def _pause(run: ServiceRun, delay: float) -> None:
+    """Sleep `delay` seconds, or less if an event wakes the service (`_wake`)."""
+    if run.probe_now:
+        run.probe_now = False
+        return
+    loop = asyncio.get_running_loop()
+    waiter = run.waiter = loop.create_future()
+    timer = loop.call_later(delay, _wake, waiter)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        run.waiter = None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _close(probes: list[checks.Probe]) -> None:
