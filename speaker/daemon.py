@@ -63,9 +63,22 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
     logs.log(LOG, logging.INFO, "metrics endpoint ready", listen=cfg.listen, port=cfg.port)
 
 
+def _log_detection(speaker: Speaker) -> None:
+    """One line: how many event sources are active, and why the others are not."""
+    found = [d for name in speaker.runs for d in speaker.server_events.report(name)]
+    idle = [d for d in found if not d.active]
+    if not idle:
+        logs.log(LOG, logging.INFO, "event detection active", watched=len(found))
+        return
+    logs.log(LOG, logging.WARNING, "event detection partly inactive: probes alone detect "
+             "those deaths", active=len(found) - len(idle), inactive=len(idle),
+             first=idle[0].target, reason=idle[0].detail)
+
+
 async def run(cfg: Config, config_path: Path | None) -> int:
     from speaker.adapters.control import ControlServer
     from speaker.adapters.loopback import Netlink
+    from speaker.adapters.watchers import ServerWatch
 
     loop = asyncio.get_running_loop()
     _allow_files(sum(len(s.checks) for s in cfg.services) + 256)
@@ -80,7 +93,10 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         logs.log(LOG, logging.ERROR, "netlink unavailable", error=exc)
         addresses = None
     store = MaintenanceStore(cfg.state_dir)
-    speaker = Speaker(cfg, writer, addresses, store, config_path=config_path)
+    events = ServerWatch(lambda name, reason: None)
+    speaker = Speaker(cfg, writer, addresses, store, config_path=config_path,
+                      server_events=events)
+    events.on_gone = speaker.server_gone
 
     if cfg.metrics is not None:
         _start_metrics(speaker, cfg.metrics)
@@ -107,6 +123,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
     logs.log(LOG, logging.INFO, "starting", version=__version__, pid=os.getpid(),
              config=config_path, services=len(cfg.services), prefixes=len(cfg.prefixes))
     speaker.start()  # withdraws everything first
+    _log_detection(speaker)
     control = ControlServer(speaker)
     try:
         await control.start()
@@ -164,6 +181,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
             svc.task.cancel()
     speaker.shutdown_commands()
     speaker.close()
+    events.close()
     await control.stop()
     dog.bye()
     if stats is not None:
