@@ -231,6 +231,36 @@ def judge_prefixes(status: dict[str, Any] | None) -> list[Finding]:
     return out
 
 
+def _event_fix(detail: str) -> str:
+    if "CAP_NET_ADMIN" in detail:
+        return "run the speaker with CAP_NET_ADMIN (the packaged unit has it)"
+    if "nothing listens" in detail or "not running" in detail or "does not exist" in detail:
+        return "start the DNS server: it is watched again once a probe passes"
+    return "probes still detect a dead server, at their interval"
+
+
+def judge_events(status: dict[str, Any] | None) -> list[Finding]:
+    """Which event detection (socket, process) is active per service, and why not."""
+    if status is None:
+        return [Finding("event-detection", Verdict.SKIP, "process not reachable")]
+    out = []
+    active = 0
+    for service in status["services"]:
+        for item in service.get("detection", []):
+            if item["active"]:
+                active += 1
+                continue
+            out.append(Finding(f"event {item['kind']} {service['name']}", Verdict.WARN,
+                               f"{item['target']} not watched: {item['detail']}",
+                               _event_fix(item["detail"])))
+    if not out:
+        detail = (f"{active} server socket(s)/process(es) watched: a dead server is withdrawn "
+                  "at once" if active else "off for every service (watch: sockets: false, "
+                  "no pid_file): probes alone detect a dead server")
+        out.append(Finding("event-detection", Verdict.OK, detail))
+    return out
+
+
 def failed(findings: Iterable[Finding]) -> bool:
     return any(f.verdict is Verdict.FAIL for f in findings)
 
@@ -299,6 +329,7 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
             local, error = None, f"{exc.__class__.__name__}: {exc}"
         findings += judge_addresses(cfg, local, error)
         findings += judge_dns(cfg, probe_local(cfg, local, build or checks.build), local)
+    findings += judge_events(status)
     findings += judge_bgp(status)
     findings += judge_prefixes(status)
     return findings

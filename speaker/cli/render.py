@@ -64,6 +64,10 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
         for check in service["checks"]:
             verdict = "ok" if check["ok"] else f"FAIL {check['reason']}"
             lines.append(["check", check["check"], f"{check['latency_ms']:.1f} ms  {verdict}"])
+        for watch in service.get("detection", []):
+            shown = "watched" if watch["active"] else "not watched"
+            lines.append([f"event {watch['kind']}", watch["target"],
+                          f"{shown}: {watch['detail']}"])
         extra = []
         maint = service.get("maintenance")
         if maint:
