@@ -11,10 +11,10 @@ is the engine's: an event is only a hard failure, probes judge the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from speaker.core.config import Check, Service
 from speaker.core.sockdiag import Listener
@@ -45,49 +45,6 @@ class Detection:
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "active": self.active,
                 "detail": self.detail}
-
-
-class ServerEvents(Protocol):
-    """An event source the engine subscribes to: it calls back when a server dies.
-
-    The engine hands each service's targets to `watch`; the source calls its
-    `on_gone(name, reason)` (given at construction) once per death, and waits
-    for `rearm` (after a passing probe) to look for the restarted server.
-    """
-
-    def watch(self, name: str, targets: Sequence[Target]) -> None: ...
-
-    def rearm(self, name: str) -> None: ...
-
-    def unwatch(self, name: str) -> None: ...
-
-    def report(self, name: str) -> list[Detection]: ...
-
-    def close(self) -> None: ...
-
-
-class NoEvents:
-    """No event source: probes alone detect (unit tests, or nothing could be set up)."""
-
-    def __init__(self, why: str = "no event source configured") -> None:
-        self.why = why
-        self._targets: dict[str, Sequence[Target]] = {}
-
-    def watch(self, name: str, targets: Sequence[Target]) -> None:
-        self._targets[name] = targets
-
-    def rearm(self, name: str) -> None:
-        return None
-
-    def unwatch(self, name: str) -> None:
-        self._targets.pop(name, None)
-
-    def report(self, name: str) -> list[Detection]:
-        return [Detection("socket" if isinstance(t, Listener) else "process", t.describe(),
-                          False, self.why) for t in self._targets.get(name, ())]
-
-    def close(self) -> None:
-        return None
 
 
 def of_service(service: Service) -> tuple[Target, ...]:

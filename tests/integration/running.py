@@ -24,6 +24,8 @@ import dns.flags
 import dns.message
 import dns.rrset
 
+from tests.lab.lanes import SPEAKER_PYTHON
+
 REPO = Path(__file__).resolve().parents[2]
 NEIGHBOR_UP = (
     '{ "exabgp": "4.0.1", "time": 1795680109.6, "host" : "vm", "pid" : 1, "ppid" : 1, '
@@ -109,7 +111,7 @@ class Running:
         }))
         self.env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
-            ["/usr/bin/python3", "-m", "speaker", "--config", str(self.config)],
+            [SPEAKER_PYTHON, "-m", "speaker", "--config", str(self.config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=self.env, cwd="/")
         self.commands: list[str] = []
@@ -134,7 +136,7 @@ class Running:
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["/usr/bin/python3", "-m", "speaker.cli", "--config", str(self.config), *args],
+            [SPEAKER_PYTHON, "-m", "speaker.cli", "--config", str(self.config), *args],
             capture_output=True, text=True, timeout=30, env=self.env, check=False)
 
     def exposition(self) -> str:

@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.running import DnsServer
+from tests.lab.lanes import SPEAKER_PYTHON
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -75,7 +76,7 @@ def speaker(tmp_path: Path, request: pytest.FixtureRequest
                                   "qname": "example.com.", "qtype": "SOA"}]}],
     }))
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(["/usr/bin/python3", "-m", "speaker", "--config", str(cfg)],
+    proc = subprocess.Popen([SPEAKER_PYTHON, "-m", "speaker", "--config", str(cfg)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, cwd="/")
     exabgp = Exabgp(proc)
@@ -121,7 +122,7 @@ def wait_until(predicate: object, timeout: float = 10.0) -> None:
 
 def ctl(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(["/usr/bin/python3", "-m", "speaker.cli", "--config", str(cfg), *args],
+    return subprocess.run([SPEAKER_PYTHON, "-m", "speaker.cli", "--config", str(cfg), *args],
                           capture_output=True, text=True, timeout=30, env=env, check=False)
 
 

@@ -7,6 +7,7 @@ import sys
 
 from tests.lab import demo, state
 from tests.lab.lab import EXABGP, Lab, missing_requirements
+from tests.lab.lanes import DEFAULT_EXABGP
 from tests.lab.system import LabError, alive, run
 from tests.lab.topology import ANYCAST
 
@@ -86,8 +87,9 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--nodes", type=int, default=3, help="DNS nodes (default 3)")
-        sp.add_argument("--exabgp", choices=sorted(EXABGP), default="4.2",
-                        help="ExaBGP: 4.2 (Debian) or 5.0 (.venv-exabgp5)")
+        sp.add_argument("--exabgp", choices=sorted(EXABGP), default=DEFAULT_EXABGP,
+                        help="ExaBGP: 4.2 (Debian) or 5.0 (.venv-exabgp5); SPEAKER_PYTHON's venv "
+                             "may bring its own (tests/lab/lanes.py)")
 
     up = sub.add_parser("up", help="start a lab and leave it running")
     common(up)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from speaker.adapters.checks import Outcome
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
 from speaker.core.exabgp_api import Ack
 from speaker.core.sockdiag import Listener
+from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Process
 from speaker.engine.speaker import Speaker
 from tests.fakes import Clock, Probes, ServerEvents, Sink
