@@ -212,6 +212,10 @@ class Speaker:
         run = self.runs.get(name)
         if run is None:
             return
+        if run.health.state is State.DOWN:  # another of its sockets, or its process: no news
+            logs.log(LOG, logging.DEBUG, "server gone (service already down)", service=name,
+                     reason=reason)
+            return
         logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
                  service=name, reason=reason)
         self.observe(run, Result(False, f"event: {reason}", hard=True))

@@ -84,10 +84,10 @@ def test_the_event_wakes_the_loop_for_a_confirming_probe(rig: Rig) -> None:
     async def body() -> None:
         await rig.up()
         probe = rig.probes.built[0]
-        probe.default = REFUSED
         task = asyncio.create_task(rig.speaker.service_loop(rig.run))
         while probe.runs < 3:  # the loop's first round, then it pauses for an hour
             await asyncio.sleep(0)
+        probe.default = REFUSED
         rig.speaker.server_gone("dns", "udp [2001:db8::100]:53: its last listening socket closed")
         for _ in range(5):
             await asyncio.sleep(0)
@@ -152,3 +152,13 @@ def test_reload_watches_new_and_changed_services_and_forgets_removed_ones(rig: R
     rig.speaker.reload(config.parse(changed))
     assert rig.events.calls == [("unwatch", "dns2"), ("watch", "dns")]
     assert rig.events.watched == {"dns": ()}  # sockets off, no pid file
+
+
+def test_a_second_event_for_a_service_already_down_changes_nothing(rig: Rig) -> None:
+    async def body() -> None:
+        await rig.up()
+        rig.speaker.server_gone("dns", "process 42 exited")
+        health = rig.run.health
+        rig.speaker.server_gone("dns", "udp [2001:db8::100]:53: its last listening socket closed")
+        assert rig.run.health == health and rig.sink.lines == [WITHDRAW]
+    asyncio.run(body())
