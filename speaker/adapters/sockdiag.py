@@ -122,7 +122,7 @@ def _open() -> socket.socket:
     return sock
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two services may watch the same listener
 class _Watched:
     listener: Listener
     cookies: frozenset[int] = frozenset()
@@ -231,9 +231,10 @@ class SocketWatch:
         if not hit:
             return
         self._learn(hit, {})
+        touched = {id(item) for item in hit}
         for name, service in list(self._services.items()):
             for item in service.items:
-                if item in hit and not item.cookies and not item.fired:
+                if id(item) in touched and not item.cookies and not item.fired:
                     item.fired = True
                     self.on_gone(name, f"{item.listener.describe()}: {why}")
 
