@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker import logs
+from speaker.core.config import DnsStatistics
 
 LOG = logs.get("dnsstats")
 KINDS = ("bind", "powerdns")
@@ -230,10 +231,9 @@ class Poller:
         self._thread = threading.Thread(target=self._run, name="dns-statistics", daemon=True)
 
     @classmethod
-    def from_config(cls, cfg: Any, probes_sent: Callable[[], int]) -> Poller:
-        """From a `config.DnsStatistics` (url, interval, kind, api_key_file)."""
-        source = Source(url=cfg.url, kind=getattr(cfg, "kind", "bind"),
-                        api_key_file=getattr(cfg, "api_key_file", None))
+    def from_config(cls, cfg: DnsStatistics, probes_sent: Callable[[], int]) -> Poller:
+        """The poller `dns_statistics` describes."""
+        source = Source(url=cfg.url, kind=cfg.kind, api_key_file=cfg.api_key_file)
         return cls(source, cfg.interval, probes_sent)
 
     def start(self) -> None:

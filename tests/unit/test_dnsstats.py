@@ -210,3 +210,33 @@ def test_the_polling_thread_survives_an_unexpected_error(
     monkeypatch.setattr(dnsstats, "fetch", boom)
     poller._run()  # returns (stop is set) instead of raising
     assert "unexpected error: RuntimeError: surprise" in poller.snapshot().error
+
+
+BASE = ("services:\n  - name: dns\n    prefixes: ['2001:db8::1/128']\n"
+        "    checks: [{type: dns, server: '::1', qname: a.}]\n")
+
+
+def test_config_powerdns_kind_gets_its_default_url_and_the_key_file() -> None:
+    cfg = config.parse(BASE + "dns_statistics: {kind: powerdns, "
+                              "api_key_file: /etc/speaker/pdns-api.key}\n").dns_statistics
+    assert cfg == config.DnsStatistics(
+        url="http://127.0.0.1:8081/api/v1/servers/localhost/statistics", kind="powerdns",
+        api_key_file=Path("/etc/speaker/pdns-api.key"))
+    assert config.parse(BASE + "dns_statistics: {}\n").dns_statistics.kind == "bind"
+
+
+@pytest.mark.parametrize(("block", "problem"), [
+    ("{kind: powerdns}", "/dns_statistics/api_key_file: is required for kind powerdns"),
+    ("{kind: powerdns, api_key_file: /k, api_key: s3cret}",
+     "/dns_statistics/api_key: a key is never written here in clear"),
+    ("{api_key_file: /k}", "/dns_statistics/api_key_file: is only for kind powerdns"),
+    ("{kind: powerdns, api_key_file: k.key}", "/dns_statistics/api_key_file: must be an "
+                                              "absolute path"),
+    ("{kind: knot}", "/dns_statistics/kind: must be one of bind, powerdns"),
+    ("{kind: powerdns, api_key_file: /k, url: 'ftp://x'}",
+     "/dns_statistics/url: must be an http:// URL of PowerDNS's API"),
+])
+def test_config_refuses_a_bad_statistics_block(block: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.parse(BASE + f"dns_statistics: {block}\n", "t.yaml")
+    assert f"t.yaml: {problem}" in str(info.value)
