@@ -2,7 +2,8 @@
 
 `run` wires a `speaker.engine.Speaker` to ExaBGP's pipes, netlink, the DNS
 probes, the control socket, the watchdog process, metrics and BIND's
-statistics; `main` is `python3 -m speaker`.
+statistics; `main` is `python3 -m speaker`. The only module that knows both
+the engine and the concrete adapters.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ import sys
 from pathlib import Path
 
 from speaker import __version__, logs
-from speaker.adapters import dnsstats, metrics, watchdog
+from speaker.adapters import checks, dnsstats, metrics, watchdog
 from speaker.adapters.channel import StdinReader, StdoutWriter
-from speaker.adapters.loopback import Addresses
-from speaker.adapters.state import MaintenanceStore, StateError
+from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.config import Config
 from speaker.core.errors import ConfigError
-from speaker.engine.speaker import Speaker
+from speaker.engine import Speaker
+from speaker.ports import Addresses, StateError
 
 LOG = logs.get("daemon")
 EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
@@ -63,7 +63,7 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
     logs.log(LOG, logging.INFO, "metrics endpoint ready", listen=cfg.listen, port=cfg.port)
 
 
-async def run(cfg: Config, config_path: Path | None) -> int:
+async def run(cfg: config.Config, config_path: Path | None) -> int:
     from speaker.adapters.control import ControlServer
     from speaker.adapters.loopback import Netlink
 
@@ -80,7 +80,8 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         logs.log(LOG, logging.ERROR, "netlink unavailable", error=exc)
         addresses = None
     store = MaintenanceStore(cfg.state_dir)
-    speaker = Speaker(cfg, writer, addresses, store, config_path=config_path)
+    speaker = Speaker(cfg, writer, addresses, store, probe_factory=checks.build,
+                      config_path=config_path)
 
     if cfg.metrics is not None:
         _start_metrics(speaker, cfg.metrics)
@@ -94,7 +95,7 @@ async def run(cfg: Config, config_path: Path | None) -> int:
         dog.start()
     except OSError as exc:
         logs.log(LOG, logging.ERROR, "cannot start the watchdog; will retry", error=exc)
-    speaker.on_prefixes_changed = dog.update
+    speaker.exabgp.on_prefixes_changed = dog.update
 
     reader = StdinReader(0, loop, speaker.on_message, speaker.stopping.set)
     reader.start()

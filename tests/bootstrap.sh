@@ -13,6 +13,7 @@ APT_PACKAGES=(
   frr bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   # tests
   python3-pytest python3-hypothesis
+  prometheus   # promtool: checks and unit-tests packaging/monitoring/prometheus-alerts.yml
   # the Debian package
   debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot
   dpkg-dev systemd man-db adduser
@@ -47,4 +48,34 @@ if ! grep -q "ExaBGP : $EXABGP5_VERSION" <<<"$exabgp5_version"; then
   [ -x .venv-exabgp5/bin/pip ] || /usr/bin/python3 -m venv --system-site-packages .venv-exabgp5
   .venv-exabgp5/bin/pip install -q --disable-pip-version-check "exabgp==$EXABGP5_VERSION" >&2
 fi
+# ---- version lanes (helper netlink) -------------------------------------------------------
+# .venv-newest and .venv-oldest: plain venvs of Debian's python3 (no system site-packages)
+# with `pip install .[metrics,test]`, constrained by tests/constraints-<lane>.txt: the
+# newest releases pip finds (ExaBGP 5.0.x), or the oldest ones pyproject.toml allows.
+# tests/run.sh runs the unit suite and key lab tests in each (SPEAKER_PYTHON, see
+# tests/lab/lanes.py). A venv is rebuilt from nothing when pyproject.toml or its
+# constraints change or it fails its import check; the project alone is reinstalled
+# when speaker/ changes. Kept otherwise; never needed (a missing venv is just built).
+lane_venv() {  # NAME
+  local venv=.venv-$1 constraints=tests/constraints-$1.txt deps code
+  deps=$(cat pyproject.toml "$constraints" | sha256sum | cut -d' ' -f1)
+  code=$(find speaker -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$venv/.lane-deps" 2>/dev/null)" != "$deps" ] || ! "$venv/bin/python" -c \
+      "import exabgp, dns, pyroute2, yaml, prometheus_client, pytest, hypothesis" 2>/dev/null; then
+    echo "bootstrap: creating $venv (pip install .[metrics,test] -c $constraints)" >&2
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --use-pep517 -c "$constraints" \
+      ".[metrics,test]" >&2
+    echo "$deps" > "$venv/.lane-deps"
+  elif [ "$(cat "$venv/.lane-code" 2>/dev/null)" != "$code" ]; then
+    echo "bootstrap: reinstalling the project in $venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall . >&2
+  fi
+  echo "$code" > "$venv/.lane-code"
+  rm -rf build ./*.egg-info   # what an in-tree setuptools build leaves behind
+}
+lane_venv newest
+lane_venv oldest
+# ---- end of version lanes -------------------------------------------------------------------
 echo "bootstrap: ok" >&2

@@ -1,4 +1,4 @@
-"""Fakes for the I/O edges of the speaker: ExaBGP sink, loopback addresses, probes, clock.
+"""Fakes for the I/O edges of the speaker: ExaBGP sink, addresses, probes, store, clock.
 
 Small and general: each records what happened and lets a test script the
 answers. No real time, no sockets, no netlink.
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from speaker.adapters.channel import ChannelClosed
-from speaker.adapters.checks import Outcome
-from speaker.adapters.loopback import AddressError
 from speaker.core.config import Check, IPAddress
+from speaker.core.maintenance import Maintenance
+from speaker.core.verdicts import Outcome
+from speaker.ports import AddressError, ChannelClosed, StateError
 
 OK = Outcome(ok=True, reason="ok", latency=0.001)
 
@@ -102,3 +102,19 @@ class Probes:
         probe = Probe(check, timeout, default=self.default)
         self.built.append(probe)
         return probe
+
+
+class Store:
+    """A maintenance record in memory; `error` makes saving fail."""
+
+    def __init__(self, entries: dict[str, Maintenance] | None = None) -> None:
+        self.entries = dict(entries or {})
+        self.error: str | None = None
+
+    def load(self) -> dict[str, Maintenance]:
+        return dict(self.entries)
+
+    def save(self, entries: dict[str, Maintenance]) -> None:
+        if self.error:
+            raise StateError(self.error)
+        self.entries = dict(entries)

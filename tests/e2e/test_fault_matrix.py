@@ -32,6 +32,7 @@ import pytest
 
 from tests.lab import Lab, LabNode, render, summarize, wait_for
 from tests.lab.lab import REPO
+from tests.lab.lanes import SPEAKER_PYTHON
 from tests.lab.system import alive, run
 
 from .conftest import FAULT_RESULTS
@@ -624,7 +625,7 @@ def test_bad_stdin_logged_memory_bounded_never_a_crash(tmp_path: Path) -> None:
     errlog = tmp_path / "stderr.log"
     with open(errlog, "wb") as err:
         proc = subprocess.Popen(
-            ["/usr/bin/python3", "-m", "speaker", "--config", str(cfg), "--log-level", "debug"],
+            [SPEAKER_PYTHON, "-m", "speaker", "--config", str(cfg), "--log-level", "debug"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env, cwd=tmp_path)
     assert proc.stdin is not None and proc.stdout is not None
     out: list[bytes] = []
@@ -634,7 +635,7 @@ def test_bad_stdin_logged_memory_bounded_never_a_crash(tmp_path: Path) -> None:
 
     def ctl_status() -> dict[str, Any]:
         result = subprocess.run(
-            ["/usr/bin/python3", "-m", "speaker.cli", "--socket", str(sock), "--json",
+            [SPEAKER_PYTHON, "-m", "speaker.cli", "--socket", str(sock), "--json",
              "status"], capture_output=True, text=True, timeout=20, env=env, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
         return json.loads(result.stdout)  # type: ignore[no-any-return]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.lanes import SPEAKER_PYTHON
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
@@ -29,7 +31,7 @@ def test_a_crashing_service_loop_withdraws_and_exits_70(tmp_path: Path) -> None:
     cfg.write_text(f"control: {{socket: {tmp_path}/s.sock}}\nstate_dir: {tmp_path}/state\n"
                    "services:\n  - name: dns\n    prefixes: ['2001:db8::53/128']\n"
                    "    checks: [{type: dns, server: '::1', port: 9, qname: example.com.}]\n")
-    proc = subprocess.Popen(["/usr/bin/python3", "-c", CRASHING, str(cfg)], cwd=REPO,
+    proc = subprocess.Popen([SPEAKER_PYTHON, "-c", CRASHING, str(cfg)], cwd=REPO,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None

@@ -17,11 +17,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import dns.flags
-import dns.message
-import dns.rrset
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.running import DnsServer
+from tests.lab.lanes import SPEAKER_PYTHON
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -31,33 +31,6 @@ def free_port(family: int, kind: int, host: str) -> int:
     with socket.socket(family, kind) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-class DnsServer:
-    """Answers SOA example.com authoritatively on 127.0.0.1, in a thread."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            query = dns.message.from_wire(data)
-            response = dns.message.make_response(query)
-            response.flags |= dns.flags.AA
-            response.answer.append(dns.rrset.from_text(
-                query.question[0].name, 300, "IN", "SOA", "ns1. admin. 1 3600 1800 604800 300"))
-            self.sock.sendto(response.to_wire(), peer)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 class Exabgp:
@@ -103,7 +76,7 @@ def speaker(tmp_path: Path, request: pytest.FixtureRequest
                                   "qname": "example.com.", "qtype": "SOA"}]}],
     }))
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(["/usr/bin/python3", "-m", "speaker", "--config", str(cfg)],
+    proc = subprocess.Popen([SPEAKER_PYTHON, "-m", "speaker", "--config", str(cfg)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, cwd="/")
     exabgp = Exabgp(proc)
@@ -149,7 +122,7 @@ def wait_until(predicate: object, timeout: float = 10.0) -> None:
 
 def ctl(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(["/usr/bin/python3", "-m", "speaker.cli", "--config", str(cfg), *args],
+    return subprocess.run([SPEAKER_PYTHON, "-m", "speaker.cli", "--config", str(cfg), *args],
                           capture_output=True, text=True, timeout=30, env=env, check=False)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.lanes import SPEAKER_PYTHON
+
 REPO = Path(__file__).resolve().parents[2]
 EXABGP = {"4.2": ["/usr/sbin/exabgp", "--test"],
           "5.0": [str(REPO / ".venv-exabgp5/bin/exabgp"), "validate"]}
@@ -43,7 +45,7 @@ def test_shipped_exabgp_config_parses(version: str, conf: Path) -> None:
 
 def run_speaker(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(["/usr/bin/python3", "-m", "speaker", *args], input=stdin, env=env,
+    return subprocess.run([SPEAKER_PYTHON, "-m", "speaker", *args], input=stdin, env=env,
                           capture_output=True, text=True, timeout=30, cwd="/", check=False)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.lanes import SPEAKER_PYTHON
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
@@ -23,7 +25,7 @@ class Rig:
         beat_r, self.beat_w = os.pipe()
         self.out_r, out_w = os.pipe()
         self.dog = subprocess.Popen(
-            ["/usr/bin/python3", "-m", "speaker.adapters.watchdog", str(self.parent.pid), str(beat_r),
+            [SPEAKER_PYTHON, "-m", "speaker.adapters.watchdog", str(self.parent.pid), str(beat_r),
              str(out_w), str(timeout)],
             pass_fds=(beat_r, out_w), cwd=REPO, stderr=subprocess.PIPE, text=True)
         os.close(beat_r)
@@ -97,7 +99,7 @@ def test_the_speaker_restarts_a_dead_watchdog(tmp_path: Path) -> None:
     cfg.write_text(f"control: {{socket: {tmp_path}/s.sock}}\nstate_dir: {tmp_path}/state\n"
                    "services:\n  - name: dns\n    prefixes: ['2001:db8::53/128']\n"
                    "    checks: [{type: dns, server: '::1', port: 9, qname: example.com.}]\n")
-    speaker = subprocess.Popen(["/usr/bin/python3", "-m", "speaker", "--config", str(cfg)],
+    speaker = subprocess.Popen([SPEAKER_PYTHON, "-m", "speaker", "--config", str(cfg)],
                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, cwd=REPO, text=True)
     try:

@@ -7,6 +7,7 @@ import sys
 
 from tests.lab import demo, state
 from tests.lab.lab import EXABGP, Lab, missing_requirements
+from tests.lab.lanes import DEFAULT_EXABGP
 from tests.lab.servers import SERVERS
 from tests.lab.system import LabError, alive, run
 from tests.lab.topology import ANYCAST
@@ -91,8 +92,9 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--nodes", type=int, default=3, help="DNS nodes (default 3)")
-        sp.add_argument("--exabgp", choices=sorted(EXABGP), default="4.2",
-                        help="ExaBGP: 4.2 (Debian) or 5.0 (.venv-exabgp5)")
+        sp.add_argument("--exabgp", choices=sorted(EXABGP), default=DEFAULT_EXABGP,
+                        help="ExaBGP: 4.2 (Debian) or 5.0 (.venv-exabgp5); SPEAKER_PYTHON's venv "
+                             "may bring its own (tests/lab/lanes.py)")
         sp.add_argument("--dns", choices=sorted(SERVERS), default="bind",
                         help="the nodes' DNS server: bind (BIND 9, default) or pdns "
                              "(PowerDNS Authoritative, bind backend)")

@@ -33,6 +33,7 @@ import dns.query
 import dns.rcode
 
 from tests.lab import render, state
+from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
 from tests.lab.system import (
     NETNS_DIR,
@@ -51,10 +52,6 @@ from tests.lab.system import (
 from tests.lab.topology import Node, Topology, build
 
 REPO = Path(__file__).resolve().parents[2]
-EXABGP = {
-    "4.2": Path("/usr/sbin/exabgp"),
-    "5.0": REPO / ".venv-exabgp5" / "bin" / "exabgp",
-}
 ENV_FILE = REPO / "exabgp" / "exabgp.env"
 RUN_BASE = Path("/run")
 FRR_RUN = Path("/run/frr")
@@ -64,7 +61,7 @@ BINARIES = (FRR_BIN / "zebra", FRR_BIN / "bgpd", Path("/usr/bin/vtysh"),
 SAFE_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def missing_requirements(exabgp_version: str = "4.2", dns: str = "bind") -> list[str]:
+def missing_requirements(exabgp_version: str = DEFAULT_EXABGP, dns: str = "bind") -> list[str]:
     """What keeps a lab from running here (empty list: it can run)."""
     problems = []
     if os.geteuid() != 0:
@@ -143,7 +140,7 @@ class Proc:
 class Lab:
     """One lab run. Use as a context manager (`with Lab() as lab:`), or `up()`/`down()`."""
 
-    def __init__(self, nodes: int = 3, exabgp_version: str = "4.2", process: str = "speaker",
+    def __init__(self, nodes: int = 3, exabgp_version: str = DEFAULT_EXABGP, process: str = "speaker",
                  manage_address: bool = False, speaker_extra: dict[str, Any] | None = None,
                  lab_id: str | None = None, run_base: Path = RUN_BASE,
                  log: Callable[[str], None] | None = None,
@@ -598,7 +595,7 @@ class LabNode:
 
     def ctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         """`speakerctl --config <node yaml> ARGS` inside the node."""
-        return self.run(["/usr/bin/python3", "-m", "speaker.cli", "--config", str(self.config),
+        return self.run([SPEAKER_PYTHON, "-m", "speaker.cli", "--config", str(self.config),
                          *args], timeout=timeout)
 
     def query(self, server: str, qname: str = "www.example.com.", qtype: str = "AAAA",

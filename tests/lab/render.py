@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.lab.lanes import DEBIAN_PYTHON, SPEAKER_PYTHON
 from tests.lab.topology import Node, Topology
 
 
@@ -227,12 +228,14 @@ def speaker_yaml(topo: Topology, node: Node, socket: Path, state_dir: Path,
 
 
 def run_script(repo: Path, config: Path, standin: bool = False) -> str:
-    """The `run` target of ExaBGP's process block: exec the speaker from the checkout."""
+    """The `run` target of ExaBGP's process block: exec the speaker from the checkout
+    with SPEAKER_PYTHON (the stand-in, a test tool, with Debian's python)."""
     module = "tests.lab.standin" if standin else "speaker"
+    python = DEBIAN_PYTHON if standin else SPEAKER_PYTHON
     return (
         "#!/bin/sh\n"
         "# Started by ExaBGP (lab): runs the process from the checkout.\n"
         f"PYTHONPATH={repo}\n"
         "export PYTHONPATH\n"
-        f"exec /usr/bin/python3 -m {module} --config {config}\n"
+        f"exec {python} -m {module} --config {config}\n"
     )

@@ -1,0 +1,41 @@
+"""What the engine knows about one configured service while it runs. Plain data.
+
+Owns `ServiceRun`: the service's settings, its probes, its health and flap
+damping, its last outcomes, and the prefixes a reload gave it that still wait
+for passing rounds. Must not decide anything: `speaker.engine.speaker` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from speaker.core import config, flap
+from speaker.core.health import Health
+from speaker.core.verdicts import Outcome
+from speaker.ports import Probe
+
+
+@dataclass
+class ServiceRun:
+    """One configured service and everything known about it."""
+
+    service: config.Service
+    probes: list[Probe]
+    since: float  # wall clock of the last change of health
+    health: Health = field(default_factory=Health)
+    damping: flap.Damping = field(default_factory=flap.Damping)
+    outcomes: list[Outcome] = field(default_factory=list)
+    # prefixes a reload gave to this service while they were withdrawn: passing rounds each
+    # still needs before it may be announced
+    fresh: dict[config.IPNetwork, int] = field(default_factory=dict)
+    address_ok: bool | None = None
+    task: asyncio.Task[None] | None = None
+    rounds: int = 0
+    shown: str = "starting"  # the state last reported to operators
+
+
+def close_probes(probes: Iterable[Probe]) -> None:
+    for probe in probes:
+        probe.close()
