@@ -8,6 +8,7 @@ server's own query counters (BIND's statistics channel, PowerDNS's API).
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -116,3 +117,17 @@ def test_drain_says_safe_to_stop_from_the_servers_own_counters(dns_lab: Lab) -> 
     dns_lab.router.time_until_back(node.address, timeout=10)
     print(f"{dns_lab.server.label} drain: clients {before:.1f} q/s before, "
           f"{server['client_rate']:.1f} q/s after; {stats['failed']} of {stats['sent']} failed")
+
+
+def test_doctor_knows_the_server_its_listen_addresses_and_statistics(dns_lab: Lab) -> None:
+    """speakerctl doctor on a node: the server (from dns_statistics.kind), listening on the
+    anycast address by its own config, and its statistics endpoint answering."""
+    node = dns_lab.node(1)
+    conf = node.dir / ("pdns.conf" if dns_lab.server.name == "pdns" else "named.conf")
+    result = node.ctl("--json", "doctor", "--dns-config", str(conf))
+    found = {f["check"]: f for f in json.loads(result.stdout)}
+    label = {"bind": "BIND", "pdns": "PowerDNS"}[dns_lab.server.name]
+    assert found["dns-server"]["verdict"] == "ok" and label in found["dns-server"]["detail"]
+    assert found[f"dns listen {dns_lab.anycast}"]["verdict"] == "ok", found
+    assert found["dns statistics"]["verdict"] == "ok", found["dns statistics"]
+    assert result.returncode == 0, result.stdout + result.stderr
