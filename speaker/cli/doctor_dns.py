@@ -183,8 +183,8 @@ def judge_listen(cfg: Config, server: Server, text: str | None, error: str = "",
                     name, Verdict.FAIL, f"local-address={value} leaves out {addr}: PowerDNS "
                                         "does not answer queries to the anycast address",
                     f"in {path}: local-address={value}, {addr} (or {wildcard} for every "
-                    "address; a listed address must be on lo before pdns starts), then: "
-                    "systemctl restart pdns"))
+                    "address; non-local-bind=yes if the address may reach lo after pdns "
+                    "starts), then: systemctl restart pdns"))
     return out
 
 
