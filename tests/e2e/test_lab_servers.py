@@ -1,9 +1,10 @@
 """The DNS-server faults with either server: BIND 9 and PowerDNS Authoritative.
 
 Each test runs twice, on a 3-node lab of each server (tests/e2e/conftest.py,
-`server_lab`): the server killed (SIGKILL), hung (SIGSTOP), restarted
-(SIGTERM, then started again: it ends announced), and a drain whose "safe to stop" comes from the
-server's own query counters (BIND's statistics channel, PowerDNS's API).
+`server_lab`): the server killed (SIGKILL), hung (SIGSTOP), restarted (SIGTERM,
+then started again: it ends announced); a drain whose "safe to stop" comes from
+the server's own query counters (BIND's statistics channel, PowerDNS's API); a
+zone that does not load or is not served; and `speakerctl doctor`.
 """
 
 from __future__ import annotations
@@ -117,6 +118,21 @@ def test_drain_says_safe_to_stop_from_the_servers_own_counters(dns_lab: Lab) -> 
     dns_lab.router.time_until_back(node.address, timeout=10)
     print(f"{dns_lab.server.label} drain: clients {before:.1f} q/s before, "
           f"{server['client_rate']:.1f} q/s after; {stats['failed']} of {stats['sent']} failed")
+
+
+@pytest.mark.parametrize("mode", ["servfail", "refused"])
+def test_zone_that_fails_to_load_is_withdrawn_and_repaired(dns_lab: Lab, mode: str) -> None:
+    """The server restarted with a zone that does not load (SERVFAIL) or without the zone
+    (REFUSED): withdrawn, and it stays withdrawn; the zone repaired: back."""
+    node = dns_lab.node(1)
+    node.break_zone(mode)  # returns once the server answers SERVFAIL / REFUSED
+    dns_lab.router.time_until_gone(node.address, timeout=5)
+    time.sleep(2.0)
+    assert str(node.address) not in dns_lab.router.nexthops(), "re-announced a broken zone"
+    t1 = time.monotonic()
+    node.fix_zone()
+    back = dns_lab.router.time_until_back(node.address, timeout=10, t0=t1)
+    print(f"{dns_lab.server.label} zone {mode}: withdrawn; back {back:.3f} s after the repair")
 
 
 def test_doctor_knows_the_server_its_listen_addresses_and_statistics(dns_lab: Lab) -> None:
