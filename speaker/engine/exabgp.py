@@ -19,7 +19,7 @@ from typing import Any
 from speaker import logs
 from speaker.core import config, exabgp_api
 from speaker.core.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
-from speaker.core.routes import Action, Command, RouteBook
+from speaker.core.routes import Action, Clear, Command, RouteBook
 from speaker.ports import ChannelClosed, Clock, NullRecorder, Recorder, Sink
 
 LOG = logs.get("speaker")
@@ -64,7 +64,7 @@ class ExaBGP:
 
     # -- commands out --------------------------------------------------------------
 
-    def write(self, command: Command) -> None:
+    def write(self, command: Command | Clear) -> None:
         line = exabgp_api.render(command)
         try:
             self.sink.write(line)
@@ -89,6 +89,11 @@ class ExaBGP:
         added, removed = self.book.take_maybe_changes()
         if added or removed:
             self.on_prefixes_changed([str(p) for p in added], [str(p) for p in removed])
+
+    def clear(self) -> None:
+        """Have ExaBGP withdraw whatever it announces (`clear adj-rib out`): what a
+        previous process left, and nothing it never announced."""
+        self.write(self.book.clear())
 
     def withdraw_all(self) -> None:
         for command in self.book.withdraw_all():
@@ -118,6 +123,9 @@ class ExaBGP:
         kind = "unexpected" if command is None else "done" if ok else "error"
         self.recorder.ack(kind)
         self.acks[kind] += 1
+        if isinstance(command, Clear):
+            self._on_clear_ack(ok, command, result.withdrawn)
+            return
         if command is None:
             logs.log(LOG, logging.WARNING, "ExaBGP acknowledged a command we did not send",
                      ack="done" if ok else "error")
@@ -133,6 +141,22 @@ class ExaBGP:
         self._ack_warned = False
         for waiter in self.settle_waiters:
             waiter.set()
+
+    def _on_clear_ack(self, ok: bool, command: Clear,
+                      withdrawn: Iterable[config.IPNetwork]) -> None:
+        if ok:
+            withdrawn = list(withdrawn)
+            logs.log(LOG, logging.INFO, "ExaBGP adj-rib-out cleared", withdrawn=len(withdrawn))
+            for prefix in withdrawn:
+                logs.log(LOG, logging.INFO, "withdrawn", prefix=prefix)
+        else:
+            logs.log(LOG, logging.WARNING, "ExaBGP refused to clear its adj-rib-out; "
+                     "withdrawing prefix by prefix", command=exabgp_api.render(command))
+        self._ack_warned = False
+        for waiter in self.settle_waiters:
+            waiter.set()
+        self.flush()
+        self.sync_watchdog()
 
     def _on_neighbor(self, message: NeighborState) -> None:
         old = self.neighbors.get(message.peer)

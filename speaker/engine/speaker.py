@@ -135,9 +135,10 @@ class Speaker:
                 and not run.damping.held(self.clock()))
 
     def start(self) -> None:
-        """Withdraw everything a previous process may have announced, before anything else."""
+        """Withdraw everything a previous process may have announced, before anything else:
+        `clear adj-rib out` (ExaBGP withdraws what it announces, nothing else)."""
         self.maint.load()
-        self.flush()
+        self.exabgp.clear()
         for run in self.runs.values():
             self.prober.ensure_addresses(run)
 

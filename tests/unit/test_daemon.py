@@ -52,7 +52,7 @@ def rig(tmp_path: Path) -> Rig:
 
 def test_start_withdraws_before_anything_else(rig: Rig) -> None:
     rig.speaker.start()
-    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
+    assert rig.take() == ["clear adj-rib out"]
 
 
 def test_announce_only_after_rise_passes_and_counted_after_ack(rig: Rig) -> None:
@@ -148,7 +148,7 @@ def test_maintenance_withdraws_at_once_and_survives_restart(tmp_path: Path) -> N
     again.speaker.start()
     again.ack_all()
     again.round(5)
-    assert again.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
+    assert again.take() == ["clear adj-rib out"]
     assert again.speaker.status()["services"][0]["state"] == "maintenance"
 
 
@@ -190,8 +190,8 @@ def test_reload_withdraws_removed_and_starts_new_withdrawn(rig: Rig, tmp_path: P
         "2001:db8::100/128", "2001:db8::200/128").replace('server: "2001:db8::100"',
                                                           'server: "2001:db8::200"'))
     rig.speaker.reload(new)
-    # the removed prefix goes; the new one is withdrawn too, as on start
-    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self", "withdraw route 2001:db8::200/128 next-hop self"]
+    # the removed prefix goes; the new one starts withdrawn (ExaBGP has only what we sent)
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     rig.ack_all()
     assert rig.speaker.book.prefixes() == [ipaddress.ip_network("2001:db8::200/128")]
 
@@ -203,7 +203,7 @@ def test_reload_adding_a_prefix_keeps_the_healthy_one_announced(rig: Rig,
         '["2001:db8::100/128"]', '["2001:db8::100/128", "2001:db8::101/128"]'))
     rig.addresses.addresses.add(("lo", ipaddress.ip_address("2001:db8::101")))
     rig.speaker.reload(new)
-    assert rig.take() == ["withdraw route 2001:db8::101/128 next-hop self"]  # new: withdrawn
+    assert rig.take() == []  # the new one starts withdrawn: nothing to send
     rig.ack_all()
     rig.round(2)
     assert rig.take() == []
