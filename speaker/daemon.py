@@ -102,8 +102,7 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
         _start_metrics(speaker, cfg.metrics)
     stats = None
     if cfg.dns_statistics is not None:
-        stats = dnsstats.Poller(cfg.dns_statistics.url, cfg.dns_statistics.interval,
-                                lambda: speaker.probes_sent)
+        stats = dnsstats.Poller.from_config(cfg.dns_statistics, lambda: speaker.probes_sent)
         speaker.dns_stats = lambda: stats.snapshot().as_dict() if stats else None
         stats.start()
     dog = watchdog.Handle(out_fd, cfg.watchdog_timeout)

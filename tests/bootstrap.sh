@@ -9,8 +9,8 @@ APT_PACKAGES=(
   # the product's own dependencies, from Debian
   python3 python3-venv python3-exabgp exabgp python3-dnspython python3-pyroute2 python3-yaml
   python3-prometheus-client
-  # the lab: router, DNS server, client tools, namespaces
-  frr bind9 bind9-dnsutils iproute2 procps util-linux
+  # the lab: router, DNS servers (BIND, PowerDNS with its bind backend), client tools, namespaces
+  frr bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   # tests
   python3-pytest python3-hypothesis
   prometheus   # promtool: checks and unit-tests packaging/monitoring/prometheus-alerts.yml
@@ -28,7 +28,7 @@ if ((${#missing[@]})); then
   echo "bootstrap: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >&2
-  # no service may start from the postinst of frr or bind9: the lab starts its own
+  # no service may start from the postinst of frr, bind9 or pdns-server: the lab starts its own
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod 755 /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT

@@ -175,10 +175,21 @@ class Metrics:
 
 @dataclass(frozen=True)
 class DnsStatistics:
-    """BIND's statistics channel, polled for the server's own query rate."""
+    """The DNS server's own statistics, polled for its query rate: BIND's statistics
+    channel (kind ``bind``) or PowerDNS's webserver/API (kind ``powerdns``, its key read
+    from ``api_key_file``, never written in the YAML)."""
 
     url: str = "http://127.0.0.1:8053/json/v1/server"
     interval: float = 2.0
+    kind: str = "bind"
+    api_key_file: Path | None = None
+
+
+STATISTICS_KINDS = ("bind", "powerdns")
+STATISTICS_URLS = {
+    "bind": "http://127.0.0.1:8053/json/v1/server",
+    "powerdns": "http://127.0.0.1:8081/api/v1/servers/localhost/statistics",
+}
 
 
 @dataclass(frozen=True)
@@ -633,18 +644,36 @@ def _dns_statistics(problems: _Problems, path: str, data: Any) -> DnsStatistics 
         return None
     from urllib.parse import urlsplit
 
-    r = _Reader(problems, path, data, ("url", "interval"))
+    r = _Reader(problems, path, data, ("kind", "url", "interval", "api_key_file")
+                + (("api_key",) if isinstance(data, dict) and "api_key" in data else ()))
     d = DnsStatistics()
-    url = r.string("url", d.url) or d.url
+    kind = r.string("kind", d.kind, choices=STATISTICS_KINDS) or d.kind
+    url = r.string("url", STATISTICS_URLS[kind]) or STATISTICS_URLS[kind]
+    if r.has("api_key"):
+        problems.add(r.at("api_key"), "a key is never written here in clear: put it in a file "
+                                      "only the speaker can read and name that file with "
+                                      "api_key_file")
+    key_file = None
+    if kind == "powerdns":
+        if r.has("api_key_file"):
+            key_file = _path(problems, r.at("api_key_file"), r.raw("api_key_file"), Path("/"))
+        else:
+            problems.add(r.at("api_key_file"), "is required for kind powerdns (the file that "
+                                               "holds PowerDNS's api-key)")
+    elif r.has("api_key_file"):
+        problems.add(r.at("api_key_file"), "is only for kind powerdns (BIND's statistics "
+                                           "channel takes no key)")
     try:
         parts = urlsplit(url)
         ok = parts.scheme in ("http", "https") and bool(parts.hostname)
     except ValueError:
         ok = False
     if not ok:
-        problems.add(r.at("url"), f"must be an http:// URL of BIND's statistics channel, such "
-                                  f"as {d.url} (got {url!r})")
-    return DnsStatistics(url=url, interval=r.number("interval", d.interval, low=0.5, high=3600))
+        server = "BIND's statistics channel" if kind == "bind" else "PowerDNS's API"
+        problems.add(r.at("url"), f"must be an http:// URL of {server}, such as "
+                                  f"{STATISTICS_URLS[kind]} (got {url!r})")
+    return DnsStatistics(url=url, interval=r.number("interval", d.interval, low=0.5, high=3600),
+                         kind=kind, api_key_file=key_file)
 
 
 def _as_range(problems: _Problems, path: str, value: Any) -> tuple[int, int]:
