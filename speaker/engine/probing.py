@@ -86,6 +86,7 @@ class Prober:
         failed = [o for o in outcomes if not o.ok]
         if failed:
             at_once = any(o.code in service.timing.fail_at_once for o in failed)
-            return Result(False, "; ".join(o.reason for o in failed), hard=at_once)
+            return Result(False, "; ".join(o.reason for o in failed), hard=at_once,
+                          codes=tuple(o.code for o in failed))
         slowest = max(o.latency for o in outcomes)
         return Result(True, f"{len(outcomes)} checks ok (slowest {slowest * 1000:.1f} ms)")
