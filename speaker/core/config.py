@@ -141,6 +141,26 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Overload:
+    """Tell a busy server's timeouts (soft) from a broken server (hard); see core.overload.
+
+    A round whose only failures are timeouts, while the DNS server's statistics
+    (no older than ``stats_max_age`` s) show at least ``min_client_rate`` client
+    queries per second, is a soft failure: the service stays announced,
+    with ``route`` (None: the service's own route) while degraded, and is
+    withdrawn only once the soft failure has lasted ``max_degraded`` seconds, and
+    then only while at least ``min_up`` of ``peers`` answer the same checks.
+    """
+
+    max_degraded: float = 30.0
+    min_client_rate: float = 50.0
+    stats_max_age: float = 10.0
+    route: Route | None = None
+    peers: tuple[IPAddress, ...] = ()
+    min_up: int = 0
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     prefixes: tuple[IPNetwork, ...]
@@ -150,6 +170,7 @@ class Service:
     flap: Flap = field(default_factory=Flap)
     route: Route = field(default_factory=Route)
     watch: Watch = field(default_factory=Watch)
+    overload: Overload | None = None  # None: every failure is hard (timeouts too)
 
     @property
     def anycast(self) -> IPAddress:
@@ -544,7 +565,7 @@ def _watch(problems: _Problems, path: str, data: Any) -> Watch:
 
 
 SERVICE_KEYS = ("name", "prefixes", "allow_shorter_prefixes", "address", "timing", "flap",
-                "checks", "route", "watch")
+                "checks", "route", "watch", "overload")
 
 
 def _service(problems: _Problems, path: str, data: Any) -> Service | None:
@@ -585,10 +606,37 @@ def _service(problems: _Problems, path: str, data: Any) -> Service | None:
     flap = _flap(problems, r.at("flap"), r.raw("flap"))
     route = _route(problems, r.at("route"), r.raw("route"))
     watch = _watch(problems, r.at("watch"), r.raw("watch"))
+    overload = _overload(problems, r.at("overload"), r.raw("overload"))
     if name is None or not prefixes or not checks:
         return None
     return Service(name=name, prefixes=tuple(prefixes), checks=tuple(checks), address=address,
-                   timing=timing, flap=flap, route=route, watch=watch)
+                   timing=timing, flap=flap, route=route, watch=watch,
+                   overload=overload)
+
+
+def _overload(problems: _Problems, path: str, data: Any) -> Overload | None:
+    if data is None:
+        return None
+    r = _Reader(problems, path, data, ("max_degraded", "min_client_rate", "stats_max_age",
+                                       "route", "peers", "min_up"))
+    d = Overload()
+    route = _route(problems, r.at("route"), r.raw("route")) if r.has("route") else None
+    peers: list[IPAddress] = []
+    for i, item in enumerate(r.sequence("peers")):
+        peer = _address(problems, f"{r.at('peers')}/{i}", item)
+        if peer is not None and peer in peers:
+            problems.add(f"{r.at('peers')}/{i}", f"is listed twice: {peer}")
+        elif peer is not None:
+            peers.append(peer)
+    min_up = r.integer("min_up", 1 if peers else 0, low=0, high=1000)
+    if min_up > len(peers):
+        problems.add(r.at("min_up"), f"must be <= the number of peers ({len(peers)}) "
+                                     f"(got {min_up})")
+    return Overload(
+        max_degraded=r.number("max_degraded", d.max_degraded, low=0, high=86400),
+        min_client_rate=r.number("min_client_rate", d.min_client_rate, low=0, high=1e9),
+        stats_max_age=r.number("stats_max_age", d.stats_max_age, low=0.5, high=3600),
+        route=route, peers=tuple(peers), min_up=min_up)
 
 
 TOP_KEYS = ("control", "state_dir", "drain_delay", "watchdog_timeout", "metrics",
@@ -712,6 +760,20 @@ def parse(text: str, source: str = "<config>") -> Config:
         if service is not None:
             services.append(service)
     _cross_check(problems, services)
+    if top.raw("dns_statistics") is None:
+        for i, service in enumerate(services):
+            if service.overload is not None:
+                problems.add(f"/services/{i}/overload",
+                             "needs dns_statistics: only the server's client query rate tells a "
+                             "busy server's timeouts from a hung server's")
+    stats = top.raw("dns_statistics")
+    interval = stats.get("interval", DnsStatistics().interval) if isinstance(stats, dict) else 0
+    for i, service in enumerate(services):
+        o = service.overload
+        if o is not None and isinstance(interval, int | float) and o.stats_max_age < interval:
+            problems.add(f"/services/{i}/overload/stats_max_age",
+                         f"must be >= dns_statistics/interval ({_num(interval)}) "
+                         f"(got {_num(o.stats_max_age)}): every reading would be too old")
     config = Config(
         services=tuple(services),
         control=_control(problems, "/control", top.raw("control")),

@@ -35,6 +35,11 @@ def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: 
         "flap_holds": run.damping.holds,
         "address_present": run.address_ok,
         "detection": [d.as_dict() for d in detection or []],
+        # the kind of the last failing round: "soft" (a busy server's timeouts) or "hard"
+        "failure": None if run.degraded.last.value == "ok" else run.degraded.last.value,
+        "degraded_for": (None if run.degraded.since is None
+                         else round(now - run.degraded.since, 1)),
+        "peers_up": run.degraded.peers_up,
         "checks": [
             {"check": p.check.describe(), "ok": o.ok, "code": o.code,
              "reason": o.reason, "latency_ms": round(o.latency * 1000, 2)}
