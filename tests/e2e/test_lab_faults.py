@@ -94,10 +94,6 @@ def test_speaker_maintenance_drain_loses_no_query(lab: Lab) -> None:
     """speakerctl withdraw while the client streams: 0 failed queries, next hop gone; the
     maintenance survives a restart of ExaBGP; speakerctl announce: back. `status --json`
     answers at each step."""
-    from tests.lab.lab import REPO
-
-    if not (REPO / "speaker" / "ctl.py").exists():
-        pytest.skip("speaker/ctl.py (speakerctl) does not exist yet")
     node = lab.node(2)
     before = node.ctl("--json", "status")
     assert before.returncode == 0, before.stdout + before.stderr

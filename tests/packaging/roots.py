@@ -62,7 +62,7 @@ def mirror() -> str:
         uris += re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", text, re.M)
         for uri in uris:
             if uri.rstrip("/").endswith("/debian"):
-                return uri
+                return str(uri)
     raise RootError("no Debian mirror in /etc/apt/sources*: set ANYCAST_TEST_MIRROR")
 
 

@@ -130,8 +130,9 @@ class Node:
 
     def journal(self, cursor: str, unit: str = UNIT, priority: str = "debug") -> list[str]:
         """The unit's journal lines after `cursor` (of `priority` or more urgent)."""
-        return self.box.run("journalctl", "-u", unit, "--no-pager", "-o", "short-precise",
-                            "-p", priority, f"--after-cursor={cursor}").stdout.splitlines()
+        out = self.box.run("journalctl", "-u", unit, "--no-pager", "-o", "short-precise",
+                           "-p", priority, f"--after-cursor={cursor}").stdout
+        return [ln for ln in out.splitlines() if not ln.startswith("-- ")]  # "-- No entries --"
 
     def wait_announced(self, timeout: float = 30) -> float:
         return wait_for(lambda: nodelab.announced(self.box), timeout,
