@@ -32,8 +32,8 @@ EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
 def _allow_files(needed: int) -> None:
     """Each UDP check keeps a socket open: raise the soft file limit if it is too low.
 
-    Best effort: the Debian unit sets LimitNOFILE (its seccomp filter forbids
-    setrlimit).
+    Best effort: the Debian unit sets LimitNOFILE; raising the soft limit works under
+    its seccomp filter too (glibc calls prlimit64, which @system-service allows).
     """
     import resource
 

@@ -17,6 +17,12 @@ APT_PACKAGES=(
   # the Debian package
   debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot
   dpkg-dev systemd man-db adduser
+  # --- systemd boot test (tests/packaging/test_systemd.py; owner: helper systemd) ---
+  # debootstraps Debian 12 and 13 roots and boots them with systemd-nspawn
+  debootstrap systemd-container debian-archive-keyring git
+  # packaging/build-deb: dpkg-buildpackage refuses to build without it
+  build-essential
+  # --- end systemd boot test ---
 )
 EXABGP5_VERSION=5.0.15
 
