@@ -37,6 +37,7 @@ from speaker.ports import Addresses, StateError
 
 if TYPE_CHECKING:
     from speaker.adapters.loopback import Netlink
+    from speaker.adapters.watchers import ServerWatch
 
 LOG = logs.get("daemon")
 EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
@@ -47,8 +48,8 @@ RESTARTS = 3  # of a restartable thread, before it is left stopped
 def _allow_files(needed: int) -> None:
     """Each UDP check keeps a socket open: raise the soft file limit if it is too low.
 
-    Best effort: the Debian unit sets LimitNOFILE (its seccomp filter forbids
-    setrlimit).
+    Best effort: the Debian unit sets LimitNOFILE; raising the soft limit works under
+    its seccomp filter too (glibc calls prlimit64, which @system-service allows).
     """
     import resource
 
@@ -200,8 +201,21 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics,
     logs.log(LOG, logging.INFO, "metrics endpoint ready", listen=cfg.listen, port=cfg.port)
 
 
+def _log_detection(speaker: Speaker) -> None:
+    """One line: how many event sources are active, and why the others are not."""
+    found = [d for name in speaker.runs for d in speaker.server_events.report(name)]
+    idle = [d for d in found if not d.active]
+    if not idle:
+        logs.log(LOG, logging.INFO, "event detection active", watched=len(found))
+        return
+    logs.log(LOG, logging.WARNING, "event detection partly inactive: probes alone detect "
+             "those deaths", active=len(found) - len(idle), inactive=len(idle),
+             first=idle[0].target, reason=idle[0].detail)
+
+
 async def run(cfg: config.Config, config_path: Path | None) -> int:
     from speaker.adapters.loopback import Netlink
+    from speaker.adapters.watchers import ServerWatch
 
     loop = asyncio.get_running_loop()
     _allow_files(sum(len(s.checks) for s in cfg.services) + 256)
@@ -217,18 +231,21 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
         netlink = None
     addresses: Addresses | None = netlink
     store = MaintenanceStore(cfg.state_dir)
+    events = ServerWatch(lambda name, reason: None)
     speaker = Speaker(cfg, writer, addresses, store, probe_factory=checks.build,
-                      config_path=config_path)
+                      config_path=config_path, server_events=events)
+    events.on_gone = speaker.server_gone
     supervisor = Supervisor(loop, speaker.stopping)
     previous_hook, threading.excepthook = threading.excepthook, supervisor.thread_died
     try:
-        return await _serve(cfg, config_path, speaker, supervisor, out_fd, netlink)
+        return await _serve(cfg, config_path, speaker, supervisor, out_fd, netlink, events)
     finally:
         threading.excepthook = previous_hook
 
 
 async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
-                 supervisor: Supervisor, out_fd: int, netlink: Netlink | None) -> int:
+                 supervisor: Supervisor, out_fd: int, netlink: Netlink | None,
+                 events: ServerWatch) -> int:
     from speaker.adapters.control import ControlServer
 
     loop = asyncio.get_running_loop()
@@ -243,7 +260,7 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
 
         def start_stats() -> None:
             nonlocal stats
-            stats = dnsstats.Poller(polled.url, polled.interval, lambda: speaker.probes_sent)
+            stats = dnsstats.Poller.from_config(polled, lambda: speaker.probes_sent)
             stats.start()
 
         speaker.dns_stats = lambda: stats.snapshot().as_dict() if stats else None
@@ -264,6 +281,7 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
     logs.log(LOG, logging.INFO, "starting", version=__version__, pid=os.getpid(),
              config=config_path, services=len(cfg.services), prefixes=len(cfg.prefixes))
     speaker.start()  # withdraws everything first
+    _log_detection(speaker)
     control = ControlServer(speaker)
     refused: ControlSocketError | None = None
     try:
@@ -292,6 +310,7 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
             svc.task.cancel()
     speaker.shutdown_commands()
     speaker.close()
+    events.close()
     await control.stop()
     dog.bye()
     if stats is not None:
