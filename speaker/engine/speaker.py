@@ -25,9 +25,8 @@ from speaker.core import config, flap, health, overload, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import Maintenance
-from speaker.core.reload import Change, Drop, Move, Start, Stop, plan
 from speaker.core.routes import RouteBook
-from speaker.engine import status
+from speaker.engine import reloading, status
 from speaker.engine.events import Event, EventLog
 from speaker.engine.exabgp import ExaBGP
 from speaker.engine.maintenance import Maintenances
@@ -323,63 +322,8 @@ class Speaker:
     # -- reload ----------------------------------------------------------------------
 
     def reload(self, new: config.Config) -> dict[str, list[str]]:
-        """Swap in a validated config along `speaker.core.reload.plan`.
-
-        A prefix keeps its announcement unless its health changes: one that
-        stays with its service, or moves to another service while it is
-        announced, stays announced as long as its (new) service wants it
-        announced; the next probe rounds decide as they always do. A prefix
-        that was withdrawn, or is new to the config, waits for `rise` passing
-        rounds of its service (a reload alone never announces a withdrawn prefix).
-        Removed prefixes are withdrawn; a new service starts as at start-up.
-        """
-        changes = plan(self.config, new)
-        announced = {p for p in self.config.prefixes if self.book.desired(p)}
-        touched: dict[str, ServiceRun] = {}
-        for step in changes.steps:
-            if isinstance(step, Stop):
-                gone = self.runs.pop(step.name)
-                self.server_events.unwatch(step.name)
-                if gone.task:
-                    gone.task.cancel()
-                close_probes(gone.probes)
-                close_probes(p for peer in gone.peer_probes for p in peer)
-            elif isinstance(step, Drop):
-                self.book.remove(step.prefix)
-            elif isinstance(step, Change):
-                touched[step.service.name] = self._change(step)
-            elif isinstance(step, Start):
-                touched[step.service.name] = self._add_service(step.service)
-                self.server_events.watch(step.service.name, watch.of_service(step.service))
-            else:  # Move or Add: the prefix now follows its (new) service
-                run = self.runs[step.target if isinstance(step, Move) else step.service]
-                self.book.add(step.prefix)
-                if step.prefix not in announced:
-                    run.fresh[step.prefix] = run.service.timing.rise
-        self.config = new
-        for run in touched.values():
-            self.prober.ensure_addresses(run)
-            self.update(run, "config reloaded")
-        self.flush()
-        return changes.summary()
-
-    def _change(self, step: Change) -> ServiceRun:
-        """New settings for a service that keeps its health (new checks take over next round)."""
-        run = self.runs[step.service.name]
-        run.fresh = {p: n for p, n in run.fresh.items() if p in step.service.prefixes}
-        if watch.of_service(run.service) != watch.of_service(step.service):
-            self.server_events.watch(step.service.name, watch.of_service(step.service))
-        if step.checks_changed:
-            close_probes(run.probes)
-            run.probes = self._probes(step.service)
-            run.outcomes = []
-        if step.checks_changed or step.service.overload != run.service.overload:
-            close_probes(p for peer in run.peer_probes for p in peer)
-            run.peer_probes = self._peer_probes(step.service)
-        if step.service.overload is None:
-            run.degraded = overload.Degraded()  # every failure is hard again
-        run.service = step.service
-        return run
+        """Swap in a validated config (see `speaker.engine.reloading.reload`)."""
+        return reloading.reload(self, new)
 
     # -- reading -----------------------------------------------------------------------
 
