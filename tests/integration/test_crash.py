@@ -17,7 +17,7 @@ CRASHING = """
 import sys
 import speaker.adapters.checks
 
-async def broken(self):
+async def broken(self, confirm=False):
     raise RuntimeError("injected bug")
 
 speaker.adapters.checks.DnsProbe.run = broken

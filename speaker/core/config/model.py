@@ -73,6 +73,10 @@ class Timing:
     rise: int = 3
     fall: int = 2
     fail_at_once: tuple[str, ...] = ("refused",)  # outcome codes that need no confirmation
+    # the first timeout comes after the server's measured latency (speaker.core.rtt), not
+    # before `min_timeout`; a confirming probe waits the full `timeout`
+    adaptive_timeout: bool = True
+    min_timeout: float = 0.02
 
 
 @dataclass(frozen=True)
