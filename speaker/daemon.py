@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from speaker import __version__, logs
-from speaker.adapters import checks, dnsstats, metrics, watchdog
+from speaker.adapters import checks, metrics, watchdog
 from speaker.adapters.channel import StdinReader, StdoutWriter
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
@@ -102,6 +102,8 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
         _start_metrics(speaker, cfg.metrics)
     stats = None
     if cfg.dns_statistics is not None:
+        from speaker.adapters import dnsstats  # http.client, urllib: 1.8 MB, only when asked
+
         stats = dnsstats.Poller.from_config(cfg.dns_statistics, lambda: speaker.probes_sent)
         speaker.dns_stats = lambda: stats.snapshot().as_dict() if stats else None
         stats.start()

@@ -75,7 +75,8 @@ def watch(parent: int, beat_fd: int, out_fd: int, timeout: float) -> int:
     buffer = b""
     last = time.monotonic()
     while True:
-        ready, _, _ = select.select([beat_fd], [], [], BEAT)
+        # wake for a beat, or when the heartbeats are overdue: no wake-ups that serve nothing
+        ready, _, _ = select.select([beat_fd], [], [], max(0.0, last + timeout - time.monotonic()))
         now = time.monotonic()
         if ready:
             try:
