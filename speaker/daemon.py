@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from speaker import __version__, logs
-from speaker.adapters import checks, dnsstats, metrics, watchdog
+from speaker.adapters import checks, metrics, watchdog
 from speaker.adapters.channel import StdinReader, StdoutWriter
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
@@ -256,6 +256,8 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
         _start_metrics(speaker, cfg.metrics, loop)
     stats: dnsstats.Poller | None = None
     if cfg.dns_statistics is not None:
+        from speaker.adapters import dnsstats  # http.client, urllib: 1.8 MB, only when asked
+
         polled = cfg.dns_statistics
 
         def start_stats() -> None:

@@ -71,8 +71,12 @@ class Addresses(Protocol):
 class Probe(Protocol):
     check: Check
 
-    async def run(self) -> Outcome:
-        """Check once; never raises: a failure is an Outcome that says why."""
+    async def run(self, confirm: bool = False) -> Outcome:
+        """Check once; never raises: a failure is an Outcome that says why.
+
+        `confirm`: the run confirms a failure, so it waits the full configured timeout
+        (an adaptive probe's early timeout is for first failures only; `speaker.core.rtt`).
+        """
         ...
 
     def close(self) -> None:
@@ -81,8 +85,10 @@ class Probe(Protocol):
 
 
 class ProbeFactory(Protocol):
-    def __call__(self, check: Check, timeout: float, /) -> Probe:
-        """The probe for `check`, with the service's `timeout` unless the check sets one."""
+    def __call__(self, check: Check, timeout: float, min_timeout: float | None = None, /
+                 ) -> Probe:
+        """The probe for `check`, with the service's `timeout` unless the check sets one;
+        adaptive down to `min_timeout` if one is given (`speaker.core.rtt`)."""
         ...
 
 

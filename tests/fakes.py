@@ -79,13 +79,16 @@ class Probe:
                  outcomes: Iterable[Outcome] = (), default: Outcome = OK) -> None:
         self.check = check
         self.timeout = timeout
+        self.min_timeout: float | None = None
+        self.confirms: list[bool] = []  # the `confirm` of each run
         self.outcomes: deque[Outcome] = deque(outcomes)
         self.default = default
         self.runs = 0
         self.closed = False
 
-    async def run(self) -> Outcome:
+    async def run(self, confirm: bool = False) -> Outcome:
         self.runs += 1
+        self.confirms.append(confirm)
         return self.outcomes.popleft() if self.outcomes else self.default
 
     def close(self) -> None:
@@ -99,8 +102,9 @@ class Probes:
         self.default = default
         self.built: list[Probe] = []
 
-    def __call__(self, check: Check, timeout: float) -> Probe:
+    def __call__(self, check: Check, timeout: float, min_timeout: float | None = None) -> Probe:
         probe = Probe(check, timeout, default=self.default)
+        probe.min_timeout = min_timeout
         self.built.append(probe)
         return probe
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from speaker import logs
+from speaker.core import rtt
 from speaker.core.health import Result
 from speaker.engine.runs import ServiceRun, close_probes
 from speaker.ports import AddressError, Addresses, NullRecorder, Probe, Recorder
@@ -75,10 +76,12 @@ class Prober:
             return failed_address
         service = run.service
         self.sent += len(run.probes)
+        # confirming a failure: every check waits its full timeout (speaker.core.rtt)
+        confirm = rtt.confirms(run.health, run.degraded)
         if len(run.probes) == 1:  # the common case, without gather's task and future
-            outcomes = [await run.probes[0].run()]
+            outcomes = [await run.probes[0].run(confirm)]
         else:
-            outcomes = list(await asyncio.gather(*(p.run() for p in run.probes)))
+            outcomes = list(await asyncio.gather(*(p.run(confirm) for p in run.probes)))
         run.outcomes = outcomes
         for probe, outcome in zip(run.probes, outcomes, strict=True):
             self.recorder.check(service.name, probe.check.describe(), outcome.code,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker import __version__, logs
-from speaker.core import config, flap, health, overload, watch
+from speaker.core import config, flap, health, overload, rtt, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import Maintenance
@@ -121,7 +121,8 @@ class Speaker:
         return run
 
     def _probes(self, service: config.Service) -> list[Probe]:
-        return [self.probe_factory(c, service.timing.timeout) for c in service.checks]
+        floor = rtt.floor(service.timing)  # adaptive timeouts for the service's own checks
+        return [self.probe_factory(c, service.timing.timeout, floor) for c in service.checks]
 
     def _peer_probes(self, service: config.Service) -> list[list[Probe]]:
         """The service's checks aimed at each overload peer's unicast address."""
@@ -236,7 +237,7 @@ class Speaker:
             start = self.clock()
             result = await self.probe_round(run)
             self.observe(run, result)
-            delay = health.next_delay(run.health, run.service.timing)
+            delay = health.next_delay(run.health, run.service.timing, result)
             await run.pause(max(0.0, start + delay - self.clock()))
 
     def server_gone(self, name: str, reason: str) -> None:
@@ -251,10 +252,7 @@ class Speaker:
         logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
                  service=name, reason=reason)
         self.observe(run, Result(False, f"event: {reason}", hard=True))
-        if run.waiter is not None:
-            run.wake()
-        else:
-            run.probe_now = True
+        run.wake()
 
     # -- ExaBGP ----------------------------------------------------------------------
 
@@ -308,6 +306,7 @@ class Speaker:
             run.since = self.wall()
             self.update(run, f"speakerctl announce: announced again after "
                              f"{run.service.timing.rise} passing checks")
+            run.wake()  # its rise rounds start now, `fast_interval` apart
 
     async def wait_settled(self, names: Sequence[str], timeout: float) -> bool:
         prefixes = [p for r in self._resolve(names) for p in r.service.prefixes]

@@ -62,9 +62,10 @@ class Timing:
     Worst cases at the defaults (see README, "Timing"): a killed server
     refuses at once, and a refusal needs no confirmation (`fail_at_once`), so
     it is withdrawn after at most ``interval`` = 0.3 s; a hung one after at
-    most ``interval + 2 * timeout`` = 0.8 s (the confirming probe starts as
-    soon as the timed-out one ends). One lost or slow probe never withdraws
-    (fall = 2).
+    most ``interval + min_timeout + timeout`` = 0.57 s (the first timeout is
+    adaptive, `speaker.core.rtt`; the confirming probe starts as soon as it
+    ends and waits the full timeout). One lost or slow probe never withdraws
+    (fall = 2). The rise rounds after a start run at ``fast_interval``.
     """
 
     interval: float = 0.3
@@ -73,6 +74,10 @@ class Timing:
     rise: int = 3
     fall: int = 2
     fail_at_once: tuple[str, ...] = ("refused",)  # outcome codes that need no confirmation
+    # the first timeout comes after the server's measured latency (speaker.core.rtt), not
+    # before `min_timeout`; a confirming probe waits the full `timeout`
+    adaptive_timeout: bool = True
+    min_timeout: float = 0.02
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ AS_RANGE = Describe(Parse(ListOf(AS_NUMBER, min_items=2, max_items=2), _low_high
 
 def timing(value: object, at: At) -> Timing:
     f = Fields(value, at, ("interval", "fast_interval", "timeout", "rise", "fall",
-                           "fail_at_once"))
+                           "fail_at_once", "adaptive_timeout", "min_timeout"))
     d = Timing()
     interval = f.get("interval", Seconds(0.05, 3600), d.interval)
     fast = f.get("fast_interval", Seconds(0.01, 3600), min(d.fast_interval, interval))
@@ -154,8 +154,12 @@ def timing(value: object, at: At) -> Timing:
         ensure(at / "fast_interval", fast, "<=", interval, "interval")
     ensure(at / "timeout", timeout, "<=", interval, "interval")
     at_once = f.get("fail_at_once", ListOf(OneOf(OUTCOME_CODES)), d.fail_at_once)
+    adaptive = f.get("adaptive_timeout", Boolean(), d.adaptive_timeout)
+    least = f.get("min_timeout", Seconds(0.001, 60), min(d.min_timeout, timeout))
+    if f.has("min_timeout"):
+        ensure(at / "min_timeout", least, "<=", timeout, "timeout")
     return Timing(interval=interval, fast_interval=fast, timeout=timeout, rise=rise, fall=fall,
-                  fail_at_once=at_once)
+                  fail_at_once=at_once, adaptive_timeout=adaptive, min_timeout=least)
 
 
 def flap(value: object, at: At) -> Flap:
