@@ -14,20 +14,12 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
 from speaker.core import exabgp_api
 from speaker.core.exabgp_api import Garbage, Message
+from speaker.ports import ChannelClosed
 
 READ_SIZE = 65536
-
-
-class ChannelClosed(Exception):
-    """ExaBGP is gone: stdout cannot be written."""
-
-
-class Sink(Protocol):
-    def write(self, line: str) -> None: ...
 
 
 def split_lines(buffer: bytearray, chunk: bytes, limit: int) -> tuple[list[bytes], bool]:
@@ -97,7 +89,7 @@ class StdinReader:
 
 
 class StdoutWriter:
-    """Writes API lines to ExaBGP."""
+    """Writes API lines to ExaBGP: a `speaker.ports.Sink`."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd

@@ -1,10 +1,10 @@
 """Health checks: the adapters that talk to the service being watched.
 
-Each check is an object with `async run() -> Outcome`; it never raises, never
-logs and never decides about routes: it says whether the service answered as
-expected, how fast, and if not, why, in words an operator can act on.
-`classify` (pure) turns a DNS response into that verdict so it can be tested
-without a network.
+Each check is a `speaker.ports.Probe`, an object with `async run() -> Outcome`;
+it never raises, never logs and never decides about routes: it says whether
+the service answered as expected, how fast, and if not, why, in words an
+operator can act on. The verdict on a response is pure and lives in
+`speaker.core.verdicts` (`classify`, `plainly_ok`), testable without a network.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import errno
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import dns.edns
 import dns.entropy
@@ -26,96 +24,17 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from speaker.core.config import Check, DnsCheck
+from speaker.core import config
+from speaker.core.verdicts import Outcome, classify, plainly_ok
+from speaker.ports import Probe
 
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    reason: str  # "ok" or why not, prefixed with what was checked
-    latency: float  # seconds from send to verdict
-    code: str = "ok"  # short machine-readable class: ok, timeout, refused, rcode, ...
-
-
-class Probe(Protocol):
-    check: Check
-
-    async def run(self) -> Outcome: ...
-
-    def close(self) -> None:
-        """Release what the probe holds open (its socket)."""
-        ...
-
-
-def classify(check: DnsCheck, response: dns.message.Message) -> tuple[str, str]:
-    """(code, reason) for a response: code 'ok' when it is what the check expects."""
-    expect = check.expect
-    rcode = dns.rcode.to_text(response.rcode())
-    if rcode != expect.rcode:
-        return "rcode", f"rcode {rcode} (expected {expect.rcode})"
-    if response.flags & dns.flags.TC:
-        return "truncated", "truncated response (TC set); use transport: tcp"
-    if expect.aa and not response.flags & dns.flags.AA:
-        return "not-authoritative", "answer is not authoritative (AA flag not set)"
-    if expect.answers:
-        qtype = dns.rdatatype.from_text(check.qtype)
-        got = sorted(
-            rdata.to_text()
-            for rrset in response.answer
-            if rrset.rdtype == qtype
-            for rdata in rrset
-        )
-        wanted = ", ".join(expect.answers)
-        if not got:
-            return "wrong-answer", f"no {check.qtype} in the answer (expected {wanted})"
-        want = sorted(_normal(check.qtype, a) for a in expect.answers)
-        if sorted(_normal(check.qtype, g) for g in got) != want:
-            return "wrong-answer", f"answer {', '.join(got)} (expected {wanted})"
-    elif rcode == "NOERROR" and not response.answer and expect.aa:
-        return "no-answer", f"empty answer for {check.qtype} {check.qname}"
-    return "ok", "ok"
-
-
-def plainly_ok(data: bytes, query: bytes, question_end: int, rcode: int, aa: bool) -> bool:
-    """True when the header and question alone show the answer the check wants.
-
-    The cheap path for the common case, 2,000 times a second with 1,000
-    services: our id, a response, our question echoed, the expected rcode, no
-    TC, AA if required, at least one answer record when NOERROR is expected
-    (as `classify` requires). Anything else (False) goes through dnspython's
-    full parse and `classify`, which give the precise reason.
-    """
-    if len(data) < question_end or data[:2] != query[:2]:
-        return False
-    flags = (data[2] << 8) | data[3]
-    qdcount = (data[4] << 8) | data[5]
-    ancount = (data[6] << 8) | data[7]
-    if not flags & 0x8000 or flags & 0x0200 or qdcount != 1:  # QR, TC
-        return False
-    if (flags & 0x000F) != rcode or (aa and not flags & 0x0400):
-        return False
-    if rcode == 0 and aa and ancount == 0:
-        return False
-    return data[12:question_end].lower() == query[12:question_end].lower()
-
-
-def _normal(qtype: str, text: str) -> str:
-    """Canonical form of rdata so that '2001:DB8:0::01' matches '2001:db8::1'."""
-    import dns.rdata
-    import dns.rdataclass
-
-    try:
-        rdtype = dns.rdatatype.from_text(qtype)
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text)
-        return rdata.to_digestable().hex()
-    except Exception:  # not parseable as that type: compare as given
-        return text
+__all__ = ["PROBES", "DnsProbe", "Outcome", "Probe", "UdpSocket", "build"]
 
 
 class DnsProbe:
     """Sends the check's query and judges the response."""
 
-    def __init__(self, check: DnsCheck, timeout: float,
+    def __init__(self, check: config.DnsCheck, timeout: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.check = check
         self.timeout = check.timeout or timeout
@@ -265,11 +184,11 @@ def _expire(done: asyncio.Future[bytes]) -> None:
 
 
 # One entry per check type (see speaker.core.config.CHECK_TYPES).
-PROBES: dict[type, Callable[[Check, float], Probe]] = {
-    DnsCheck: DnsProbe,
+PROBES: dict[type, Callable[[config.Check, float], Probe]] = {
+    config.DnsCheck: DnsProbe,
 }
 
 
-def build(check: Check, timeout: float) -> Probe:
+def build(check: config.Check, timeout: float) -> Probe:
     """The probe for `check`, with the service's timeout unless the check sets its own."""
     return PROBES[type(check)](check, timeout)

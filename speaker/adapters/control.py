@@ -3,7 +3,8 @@
 Owns the unix socket (mode and group from the config) and the request
 handlers. A malformed, oversized or unknown request gets a structured error
 and changes nothing; each client is served by its own task with a read
-timeout, so a slow or stuck client never blocks checks or other clients.
+timeout, so a slow or stuck client never blocks checks or other clients. It
+knows the speaker only as a `speaker.ports.Controlled`.
 """
 
 from __future__ import annotations
@@ -15,16 +16,13 @@ import logging
 import os
 import pwd
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from speaker import logs
-from speaker.adapters.state import StateError
 from speaker.core import config, protocol
 from speaker.core.errors import ConfigError
 from speaker.core.protocol import ProtocolError, Reply, Request
-
-if TYPE_CHECKING:
-    from speaker.engine.speaker import Speaker
+from speaker.ports import Controlled, StateError, UnknownService
 
 LOG = logs.get("control")
 READ_TIMEOUT = 5.0
@@ -60,7 +58,7 @@ async def _cancel_on_eof(reader: asyncio.StreamReader, task: asyncio.Task[Any] |
 
 
 class ControlServer:
-    def __init__(self, speaker: Speaker) -> None:
+    def __init__(self, speaker: Controlled) -> None:
         self.speaker = speaker
         self.path = speaker.config.control.socket
         self._server: asyncio.AbstractServer | None = None
@@ -171,57 +169,42 @@ class ControlServer:
         if not isinstance(follow, bool):
             raise ProtocolError(protocol.BAD_REQUEST, "'follow' must be true or false")
         if not follow:
-            return Reply(ok=True, result={"events": [e.as_dict() for e in self.speaker.events]})
+            return Reply(ok=True, result={"events": self.speaker.event_list()})
         import json
 
-        for event in self.speaker.events:
-            await send(json.dumps(event.as_dict()))
-        seen = len(self.speaker.events)
-        last = self.speaker.events[-1] if self.speaker.events else None
-        waiter = asyncio.Event()
-        self.speaker.event_waiters.append(waiter)
-        try:
-            while not self.speaker.stopping.is_set():
-                await waiter.wait()
-                waiter.clear()
-                fresh = list(self.speaker.events)
-                start = fresh.index(last) + 1 if last in fresh else max(0, len(fresh) - seen)
-                for event in fresh[start:]:
-                    await send(json.dumps(event.as_dict()))
-                last = fresh[-1] if fresh else None
-                seen = len(fresh)
-        finally:
-            self.speaker.event_waiters.remove(waiter)
+        async with contextlib.aclosing(self.speaker.follow_events()) as events:
+            async for event in events:
+                await send(json.dumps(event))
         return Reply(ok=True, result={"events": []})
 
-    def _runs(self, args: dict[str, Any]) -> list[Any]:
+    def _services(self, args: dict[str, Any]) -> list[config.Service]:
         names = protocol.services_arg(args)
         try:
-            return self.speaker.resolve(names)
-        except KeyError as exc:
-            known = ", ".join(self.speaker.runs) or "none"
+            return self.speaker.services(names)
+        except UnknownService as exc:
+            known = ", ".join(exc.known) or "none"
             raise ProtocolError(protocol.UNKNOWN_SERVICE,
-                                f"unknown service {exc.args[0]} (configured: {known})") from None
+                                f"unknown service {exc} (configured: {known})") from None
 
     async def do_withdraw(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
-        runs = self._runs(args)
+        services = self._services(args)
         reason = protocol.text_arg(args, "reason", "maintenance")
         delay = args.get("drain_delay", self.speaker.config.drain_delay)
         if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 3600:
             raise ProtocolError(protocol.BAD_REQUEST, "'drain_delay' must be 0..3600 seconds")
-        names = [r.service.name for r in runs]
+        names = [s.name for s in services]
         try:
-            self.speaker.set_maintenance(runs, reason, peer)
+            self.speaker.set_maintenance(names, reason, peer)
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT recorded: {exc}")
         await send(f"withdrawing {', '.join(names)}: maintenance recorded")
-        if not await self.speaker.wait_settled(runs, SETTLE_TIMEOUT):
+        if not await self.speaker.wait_settled(names, SETTLE_TIMEOUT):
             return protocol.error(
                 protocol.NOT_CONFIRMED,
                 f"ExaBGP did not acknowledge the withdraw within {SETTLE_TIMEOUT:g} s; "
                 "maintenance is recorded, but do not stop the DNS server yet "
                 "(check that ExaBGP is running: speakerctl status)")
-        prefixes = [str(p) for r in runs for p in r.service.prefixes]
+        prefixes = [str(p) for s in services for p in s.prefixes]
         await send(f"withdraw acknowledged by ExaBGP for {', '.join(prefixes)}; "
                    f"draining for {delay:g} s")
         await asyncio.sleep(delay)
@@ -229,14 +212,14 @@ class ControlServer:
                                       "drain_delay": delay})
 
     async def do_announce(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
-        runs = self._runs(args)
+        services = self._services(args)
         try:
-            self.speaker.clear_maintenance(runs)
+            self.speaker.clear_maintenance([s.name for s in services])
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT cleared: {exc}")
         return Reply(ok=True, result={
-            "services": [r.service.name for r in runs],
-            "rise": {r.service.name: r.service.timing.rise for r in runs}})
+            "services": [s.name for s in services],
+            "rise": {s.name: s.timing.rise for s in services}})
 
     async def do_reload(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
         try:

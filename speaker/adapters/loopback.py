@@ -19,7 +19,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from speaker.adapters.rtnl import (
     RECV_SIZE,
@@ -33,22 +32,9 @@ from speaker.adapters.rtnl import (
     split,
 )
 from speaker.core.config import IPAddress
+from speaker.ports import AddressError
 
 RESYNC = 30.0
-
-
-class AddressError(Exception):
-    """An address could not be read or added."""
-
-
-class Addresses(Protocol):
-    def present(self, interface: str, address: IPAddress) -> bool: ...
-
-    def ensure(self, interface: str, address: IPAddress) -> bool:
-        """Add `address` (host prefix) to `interface`; True if it was added now."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class Table:

@@ -1,86 +1,57 @@
 """Prometheus metrics: counters fed by the speaker's events, gauges read at scrape time.
 
 Owns the metric names and the HTTP endpoint (prometheus_client, Debian's
-python3-prometheus-client). The speaker calls a `Recorder`; the default one
-does nothing, so metrics stay optional. A failure in here is logged once and
-never reaches health checking or announcements: every call from the speaker
-goes through `Guard`.
+python3-prometheus-client). The speaker calls a `speaker.ports.Recorder`; its
+default one does nothing, so metrics stay optional. A failure in here is
+logged once and never reaches health checking or announcements: the daemon
+wraps the recorder it gives the speaker in `Guard`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from speaker import __version__, logs
+from speaker.ports import Recorder
 
 LOG = logs.get("metrics")
 
-STATES = ("starting", "up", "down", "maintenance", "held-down")
+STATES = ("starting", "up", "degraded", "down", "maintenance", "held-down")
+FAILURES = ("soft", "hard")
 NEIGHBOR_STATES = ("connected", "up", "down")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-class Recorder(Protocol):
-    def check(self, service: str, check: str, code: str, latency: float) -> None: ...
+class Guard(Recorder):
+    """Wraps a Recorder so that none of its failures escapes (logged once).
 
-    def transition(self, service: str, old: str, new: str) -> None: ...
-
-    def ack(self, kind: str) -> None: ...
-
-    def neighbor(self, peer: str, state: str) -> None: ...
-
-    def ignored_line(self) -> None: ...
-
-
-class NullRecorder:
-    def check(self, service: str, check: str, code: str, latency: float) -> None:
-        pass
-
-    def transition(self, service: str, old: str, new: str) -> None:
-        pass
-
-    def ack(self, kind: str) -> None:
-        pass
-
-    def neighbor(self, peer: str, state: str) -> None:
-        pass
-
-    def ignored_line(self) -> None:
-        pass
-
-
-class Guard:
-    """Wraps a Recorder so that none of its failures escapes (logged once)."""
+    Every method of `speaker.ports.Recorder` is wrapped alike, so the Guard
+    follows that Protocol as it grows.
+    """
 
     def __init__(self, inner: Recorder) -> None:
         self.inner = inner
         self.failed = False
+        for name in _METHODS:
+            setattr(self, name, self._guarded(getattr(inner, name)))
 
-    def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception as exc:
-            if not self.failed:
-                self.failed = True
-                logs.log(LOG, logging.ERROR, "metrics update failed; health checking goes on",
-                         error=repr(exc))
+    def _guarded(self, method: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            try:
+                method(*args)
+            except Exception as exc:
+                if not self.failed:
+                    self.failed = True
+                    logs.log(LOG, logging.ERROR, "metrics update failed; health checking "
+                             "goes on", error=repr(exc))
 
-    def check(self, service: str, check: str, code: str, latency: float) -> None:
-        self._call(self.inner.check, service, check, code, latency)
+        return call
 
-    def transition(self, service: str, old: str, new: str) -> None:
-        self._call(self.inner.transition, service, old, new)
 
-    def ack(self, kind: str) -> None:
-        self._call(self.inner.ack, kind)
-
-    def neighbor(self, peer: str, state: str) -> None:
-        self._call(self.inner.neighbor, peer, state)
-
-    def ignored_line(self) -> None:
-        self._call(self.inner.ignored_line)
+_METHODS = [name for name, value in vars(Recorder).items()
+            if callable(value) and not name.startswith("_")]
 
 
 class Prometheus:
@@ -147,8 +118,8 @@ class Prometheus:
         start.add_metric([], status["started"])
         yield start
         state = g("speaker_service_state",
-                  "1 for the state the service is in (starting, up, down, maintenance, "
-                  "held-down).", labels=["service", "state"])
+                  "1 for the state the service is in (starting, up, degraded, down, "
+                  "maintenance, held-down).", labels=["service", "state"])
         since = g("speaker_service_state_since_timestamp_seconds",
                   "When the service entered its current health state (unix time).",
                   labels=["service"])
@@ -163,8 +134,14 @@ class Prometheus:
         desired = g("speaker_prefix_desired",
                     "1 when health says the prefix should be announced, else 0.",
                     labels=["service", "prefix"])
+        failing = g("speaker_service_failure",
+                    "1 for the kind of the service's last failing round (soft: timeouts of a "
+                    "busy server, hard: the rest); 0 for both after a pass.",
+                    labels=["service", "kind"])
         for svc in status["services"]:
             name = svc["name"]
+            for kind in FAILURES:
+                failing.add_metric([name, kind], 1 if svc.get("failure") == kind else 0)
             for s in STATES:
                 state.add_metric([name, s], 1 if svc["state"] == s else 0)
             since.add_metric([name], svc["since"])
@@ -174,7 +151,7 @@ class Prometheus:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)
                 desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
-        yield from (state, since, held, holds, announced, desired)
+        yield from (state, since, held, holds, failing, announced, desired)
         session = g("speaker_bgp_neighbor_up",
                     "1 when the BGP session with the neighbour is established.",
                     labels=["peer"])

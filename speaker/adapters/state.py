@@ -12,27 +12,22 @@ import contextlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from speaker.core.maintenance import ALL, Maintenance
+from speaker.ports import StateError
+
+__all__ = ["ALL", "FILENAME", "VERSION", "Maintenance", "MaintenanceStore", "StateError"]
+
 FILENAME = "maintenance.json"
 VERSION = 1
-ALL = "*"  # a corrupt file puts every service in maintenance under this name
-
-
-class StateError(Exception):
-    """The maintenance file cannot be read or written."""
-
-
-@dataclass(frozen=True)
-class Maintenance:
-    reason: str
-    since: float  # wall-clock seconds
-    by: str = ""
 
 
 class MaintenanceStore:
+    """The maintenance record in one JSON file: a `speaker.ports.MaintenanceStore`."""
+
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / FILENAME
 

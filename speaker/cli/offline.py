@@ -2,7 +2,8 @@
 
 Owns what `withdraw` and `announce` change in state_dir/maintenance.json
 when the speaker process cannot be reached: which entries to add or drop
-(pure: `recorded`, `cleared`), writing them through the daemon's own
+(pure: `recorded`, `cleared`, from
+`speaker.core.maintenance`), writing them through the daemon's own
 MaintenanceStore, and leaving the file owned like its folder, so that the
 service user can still read what root wrote. It never touches routes, the
 socket or the live process, and prints nothing: the commands say what was
@@ -14,12 +15,13 @@ from __future__ import annotations
 import os
 import pwd
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speaker.adapters.state import ALL, Maintenance, MaintenanceStore
+from speaker.adapters.state import Maintenance, MaintenanceStore
 from speaker.core.config import Config
+from speaker.core.maintenance import cleared, recorded
 
 Entries = dict[str, Maintenance]
 
@@ -30,30 +32,6 @@ class Edit:
 
     path: Path
     warning: str = ""
-
-
-# -- the change (pure) --------------------------------------------------------------------
-
-
-def recorded(entries: Entries, names: Iterable[str], entry: Maintenance) -> Entries:
-    """`entries` with each of `names` in maintenance as `entry`."""
-    return {**entries, **dict.fromkeys(names, entry)}
-
-
-def cleared(entries: Entries, names: Iterable[str], known: Iterable[str]) -> Entries:
-    """`entries` with `names` out of maintenance, and no other service.
-
-    An all-services entry (ALL) stays in force for every other known service:
-    announcing one service never brings back the others.
-    """
-    out = dict(entries)
-    everything = out.pop(ALL, None)
-    if everything is not None:
-        for name in known:
-            out.setdefault(name, everything)
-    for name in names:
-        out.pop(name, None)
-    return out
 
 
 # -- the file -------------------------------------------------------------------------------

@@ -4,6 +4,17 @@ Pure: strings in, strings or values out. Works with ExaBGP 4.2 and 5.0: both
 accept `announce route P next-hop self` / `withdraw route P`, acknowledge each
 command with a plain `done` or `error` line, and send neighbour state changes
 as JSON objects (`"type": "state"`) when the API has `neighbor-changes`.
+
+`clear adj-rib out` (measured on 4.2.21 and 5.0.15 against FRR, fixtures in
+tests/fixtures/exabgp/): ExaBGP withdraws every route in its adj-rib-out, on
+every neighbour, whoever announced it, and answers one `done` (nothing else,
+with `encoder json` too). While a session is down it answers `done` as well and
+nothing is re-advertised when the session comes back. Routes it never announced
+are not withdrawn, so no UPDATE goes out for them (4.2 can send such a withdraw
+with path attributes but no NEXT_HOP, which FRR logs as an error). Written
+without a neighbour selector on purpose: a selector that matches no neighbour
+kills 4.2 (a logging bug, "syslog has no attribute LOG_warning"), and so does
+`flush adj-rib out` while the session is down.
 """
 
 from __future__ import annotations
@@ -12,17 +23,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from speaker.core.routes import Action, Command
+from speaker.core.routes import Action, Clear, Command
 
 MAX_LINE = 64 * 1024  # longer stdin lines are cut and reported as garbage
+CLEAR_ADJ_RIB_OUT = "clear adj-rib out"
 
 
-def render(command: Command) -> str:
+def render(command: Command | Clear) -> str:
     """The API line (without newline) for `command`."""
+    if isinstance(command, Clear):
+        return CLEAR_ADJ_RIB_OUT
     if command.action is Action.WITHDRAW:
-        # With a next-hop, ExaBGP's UPDATE for a prefix it never announced is well formed
-        # (without it FRR logs "Missing well-known attribute NEXT_HOP" and treats it as a
-        # withdraw anyway). Both 4.2 and 5.0 withdraw the prefix either way.
+        # Both 4.2 and 5.0 withdraw the prefix with or without the next-hop. 4.2 can send
+        # the withdraw of a prefix it never announced with path attributes but no NEXT_HOP
+        # (seen for the first such withdraw of a session, in either form; FRR logs
+        # "Missing well-known attribute NEXT_HOP" and treats it as the withdraw it is):
+        # the start-up `clear adj-rib out` is what keeps such withdraws from being sent.
         return f"withdraw route {command.prefix} next-hop {command.route.next_hop}"
     route = command.route
     parts = [f"announce route {command.prefix} next-hop {route.next_hop}"]

@@ -4,6 +4,12 @@ Pure: no I/O, no clock (the caller passes `now`). A prefix counts as announced
 only once ExaBGP acknowledged the announce with `done`. ExaBGP acknowledges
 commands in the order they were written, so in-flight commands form a FIFO
 that every ack pops.
+
+A process starts not knowing what ExaBGP announces (a previous process may
+have announced prefixes this config no longer has). `clear` records the
+`clear adj-rib out` written first: until its ack, `plan` holds every command
+back; once done, every prefix is confirmed withdrawn and so is every prefix
+added later, since ExaBGP then holds only what this book sent.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ class Command:
     route: Route = field(default_factory=Route)
 
 
+@dataclass(frozen=True)
+class Clear:
+    """`clear adj-rib out`: ExaBGP withdraws every route it announces."""
+
+
+CLEAR = Clear()
+
+
 @dataclass
 class _Entry:
     desired: Route | None = None  # None: withdrawn
@@ -46,8 +60,9 @@ class _Entry:
 
 @dataclass(frozen=True)
 class AckResult:
-    command: Command | None  # None: an ack nothing was waiting for
+    command: Command | Clear | None  # None: an ack nothing was waiting for
     ok: bool
+    withdrawn: tuple[IPNetwork, ...] = ()  # a Clear done: prefixes it confirmed withdrawn
 
 
 RETRY_FIRST = 1.0
@@ -59,10 +74,12 @@ class RouteBook:
 
     def __init__(self) -> None:
         self._entries: dict[IPNetwork, _Entry] = {}
-        self._pending: deque[Command] = deque()
+        self._pending: deque[Command | Clear] = deque()
         self._dirty: dict[IPNetwork, None] = {}  # prefixes `plan` must look at, in order
         self._maybe: set[IPNetwork] = set()  # not confirmed withdrawn: a watchdog's list
         self._maybe_changes: dict[IPNetwork, bool] = {}  # since `take_maybe_changes`
+        self._clearing = False  # a Clear is in flight: plan() holds commands back
+        self._cleared = False  # ExaBGP holds only what this book sent
 
     # -- desired state ---------------------------------------------------------
 
@@ -70,7 +87,8 @@ class RouteBook:
         """Start managing `prefix`: wanted withdrawn, state unknown."""
         entry = self._entries.get(prefix)
         if entry is None:
-            self._entries[prefix] = _Entry()
+            self._entries[prefix] = _Entry(
+                confirmed=Confirmed.WITHDRAWN if self._cleared else Confirmed.UNKNOWN)
         else:
             entry.managed = True
         self._dirty[prefix] = None
@@ -97,8 +115,10 @@ class RouteBook:
         """Commands that bring confirmed state towards desired state.
 
         A prefix with a command in flight waits for its ack; one whose last
-        command failed waits for its retry time.
+        command failed waits for its retry time. Nothing while a Clear is in flight.
         """
+        if self._clearing:
+            return []
         commands: list[Command] = []
         waiting: dict[IPNetwork, None] = {}
         for prefix in self._dirty:
@@ -142,15 +162,24 @@ class RouteBook:
             self.sent(command)
         return commands
 
+    def clear(self) -> Clear:
+        """Record that `clear adj-rib out` is written (before any other command)."""
+        self._clearing = True
+        self._pending.append(CLEAR)
+        return CLEAR
+
     def sent(self, command: Command) -> None:
         """Record that `command` was written to ExaBGP and awaits its ack."""
         self._entries[command.prefix].in_flight += 1
         self._pending.append(command)
         self._touch(command.prefix)
 
-    def unsent(self, command: Command) -> None:
+    def unsent(self, command: Command | Clear) -> None:
         """Forget `command`: writing it failed."""
         self._pending.remove(command)
+        if isinstance(command, Clear):
+            self._clearing = False  # withdraw prefix by prefix instead
+            return
         self._entries[command.prefix].in_flight -= 1
         self._dirty[command.prefix] = None
         self._touch(command.prefix)
@@ -160,6 +189,8 @@ class RouteBook:
         if not self._pending:
             return AckResult(None, ok)
         command = self._pending.popleft()
+        if isinstance(command, Clear):
+            return self._clear_acked(ok)
         entry = self._entries[command.prefix]
         entry.in_flight -= 1
         self._dirty[command.prefix] = None
@@ -180,6 +211,25 @@ class RouteBook:
                 entry.confirmed = Confirmed.UNKNOWN
         self._touch(command.prefix)
         return AckResult(command, ok)
+
+    def _clear_acked(self, ok: bool) -> AckResult:
+        """The Clear's ack. Done: nothing is announced but what was sent after it (acked
+        later, in order). Error: prefix by prefix withdraws, as if it was never sent."""
+        self._clearing = False
+        self._dirty.update(dict.fromkeys(self._entries))
+        if not ok:
+            return AckResult(CLEAR, ok)
+        self._cleared = True
+        withdrawn = []
+        for prefix, entry in list(self._entries.items()):
+            if entry.confirmed is not Confirmed.WITHDRAWN:
+                withdrawn.append(prefix)
+            entry.confirmed = Confirmed.WITHDRAWN
+            entry.announced = None
+            if not entry.managed and not entry.in_flight:
+                del self._entries[prefix]
+            self._touch(prefix)
+        return AckResult(CLEAR, ok, tuple(withdrawn))
 
     def _touch(self, prefix: IPNetwork) -> None:
         """Record whether `prefix` may be announced now, if that changed."""
@@ -208,7 +258,7 @@ class RouteBook:
         """Commands written and not yet acknowledged."""
         return len(self._pending)
 
-    def oldest_pending(self) -> Command | None:
+    def oldest_pending(self) -> Command | Clear | None:
         return self._pending[0] if self._pending else None
 
     def confirmed(self, prefix: IPNetwork) -> Confirmed:

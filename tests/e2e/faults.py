@@ -119,6 +119,7 @@ def restart_bgpd(lab: Lab) -> float:
     if not old.signal(signal.SIGTERM) or not old.wait_gone(15):
         raise AssertionError(f"bgpd (PID {old.pid}) did not stop on SIGTERM")
     vty = lab.frr_dir / "bgpd.vty"
+    vty.unlink(missing_ok=True)  # so that the wait below sees the new bgpd's
     started = time.monotonic()
     lab.spawn("router/bgpd", lab.topo.router_ns, old.argv, lab.root / "router" / "bgpd.log")
     wait_for(vty.exists, 10, what="bgpd's vty socket")

@@ -35,7 +35,7 @@ def test_a_crashing_service_loop_withdraws_and_exits_70(tmp_path: Path) -> None:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None
-    proc.stdin.write("done\n")  # the ack of the start-up withdraw; stdin stays open
+    proc.stdin.write("done\n")  # the ack of the start-up clear; stdin stays open
     proc.stdin.flush()
     try:
         proc.wait(timeout=20)
@@ -46,5 +46,5 @@ def test_a_crashing_service_loop_withdraws_and_exits_70(tmp_path: Path) -> None:
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     assert proc.returncode == 70, err
     assert "service loop crashed" in err and "injected bug" in err
-    assert out.splitlines()[0] == "withdraw route 2001:db8::53/128 next-hop self"
+    assert out.splitlines()[0] == "clear adj-rib out"
     assert "Traceback" not in err

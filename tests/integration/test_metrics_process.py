@@ -151,7 +151,7 @@ def test_metrics_of_a_running_process_follow_withdraw_and_announce(
                  outcome="ok") >= 3
     assert value(values, "speaker_check_latency_seconds_count", service="dns", check=check) >= 3
     assert value(values, "speaker_exabgp_acks_total", result="done") >= 2
-    assert exabgp.commands[:2] == ["withdraw route 2001:db8::53/128 next-hop self",
+    assert exabgp.commands[:2] == ["clear adj-rib out",
                                    "announce route 2001:db8::53/128 next-hop self"]
 
     drained = ctl(cfg, "withdraw", "--reason", "metrics test")

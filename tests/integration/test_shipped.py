@@ -82,5 +82,5 @@ def test_stdin_eof_withdraws_and_exits(tmp_path: Path) -> None:
                    "    checks: [{type: dns, server: '::1', port: 9, qname: example.com.}]\n")
     done = run_speaker("--config", str(cfg), stdin="done\n")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "withdraw route 2001:db8::53/128 next-hop self"
+    assert done.stdout.splitlines()[0] == "clear adj-rib out"
     assert "Traceback" not in done.stderr

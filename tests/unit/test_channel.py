@@ -3,9 +3,10 @@
 import asyncio
 import os
 
-from speaker.adapters.channel import ChannelClosed, StdinReader, StdoutWriter, split_lines
+from speaker.adapters.channel import StdinReader, StdoutWriter, split_lines
 from speaker.core import exabgp_api
 from speaker.core.exabgp_api import Ack, Garbage, Message
+from speaker.ports import ChannelClosed
 
 
 def test_split_lines_keeps_partial_tail() -> None:

@@ -13,8 +13,9 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from speaker.adapters.checks import DnsProbe, Outcome, classify, plainly_ok
+from speaker.adapters.checks import DnsProbe
 from speaker.core.config import DnsCheck, Expect
+from speaker.core.verdicts import Outcome, classify, plainly_ok
 
 Answer = Callable[[dns.message.Message], bytes | None]
 

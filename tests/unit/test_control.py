@@ -178,7 +178,7 @@ def test_drain_without_ack_reports_not_confirmed_and_keeps_maintenance(
 def test_announce_ends_maintenance_and_waits_for_rise(folder: Path) -> None:
     async def scenario(rig: Rig) -> None:
         await rig.bring_up()
-        rig.speaker.set_maintenance(list(rig.speaker.runs.values()), "x", "test")
+        rig.speaker.set_maintenance(["dns", "other"], "x", "test")
         rig.ack_all()
         [reply] = await ask(rig, "announce", services=["dns"])
         assert reply["result"] == {"services": ["dns"], "rise": {"dns": 2}}
@@ -199,7 +199,7 @@ def test_events_list_and_follow(folder: Path) -> None:
         writer.write(protocol.encode_request(protocol.Request("events", {"follow": True})))
         old = json.loads(json.loads(await reader.readline())["progress"])
         assert old["new"] == "up"
-        rig.speaker.set_maintenance([rig.speaker.runs["dns"]], "patching", "test")
+        rig.speaker.set_maintenance(["dns"], "patching", "test")
         new = json.loads(json.loads(await reader.readline())["progress"])
         assert (new["old"], new["new"]) == ("up", "maintenance")
         assert "patching" in new["reason"]

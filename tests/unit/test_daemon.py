@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from speaker.adapters.checks import Outcome
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.exabgp_api import Ack, Garbage, NeighborState, Shutdown
+from speaker.core.exabgp_api import Garbage, NeighborState, Shutdown
 from speaker.core.routes import Confirmed
-from speaker.engine.speaker import Speaker
+from speaker.core.verdicts import Outcome
+from speaker.engine import Speaker
 from tests.fakes import OK, Addresses, Clock, Probes, Sink
+from tests.unit.engine_rig import EngineRig
 
 ANYCAST = ipaddress.ip_address("2001:db8::100")
 PREFIX = ipaddress.ip_network("2001:db8::100/128")
@@ -29,43 +30,19 @@ services:
 """
 
 
-class Rig:
+class Rig(EngineRig):
+    """One service `dns` on fakes, its maintenance in a real file under `tmp`."""
+
     def __init__(self, tmp: Path, manage: bool = False, present: bool = True) -> None:
-        self.cfg = config.parse(YAML.format(state=tmp / "state", manage=str(manage).lower()))
-        self.sink = Sink()
+        cfg = config.parse(YAML.format(state=tmp / "state", manage=str(manage).lower()))
         self.addresses = Addresses([("lo", ANYCAST)] if present else [])
-        self.clock = Clock()
-        self.probes = Probes()
-        self.store = MaintenanceStore(self.cfg.state_dir)
-        self.speaker = Speaker(self.cfg, self.sink, self.addresses, self.store,
-                               clock=self.clock, probe_factory=self.probes)
+        super().__init__(cfg, self.addresses, MaintenanceStore(cfg.state_dir))
         self.run = self.speaker.runs["dns"]
-
-    def round(self, n: int = 1) -> None:
-        for _ in range(n):
-            result = asyncio.run(self.speaker.probe_round(self.run))
-            self.speaker.observe(self.run, result)
-            self.clock.advance(0.5)
-
-    def ack_all(self, ok: bool = True) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(ok))
 
     def fail(self, code: str = "timeout") -> None:
         reason = {"timeout": "dns check: timeout after 0.25 s",
                   "refused": "dns check: connection refused"}[code]
         self.probes.built[0].default = Outcome(False, reason, 0.001, code)
-
-    def take(self) -> list[str]:
-        out, self.sink.lines = self.sink.lines, []
-        return out
-
-    def up(self) -> None:
-        self.speaker.start()
-        self.ack_all()
-        self.round(3)
-        self.ack_all()
-        self.take()
 
 
 @pytest.fixture
@@ -75,7 +52,7 @@ def rig(tmp_path: Path) -> Rig:
 
 def test_start_withdraws_before_anything_else(rig: Rig) -> None:
     rig.speaker.start()
-    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
+    assert rig.take() == ["clear adj-rib out"]
 
 
 def test_announce_only_after_rise_passes_and_counted_after_ack(rig: Rig) -> None:
@@ -115,7 +92,7 @@ def test_error_ack_is_not_counted_as_announced(rig: Rig) -> None:
     rig.round(3)
     rig.ack_all(ok=False)
     assert rig.speaker.book.confirmed(PREFIX) is not Confirmed.ANNOUNCED
-    assert rig.speaker.acks["error"] == 1
+    assert rig.speaker.exabgp.acks["error"] == 1
 
 
 def test_neighbor_up_announces_desired_routes_again(rig: Rig) -> None:
@@ -136,7 +113,7 @@ def test_shutdown_withdraws_what_was_announced(rig: Rig) -> None:
 def test_garbage_is_counted_and_ignored(rig: Rig) -> None:
     rig.up()
     rig.speaker.on_message(Garbage("unexpected line", "hello"))
-    assert rig.speaker.garbage == 1 and not rig.speaker.stopping.is_set()
+    assert rig.speaker.exabgp.garbage == 1 and not rig.speaker.stopping.is_set()
 
 
 def test_missing_address_is_down_at_once(rig: Rig) -> None:
@@ -165,23 +142,23 @@ def test_managed_address_is_added_back_and_announced_after_rise(tmp_path: Path) 
 def test_maintenance_withdraws_at_once_and_survives_restart(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     rig.up()
-    rig.speaker.set_maintenance([rig.run], "patching", "test")
+    rig.speaker.set_maintenance(["dns"], "patching", "test")
     assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     again = Rig(tmp_path)
     again.speaker.start()
     again.ack_all()
     again.round(5)
-    assert again.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
+    assert again.take() == ["clear adj-rib out"]
     assert again.speaker.status()["services"][0]["state"] == "maintenance"
 
 
 def test_resume_needs_rise_fresh_passes(rig: Rig) -> None:
     rig.up()
-    rig.speaker.set_maintenance([rig.run], "patching", "test")
+    rig.speaker.set_maintenance(["dns"], "patching", "test")
     rig.ack_all()
     rig.round(3)
     rig.take()
-    rig.speaker.clear_maintenance([rig.run])
+    rig.speaker.clear_maintenance(["dns"])
     assert rig.take() == []
     rig.round(2)
     assert rig.take() == []
@@ -213,8 +190,8 @@ def test_reload_withdraws_removed_and_starts_new_withdrawn(rig: Rig, tmp_path: P
         "2001:db8::100/128", "2001:db8::200/128").replace('server: "2001:db8::100"',
                                                           'server: "2001:db8::200"'))
     rig.speaker.reload(new)
-    # the removed prefix goes; the new one is withdrawn too, as on start
-    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self", "withdraw route 2001:db8::200/128 next-hop self"]
+    # the removed prefix goes; the new one starts withdrawn (ExaBGP has only what we sent)
+    assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     rig.ack_all()
     assert rig.speaker.book.prefixes() == [ipaddress.ip_network("2001:db8::200/128")]
 
@@ -226,7 +203,7 @@ def test_reload_adding_a_prefix_keeps_the_healthy_one_announced(rig: Rig,
         '["2001:db8::100/128"]', '["2001:db8::100/128", "2001:db8::101/128"]'))
     rig.addresses.addresses.add(("lo", ipaddress.ip_address("2001:db8::101")))
     rig.speaker.reload(new)
-    assert rig.take() == ["withdraw route 2001:db8::101/128 next-hop self"]  # new: withdrawn
+    assert rig.take() == []  # the new one starts withdrawn: nothing to send
     rig.ack_all()
     rig.round(2)
     assert rig.take() == []

@@ -17,7 +17,7 @@ from speaker.core.exabgp_api import (
     parse,
     render,
 )
-from speaker.core.routes import Action, Command
+from speaker.core.routes import CLEAR, Action, Command
 
 P = ipaddress.ip_network("2001:db8::100/128")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exabgp"
@@ -33,6 +33,11 @@ def test_render_policy_attributes() -> None:
     assert render(Command(Action.ANNOUNCE, P, route)) == (
         "announce route 2001:db8::100/128 next-hop self med 10 "
         "community [65535:0 65201:1] as-path [65201 65201]")
+
+
+def test_render_clear_has_no_neighbor_selector() -> None:
+    # a selector that matches no neighbour kills ExaBGP 4.2 (fixtures README)
+    assert render(CLEAR) == "clear adj-rib out"
 
 
 def test_acks_and_shutdown() -> None:
@@ -106,3 +111,18 @@ def test_recorded_exabgp_output_parses_without_garbage(version: str) -> None:
             if isinstance(message, NeighborState):
                 kinds.add(f"state-{message.state}")
     assert {"Ack", "state-up", "state-down"} <= kinds
+
+
+@pytest.mark.parametrize("version", ["4.2", "5.0"])
+@pytest.mark.parametrize("name", ["clear-adj-rib-out", "clear-adj-rib-out-respawned"])
+def test_recorded_clear_adj_rib_out_is_answered_by_one_done(version: str, name: str) -> None:
+    raw = (FIXTURES / version / f"{name}.txt").read_bytes()
+    assert [parse(line) for line in raw.splitlines()] == [Ack(True)]
+
+
+@pytest.mark.parametrize("version", ["4.2", "5.0"])
+def test_recorded_clear_while_session_down_is_done_first_then_events(version: str) -> None:
+    raw = (FIXTURES / version / "clear-adj-rib-out-while-down.txt").read_bytes()
+    messages = [parse(line) for line in raw.splitlines()]
+    assert messages[0] == Ack(True)
+    assert all(isinstance(m, NeighborState) for m in messages[1:])

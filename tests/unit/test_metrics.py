@@ -10,11 +10,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from speaker.adapters import metrics
-from speaker.adapters.checks import Outcome
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
 from speaker.core.exabgp_api import Ack, Garbage, NeighborState
-from speaker.engine.speaker import Speaker
+from speaker.core.verdicts import Outcome
+from speaker.engine import Speaker
 from tests.fakes import Addresses, Clock, Probes, Sink
 
 YAML = """
@@ -94,7 +94,7 @@ def test_metrics_follow_announce_withdraw_and_sessions(served) -> None:  # type:
                  check="dns check [2001:db8::100]:53 SOA example.com.") == 1
     assert value(data, "speaker_build_info", version=__import__("speaker").__version__) == 1
 
-    speaker.set_maintenance([speaker.runs["dns"]], "test", "pytest")
+    speaker.set_maintenance(["dns"], "test", "pytest")
     speaker.on_message(Ack(True))
     data = scrape(url)
     assert value(data, "speaker_service_state", service="dns", state="maintenance") == 1
@@ -102,7 +102,7 @@ def test_metrics_follow_announce_withdraw_and_sessions(served) -> None:  # type:
     assert value(data, "speaker_service_transitions_total", service="dns", from_state="up",
                  to_state="maintenance") == 1
 
-    speaker.clear_maintenance([speaker.runs["dns"]])
+    speaker.clear_maintenance(["dns"])
     probes.built[0].default = Outcome(True, "ok", 0.002)
     step(speaker)
     data = scrape(url)
@@ -132,10 +132,10 @@ def test_a_failing_recorder_never_reaches_the_speaker(tmp_path: Path) -> None:
     cfg = config.parse(YAML.format(state=tmp_path))
     sink = Sink()
     speaker = Speaker(cfg, sink, Addresses(), MaintenanceStore(tmp_path), clock=Clock(),
-                      probe_factory=Probes(), recorder=Broken())  # type: ignore[arg-type]
+                      probe_factory=Probes(), recorder=metrics.Guard(Broken()))  # as the daemon wires it
     speaker.start()
     speaker.on_message(Ack(True))
     step(speaker)
     assert sink.lines[-1] == "announce route 2001:db8::100/128 next-hop self"
-    assert speaker.recorder.failed
+    assert isinstance(speaker.recorder, metrics.Guard) and speaker.recorder.failed
     assert ipaddress.ip_network("2001:db8::100/128") in speaker.book.prefixes()

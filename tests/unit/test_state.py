@@ -3,7 +3,8 @@
 import os
 from pathlib import Path
 
-from speaker.adapters.state import ALL, Maintenance, MaintenanceStore
+from speaker.adapters.state import MaintenanceStore
+from speaker.core.maintenance import ALL, Maintenance
 
 
 def test_round_trip_and_atomic_replace(tmp_path: Path) -> None:

@@ -1,0 +1,221 @@
+"""The engine's side of the conversation with ExaBGP: commands out, acks and events in.
+
+Owns writing the RouteBook's commands to the Sink, reading ExaBGP's messages
+(acks, neighbour changes, shutdown, lines it did not understand), the
+neighbour table, the ack counters and the waits for a prefix to settle. It
+decides nothing about health: the speaker sets what each prefix should be in
+the RouteBook, and this sends the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from speaker import logs
+from speaker.core import config, exabgp_api
+from speaker.core.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
+from speaker.core.routes import Action, Clear, Command, RouteBook
+from speaker.ports import ChannelClosed, Clock, NullRecorder, Recorder, Sink
+
+LOG = logs.get("speaker")
+ACK_WARN_AFTER = 5.0
+
+
+@dataclass
+class Neighbor:
+    peer: str
+    state: str
+    since: float
+    local: str = ""
+    peer_as: int | None = None
+    reason: str = ""
+    ups: int = 0
+    downs: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"peer": self.peer, "state": self.state, "since": self.since,
+                "local": self.local, "peer_as": self.peer_as, "reason": self.reason,
+                "ups": self.ups, "downs": self.downs}
+
+
+class ExaBGP:
+    """Sends what the RouteBook plans and folds ExaBGP's answers back into it."""
+
+    def __init__(self, sink: Sink, book: RouteBook, stopping: asyncio.Event, *,
+                 clock: Clock, wall: Clock) -> None:
+        self.sink = sink
+        self.book = book
+        self.stopping = stopping  # set when ExaBGP is gone or shutting down
+        self.clock = clock
+        self.wall = wall
+        self.recorder: Recorder = NullRecorder()
+        self.neighbors: dict[str, Neighbor] = {}
+        self.acks = {"done": 0, "error": 0, "unexpected": 0}
+        self.garbage = 0
+        self.settle_waiters: list[asyncio.Event] = []
+        self.on_prefixes_changed: Callable[[list[str], list[str]], None] = lambda a, r: None
+        self._ack_warned = False
+        self._ack_waiting_since: float | None = None
+
+    # -- commands out --------------------------------------------------------------
+
+    def write(self, command: Command | Clear) -> None:
+        line = exabgp_api.render(command)
+        try:
+            self.sink.write(line)
+        except ChannelClosed as exc:
+            self.book.unsent(command)
+            logs.log(LOG, logging.ERROR, "cannot send to ExaBGP", command=line, error=exc)
+            self.stopping.set()
+            return
+        logs.log(LOG, logging.DEBUG, "sent", command=line)
+
+    def flush(self) -> None:
+        """Send the commands that bring ExaBGP to the desired state."""
+        announced = False
+        for command in self.book.plan(self.clock()):
+            self.write(command)
+            announced = announced or command.action is Action.ANNOUNCE
+        if announced:  # the watchdog must know before the route can be at risk
+            self.sync_watchdog()
+
+    def sync_watchdog(self) -> None:
+        """Tell the watchdog which prefixes started or stopped being at risk."""
+        added, removed = self.book.take_maybe_changes()
+        if added or removed:
+            self.on_prefixes_changed([str(p) for p in added], [str(p) for p in removed])
+
+    def clear(self) -> None:
+        """Have ExaBGP withdraw whatever it announces (`clear adj-rib out`): what a
+        previous process left, and nothing it never announced."""
+        self.write(self.book.clear())
+
+    def withdraw_all(self) -> None:
+        for command in self.book.withdraw_all():
+            self.write(command)
+
+    # -- messages in ---------------------------------------------------------------
+
+    def on_message(self, message: Message) -> None:
+        if isinstance(message, Ack):
+            self._on_ack(message.ok)
+        elif isinstance(message, NeighborState):
+            self._on_neighbor(message)
+        elif isinstance(message, Shutdown):
+            logs.log(LOG, logging.INFO, "ExaBGP is shutting down: withdrawing and exiting")
+            self.stopping.set()
+        elif isinstance(message, Garbage):
+            self.garbage += 1
+            self.recorder.ignored_line()
+            logs.log(LOG, logging.WARNING, "ignored unexpected line from ExaBGP",
+                     problem=message.reason, line=message.sample)
+        elif isinstance(message, Other):
+            logs.log(LOG, logging.DEBUG, "ignored ExaBGP message", kind=message.kind)
+
+    def _on_ack(self, ok: bool) -> None:
+        result = self.book.ack(ok, self.clock())
+        command = result.command
+        kind = "unexpected" if command is None else "done" if ok else "error"
+        self.recorder.ack(kind)
+        self.acks[kind] += 1
+        if isinstance(command, Clear):
+            self._on_clear_ack(ok, command, result.withdrawn)
+            return
+        if command is None:
+            logs.log(LOG, logging.WARNING, "ExaBGP acknowledged a command we did not send",
+                     ack="done" if ok else "error")
+            return
+        if not ok:
+            logs.log(LOG, logging.ERROR, "ExaBGP refused a command; will retry",
+                     command=exabgp_api.render(command),
+                     hint="is the neighbour's api block naming this process?")
+        elif command.action is Action.ANNOUNCE:
+            logs.log(LOG, logging.INFO, "announced", prefix=command.prefix)
+        else:
+            logs.log(LOG, logging.INFO, "withdrawn", prefix=command.prefix)
+        self._ack_warned = False
+        for waiter in self.settle_waiters:
+            waiter.set()
+
+    def _on_clear_ack(self, ok: bool, command: Clear,
+                      withdrawn: Iterable[config.IPNetwork]) -> None:
+        if ok:
+            withdrawn = list(withdrawn)
+            logs.log(LOG, logging.INFO, "ExaBGP adj-rib-out cleared", withdrawn=len(withdrawn))
+            for prefix in withdrawn:
+                logs.log(LOG, logging.INFO, "withdrawn", prefix=prefix)
+        else:
+            logs.log(LOG, logging.WARNING, "ExaBGP refused to clear its adj-rib-out; "
+                     "withdrawing prefix by prefix", command=exabgp_api.render(command))
+        self._ack_warned = False
+        for waiter in self.settle_waiters:
+            waiter.set()
+        self.flush()
+        self.sync_watchdog()
+
+    def _on_neighbor(self, message: NeighborState) -> None:
+        old = self.neighbors.get(message.peer)
+        if old is None or old.state != message.state:
+            entry = Neighbor(peer=message.peer, state=message.state, since=self.wall(),
+                             local=message.local, peer_as=message.peer_as, reason=message.reason,
+                             ups=old.ups if old else 0, downs=old.downs if old else 0)
+            if message.state == "up":
+                entry.ups += 1
+            elif message.state == "down":
+                entry.downs += 1
+            self.neighbors[message.peer] = entry
+            self.recorder.neighbor(message.peer, message.state)
+            level = logging.WARNING if message.state == "down" else logging.INFO
+            logs.log(LOG, level, f"BGP neighbor {message.state}", peer=message.peer,
+                     peer_as=message.peer_as, reason=message.reason)
+        if message.state == "up":
+            for command in self.book.refresh():
+                self.write(command)
+
+    def check_acks(self) -> None:
+        """Warn once when ExaBGP leaves a command unacknowledged for too long."""
+        oldest = self.book.oldest_pending()
+        now = self.clock()
+        if oldest is None:
+            self._ack_waiting_since = None
+            return
+        if self._ack_waiting_since is None:
+            self._ack_waiting_since = now
+        elif now - self._ack_waiting_since > ACK_WARN_AFTER and not self._ack_warned:
+            self._ack_warned = True
+            logs.log(LOG, logging.WARNING, "no ack from ExaBGP",
+                     waiting=self.book.waiting, oldest=exabgp_api.render(oldest),
+                     hint="exabgp.api.ack must be true")
+
+    # -- settling ------------------------------------------------------------------
+
+    def settled(self, prefixes: Iterable[config.IPNetwork]) -> bool:
+        return all(self.book.settled(p) for p in prefixes)
+
+    async def wait_settled(self, prefixes: list[config.IPNetwork], timeout: float) -> bool:
+        """True once ExaBGP confirmed the desired state of every prefix; False at `timeout`."""
+        deadline = self.clock() + timeout
+        while not self.settled(prefixes):
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return False
+            waiter = asyncio.Event()
+            self.settle_waiters.append(waiter)
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), min(remaining, 0.5))
+            finally:
+                self.settle_waiters.remove(waiter)
+        return True
+
+    # -- reading -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {"acks_done": self.acks["done"], "acks_error": self.acks["error"],
+                "acks_unexpected": self.acks["unexpected"], "waiting": self.book.waiting,
+                "ignored_lines": self.garbage}

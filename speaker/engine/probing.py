@@ -1,0 +1,102 @@
+"""One probe round of a service: the anycast address check, then its checks.
+
+Owns turning a service's probes and its anycast addresses into one health
+`Result`, asking the overload peers whether they answer, putting back a
+managed address that went missing, and counting the probes sent. Must not
+change a service's state or routes: the speaker folds the result in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from speaker import logs
+from speaker.core.health import Result
+from speaker.engine.runs import ServiceRun, close_probes
+from speaker.ports import AddressError, Addresses, NullRecorder, Probe, Recorder
+
+LOG = logs.get("speaker")
+
+
+class Prober:
+    def __init__(self, addresses: Addresses | None) -> None:
+        self.addresses = addresses  # None: netlink unavailable
+        self.recorder: Recorder = NullRecorder()
+        self.sent = 0  # probes sent since the start (the DNS server counts them too)
+
+    def ensure_addresses(self, run: ServiceRun) -> None:
+        """Add the service's anycast addresses where it manages them; log what fails."""
+        addr = run.service.address
+        if addr is None or not addr.manage or self.addresses is None:
+            return
+        for prefix in run.service.prefixes:
+            try:
+                if self.addresses.ensure(addr.interface, prefix.network_address):
+                    logs.log(LOG, logging.INFO, "anycast address added", service=run.service.name,
+                             address=prefix.network_address, interface=addr.interface)
+            except AddressError as exc:
+                logs.log(LOG, logging.ERROR, "cannot add anycast address",
+                         service=run.service.name, error=exc)
+
+    def _check_addresses(self, run: ServiceRun) -> Result | None:
+        """The address check: a hard failure when an address is missing, else None."""
+        service = run.service
+        addr = service.address
+        if addr is None or not addr.check:
+            return None
+        if self.addresses is None:
+            run.address_ok = None  # unknown, so never announced: nothing unverified goes out
+            return Result(False, "anycast address check: netlink unavailable (see the log at "
+                                 "start-up)", hard=True)
+        missing = []
+        try:
+            for prefix in service.prefixes:
+                if not self.addresses.present(addr.interface, prefix.network_address):
+                    missing.append(str(prefix.network_address))
+        except AddressError as exc:
+            run.address_ok = False
+            return Result(False, f"anycast address check: {exc}", hard=True)
+        run.address_ok = not missing
+        self.recorder.check(service.name, f"address on {addr.interface}",
+                            "missing" if missing else "ok", 0.0)
+        if not missing:
+            return None
+        close_probes(run.probes)  # their sockets were connected with it in place
+        if addr.manage:
+            self.ensure_addresses(run)
+        return Result(False, f"anycast address {', '.join(missing)} missing from "
+                             f"{addr.interface}", hard=True)
+
+    async def round(self, run: ServiceRun) -> Result:
+        """Run the address check, then every check concurrently; all must pass."""
+        failed_address = self._check_addresses(run)
+        if failed_address is not None:
+            return failed_address
+        service = run.service
+        self.sent += len(run.probes)
+        if len(run.probes) == 1:  # the common case, without gather's task and future
+            outcomes = [await run.probes[0].run()]
+        else:
+            outcomes = list(await asyncio.gather(*(p.run() for p in run.probes)))
+        run.outcomes = outcomes
+        for probe, outcome in zip(run.probes, outcomes, strict=True):
+            self.recorder.check(service.name, probe.check.describe(), outcome.code,
+                                outcome.latency)
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            at_once = any(o.code in service.timing.fail_at_once for o in failed)
+            return Result(False, "; ".join(o.reason for o in failed), hard=at_once,
+                          codes=tuple(o.code for o in failed))
+        slowest = max(o.latency for o in outcomes)
+        return Result(True, f"{len(outcomes)} checks ok (slowest {slowest * 1000:.1f} ms)")
+
+    async def peers_up(self, run: ServiceRun) -> int:
+        """How many of the service's overload peers pass every one of its checks."""
+        async def answers(probes: list[Probe]) -> bool:
+            outcomes = await asyncio.gather(*(p.run() for p in probes))
+            return all(o.ok for o in outcomes)
+
+        # not counted in `sent`: the local server's statistics never see these
+        results = await asyncio.gather(*(answers(p) for p in run.peer_probes))
+        return sum(results)

@@ -1,0 +1,53 @@
+"""What `speakerctl status` and the metrics read: one service's state, as a dict.
+
+Owns the shape of a service's entry in the status reply. Reads only what it
+is given and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from speaker.core.maintenance import Maintenance
+from speaker.core.routes import RouteBook
+from speaker.core.watch import Detection
+from speaker.engine.runs import ServiceRun
+
+
+def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: RouteBook,
+            now: float, detection: list[Detection] | None = None) -> dict[str, Any]:
+    """The status of `run`, shown as `state`; `now` is the monotonic clock; `detection`:
+    which event sources watch its server."""
+    svc = run.service
+    return {
+        "name": svc.name,
+        "state": state,
+        "health": run.health.state.value,
+        "since": run.since,
+        "reason": run.health.reason,
+        "passes": run.health.passes,
+        "fails": run.health.fails,
+        "rise": svc.timing.rise,
+        "fall": svc.timing.fall,
+        "maintenance": None if maintenance is None else {
+            "reason": maintenance.reason, "since": maintenance.since, "by": maintenance.by},
+        "held_down_for": round(run.damping.remaining(now), 1),
+        "flap_holds": run.damping.holds,
+        "address_present": run.address_ok,
+        "detection": [d.as_dict() for d in detection or []],
+        # the kind of the last failing round: "soft" (a busy server's timeouts) or "hard"
+        "failure": None if run.degraded.last.value == "ok" else run.degraded.last.value,
+        "degraded_for": (None if run.degraded.since is None
+                         else round(now - run.degraded.since, 1)),
+        "peers_up": run.degraded.peers_up,
+        "checks": [
+            {"check": p.check.describe(), "ok": o.ok, "code": o.code,
+             "reason": o.reason, "latency_ms": round(o.latency * 1000, 2)}
+            for p, o in zip(run.probes, run.outcomes, strict=False)
+        ],
+        "prefixes": [
+            {"prefix": str(p), "desired": "announced" if book.desired(p) else "withdrawn",
+             "confirmed": book.confirmed(p).value}
+            for p in svc.prefixes
+        ],
+    }
