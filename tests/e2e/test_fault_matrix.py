@@ -221,7 +221,7 @@ def test_exabgp_sigkill_router_drops_the_path_at_once(lab: Lab, node: LabNode) -
     record("ExaBGP SIGKILL", gone, back, stats, "TCP closed by the kernel; recover = restart "
                                                 "to announce")
     assert exited
-    assert gone <= 0.5, f"next hop left {gone:.2f} s after the kill (measured 0.08 s)"
+    assert gone <= 1.0, f"next hop left {gone:.2f} s after the kill (measured 0.08-0.23 s)"
     assert left_alone, "the speaker or its watchdog outlived ExaBGP"
     assert stayed, f"announced again without ExaBGP: {fib.changes}"
     assert back <= 6.0, f"back {back:.2f} s after the restart (measured 1.6-1.7 s)"
