@@ -163,7 +163,10 @@ def zone_file(topo: Topology, broken: bool = False, server: str = "bind") -> str
     return "\n".join(body) + "\n"
 
 
-def exabgp_conf(topo: Topology, node: Node, run: Path) -> str:
+HOLD_TIME = 3  # as shipped in conf/speaker.conf
+
+
+def exabgp_conf(topo: Topology, node: Node, run: Path, hold_time: int = HOLD_TIME) -> str:
     """ExaBGP for one node: one neighbour (the router), the process block."""
     return (
         "process speaker {\n"
@@ -177,7 +180,7 @@ def exabgp_conf(topo: Topology, node: Node, run: Path) -> str:
         f"    local-address {node.address};\n"
         f"    local-as {node.asn};\n"
         f"    peer-as {topo.router_asn};\n"
-        "    hold-time 9;\n"
+        f"    hold-time {hold_time};\n"
         "    group-updates false;\n"
         "\n"
         "    family {\n"
