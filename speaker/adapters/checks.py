@@ -14,6 +14,7 @@ import errno
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import dns.edns
 import dns.entropy
@@ -24,6 +25,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from speaker.adapters.soa import SoaProbe
 from speaker.core import config
 from speaker.core.verdicts import Outcome, classify, plainly_ok
 from speaker.ports import Probe
@@ -184,8 +186,9 @@ def _expire(done: asyncio.Future[bytes]) -> None:
 
 
 # One entry per check type (see speaker.core.config.CHECK_TYPES).
-PROBES: dict[type, Callable[[config.Check, float], Probe]] = {
+PROBES: dict[type, Callable[[Any, float], Probe]] = {
     config.DnsCheck: DnsProbe,
+    config.SoaCheck: SoaProbe,
 }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
-from speaker.core.config import Check, Config, IPAddress, Service
+from speaker.core.config import Check, Config, DnsCheck, IPAddress, Service
 from speaker.core.exabgp_conf import Finding as ConfFinding
 
 
@@ -135,7 +135,7 @@ FIXES = {
 }
 
 
-def _fix(check: Check, code: str) -> str:
+def _fix(check: DnsCheck, code: str) -> str:
     text = FIXES.get(code, "see the reason; the speaker runs the same check")
     return text.format(server=check.server, port=check.port, qname=check.qname,
                        qtype=check.qtype)
@@ -148,8 +148,10 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
     mine = {a for _, a in local} if local is not None else None
     for service in cfg.services:
         anycast = {p.network_address for p in service.prefixes}
-        servers = {c.server for c in service.checks}
+        servers = {c.server for c in service.checks if isinstance(c, DnsCheck)}
         for i, check in enumerate(service.checks):
+            if not isinstance(check, DnsCheck):
+                continue  # soa checks: speaker.cli.freshness
             name = f"dns {service.name}/{i}"
             what = check.describe()
             outcome = outcomes.get((service.name, i))
@@ -277,7 +279,7 @@ def probe_local(cfg: Config, local: Local | None,
     """Run each check whose server is an address of this node (never another host)."""
     mine = {a for _, a in local} if local is not None else set()
     jobs = [((s.name, i), build(c, s.timing.timeout)) for s in cfg.services
-            for i, c in enumerate(s.checks) if c.server in mine]
+            for i, c in enumerate(s.checks) if isinstance(c, DnsCheck) and c.server in mine]
     return asyncio.run(_probe_all(jobs)) if jobs else {}
 
 
@@ -299,6 +301,9 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
             local, error = None, f"{exc.__class__.__name__}: {exc}"
         findings += judge_addresses(cfg, local, error)
         findings += judge_dns(cfg, probe_local(cfg, local, build or checks.build), local)
+        from speaker.cli.freshness import judge_freshness
+
+        findings += [Finding(n, Verdict(v), d, f) for n, v, d, f in judge_freshness(cfg, status)]
     findings += judge_bgp(status)
     findings += judge_prefixes(status)
     return findings

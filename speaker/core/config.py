@@ -114,7 +114,37 @@ class DnsCheck:
         return f"dns check {host}:{self.port}{tcp} {self.qtype} {self.qname}"
 
 
-Check = DnsCheck
+SOA_ACTIONS = ("withdraw", "warn")  # "degrade" waits for the overload policy's degraded state
+
+
+@dataclass(frozen=True)
+class SoaCheck:
+    """Zone freshness: the serial `server` serves for `zone` against the master's.
+
+    Stale once behind the master for longer than `max_lag` seconds (None: the
+    master's SOA refresh + retry); then `action` (withdraw, or only warn). An
+    unreachable master is a warning, never a failure (speaker.core.freshness).
+    """
+
+    server: IPAddress
+    zone: str
+    master: IPAddress
+    port: int = 53
+    master_port: int = 53
+    max_lag: float | None = None
+    action: str = "withdraw"
+    timeout: float | None = None
+    type: str = "soa"
+
+    def describe(self) -> str:
+        def host(a: IPAddress, port: int) -> str:
+            return f"[{a}]:{port}" if a.version == 6 else f"{a}:{port}"
+
+        return (f"soa check {self.zone} at {host(self.server, self.port)} "
+                f"vs master {host(self.master, self.master_port)}")
+
+
+Check = DnsCheck | SoaCheck
 
 
 @dataclass(frozen=True)
@@ -460,6 +490,39 @@ def _dns_check(problems: _Problems, r: _Reader) -> DnsCheck | None:
                     transport=transport, timeout=timeout, expect=expect)
 
 
+def _soa_check(problems: _Problems, r: _Reader) -> SoaCheck | None:
+    for key in ("server", "master"):
+        if not r.has(key):
+            problems.add(r.at(key), "is required")
+    server = _address(problems, r.at("server"), r.raw("server")) if r.has("server") else None
+    master = _address(problems, r.at("master"), r.raw("master")) if r.has("master") else None
+    zone = r.string("zone", required=True)
+    if zone is not None:
+        import dns.name
+
+        try:
+            zone = dns.name.from_text(zone).to_text()
+        except Exception as exc:  # dnspython raises several types for a bad name
+            problems.add(r.at("zone"), f"is not a DNS name: {zone!r} ({exc})")
+    port = r.integer("port", 53, low=1, high=65535)
+    master_port = r.integer("master_port", 53, low=1, high=65535)
+    max_lag = r.number("max_lag", 0.0, low=0.1, high=30 * 86400) if r.has("max_lag") else None
+    if r.raw("action") == "degrade":
+        problems.add(r.at("action"), "degrade is not available yet (it needs the overload "
+                                     "policy's degraded state); use withdraw or warn")
+        action = "withdraw"
+    else:
+        action = r.string("action", "withdraw", choices=SOA_ACTIONS) or "withdraw"
+    timeout = r.number("timeout", 0.0, low=0.01, high=60) if r.has("timeout") else None
+    if server is None or master is None or zone is None:
+        return None
+    if server == master and port == master_port:
+        problems.add(r.at("master"), f"is the server itself ({master}): the check would "
+                                     "compare the zone with itself")
+    return SoaCheck(server=server, zone=zone, master=master, port=port,
+                    master_port=master_port, max_lag=max_lag, action=action, timeout=timeout)
+
+
 # One entry per check type: the keys it accepts and how to read them. New
 # check types (soa-serial, dnssec-expiry, http, ...) add a row here and an
 # adapter in speaker.adapters.checks.
@@ -467,6 +530,11 @@ CHECK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[_Problems, _Reader], Che
     "dns": (
         ("type", "server", "qname", "qtype", "port", "transport", "timeout", "expect"),
         _dns_check,
+    ),
+    "soa": (
+        ("type", "server", "zone", "master", "port", "master_port", "max_lag", "action",
+         "timeout"),
+        _soa_check,
     ),
 }
 

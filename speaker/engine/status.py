@@ -34,7 +34,8 @@ def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: 
         "address_present": run.address_ok,
         "checks": [
             {"check": p.check.describe(), "ok": o.ok, "code": o.code,
-             "reason": o.reason, "latency_ms": round(o.latency * 1000, 2)}
+             "reason": o.reason, "warning": o.warning,
+             "latency_ms": round(o.latency * 1000, 2)}
             for p, o in zip(run.probes, run.outcomes, strict=False)
         ],
         "prefixes": [

@@ -101,7 +101,7 @@ def test_defaults() -> None:
         (service(check=", expect: {aa: yes please}"), "/services/0/checks/0/expect/aa: must be true or false"),
         (service(check=", timeout: 5"), "/services/0/checks/0/timeout: must be <= the service's interval"),
         (service().replace('server: "2001:db8::100"', "server: dns1"), "/services/0/checks/0/server: is not an IP address: 'dns1'"),
-        (service().replace("type: dns,", "type: http,"), "/services/0/checks/0/type: must be one of dns (got 'http')"),
+        (service().replace("type: dns,", "type: http,"), "/services/0/checks/0/type: must be one of dns, soa (got 'http')"),
         (service().replace("qname: example.com.", "qname: a..b"), "/services/0/checks/0/qname: is not a DNS name"),
         (service("    address: {interface: lo, manage: maybe}"), "/services/0/address/manage: must be true or false"),
         (service("    route: {communities: ['65535:99999']}"), "/services/0/route/communities/0: must be a community"),
