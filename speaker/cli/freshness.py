@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from speaker.cli.findings import Finding, Verdict
 from speaker.core.config import Config, SoaCheck
-
-Row = tuple[str, str, str, str]  # check, verdict (ok, warn, fail, skip), detail, fix
 
 FIXES = {
     "stale": "transfers from the master fail: see named's log on this node ('refresh: "
@@ -31,10 +30,9 @@ FIXES = {
 }
 
 
-def judge_freshness(cfg: Config, status: dict[str, Any] | None) -> list[Row]:
-    """One finding per soa check, read from the running process's status (doctor turns
-    each into its Finding)."""
-    out: list[Row] = []
+def judge_freshness(cfg: Config, status: dict[str, Any] | None) -> list[Finding]:
+    """One finding per soa check, read from the running process's status."""
+    out: list[Finding] = []
     for service in cfg.services:
         shown = {}
         if status is not None:
@@ -48,16 +46,16 @@ def judge_freshness(cfg: Config, status: dict[str, Any] | None) -> list[Row]:
             seen = shown.get(check.describe())
             if seen is None:
                 why = "process not reachable" if status is None else "no round yet"
-                out.append((name, "skip", f"{check.describe()}: {why} (doctor never "
-                                          "queries the master itself)", ""))
+                out.append(Finding(name, Verdict.SKIP, f"{check.describe()}: {why} (doctor never "
+                                   "queries the master itself)"))
                 continue
             fix = FIXES.get(seen["code"], "see the reason").format(
                 master=check.master, master_port=check.master_port, zone=check.zone,
                 served="the served serial")
             if not seen["ok"]:
-                out.append((name, "fail", seen["reason"], fix))
+                out.append(Finding(name, Verdict.FAIL, seen["reason"], fix))
             elif seen.get("warning"):
-                out.append((name, "warn", seen["warning"], fix))
+                out.append(Finding(name, Verdict.WARN, seen["warning"], fix))
             else:
-                out.append((name, "ok", seen["reason"], ""))
+                out.append(Finding(name, Verdict.OK, seen["reason"]))
     return out

@@ -188,11 +188,11 @@ def status(ok: bool, code: str, reason: str, warning: str = "") -> dict[str, obj
 def test_doctor_warns_on_an_unreachable_master() -> None:
     cfg = cfg_with(load())
     rows = judge_freshness(cfg, status(True, "master-unreachable", "r", "master unreachable"))
-    assert rows[0][1] == "warn" and "stays announced" in rows[0][3]
+    assert rows[0].verdict.value == "warn" and "stays announced" in rows[0].fix
 
 
 def test_doctor_fails_a_stale_zone_and_passes_a_fresh_one() -> None:
     cfg = cfg_with(load())
-    assert judge_freshness(cfg, status(False, "stale", "behind"))[0][1] == "fail"
-    assert judge_freshness(cfg, status(True, "ok", "as master"))[0][1] == "ok"
-    assert judge_freshness(cfg, None)[0][1] == "skip"
+    assert judge_freshness(cfg, status(False, "stale", "behind"))[0].verdict.value == "fail"
+    assert judge_freshness(cfg, status(True, "ok", "as master"))[0].verdict.value == "ok"
+    assert judge_freshness(cfg, None)[0].verdict.value == "skip"
