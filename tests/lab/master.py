@@ -4,7 +4,7 @@ Owns the `--hidden-master` topology: the master's namespace and address on the
 guest segment (fd00:10:1::10, never in the NS set, never announced), the text of
 the master's and the secondaries' named.conf (NOTIFY to the nodes only,
 `also-notify` and `allow-transfer` limited to the lab's node addresses, AXFR and
-IXFR), the zone with its serial, and the faults: bump the serial, block one
+IXFR requests answered with the whole zone), the zone with its serial, and the faults: bump the serial, block one
 node's transfers (dropped from the master's allow-transfer, then a reload),
 stop and start the master. Processes are started through `tests.lab.lab.Lab`,
 which records them by PID; the master is signalled by that PID only.
@@ -13,7 +13,9 @@ which records them by PID; the master is signalled by that PID only.
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,7 +87,6 @@ def master_conf(directory: Path, address: ipaddress.IPv6Address,
         "    notify-delay 0;\n"
         f"    also-notify {{ {notify} }};\n"
         f"    allow-transfer {{ {transfer} }};\n"
-        "    ixfr-from-differences yes;\n"
         "};\n"
     )
 
@@ -123,6 +124,7 @@ class HiddenMaster:
         self.dir = lab.root / "master"
         self.serial = SERIAL
         self.blocked: set[str] = set()  # node names refused transfers
+        self._mtime = 0.0  # the zone file's last mtime
 
     # -- set-up ------------------------------------------------------------------
 
@@ -140,12 +142,25 @@ class HiddenMaster:
             f"addr add {self.address}/{topo.guest_net.prefixlen} dev eth0 nodad",
         ]) + "\n")
 
-    def write_configs(self) -> None:
+    def write_configs(self, zone: bool = True) -> None:
+        """named.conf, and the zone file unless `zone` is False (a new serial only).
+
+        No ixfr-from-differences: with it, BIND 9.18 journals each reload, and a zone
+        reconfigured later (allow-transfer changed) failed to load with "journal out of
+        sync with zone". The nodes still ask for IXFR; the master answers with the whole
+        zone (AXFR-style IXFR, RFC 1995)."""
         self.dir.mkdir(mode=0o755, exist_ok=True)
         nodes = [n.address for n in self.lab.topo.nodes]
         allowed = [n.address for n in self.lab.topo.nodes if n.name not in self.blocked]
         (self.dir / "named.conf").write_text(master_conf(self.dir, self.address, nodes, allowed))
-        (self.dir / "db.example.com").write_text(zone_text(self.lab.topo.anycast, self.serial))
+        if not zone:
+            return
+        path = self.dir / "db.example.com"
+        path.write_text(zone_text(self.lab.topo.anycast, self.serial))
+        # named reloads a zone only if its file's mtime moved on (whole seconds): two
+        # writes within one second must still look newer
+        self._mtime = max(time.time(), self._mtime + 1.0)
+        os.utime(path, (self._mtime, self._mtime))
 
     def write_secondary(self, node: LabNode) -> None:
         (node.dir / "named.conf").write_text(secondary_conf(node.dir, node.name, self.address))
@@ -174,11 +189,11 @@ class HiddenMaster:
         proc = self.lab.procs.get("master/named")
         return proc is not None and proc.alive
 
-    def _reload(self) -> None:
+    def _reload(self, zone: bool = False) -> None:
         proc = self.lab.procs.get("master/named")
         if proc is None or not proc.alive:
             raise LabError("the hidden master is not running")
-        self.write_configs()
+        self.write_configs(zone)
         proc.signal(signal.SIGHUP)  # named: reload the config and changed zones
 
     # -- faults ------------------------------------------------------------------
@@ -186,9 +201,14 @@ class HiddenMaster:
     def bump_serial(self, by: int = 1) -> int:
         """A new serial on the master (RFC 1982 addition); NOTIFY goes to the nodes."""
         self.serial = (self.serial + by) % 2**32
-        self._reload()
-        wait_for(lambda: self.served_serial() == self.serial, 10, interval=0.05,
-                 what=f"the master to serve serial {self.serial}")
+        self._reload(zone=True)
+        try:
+            wait_for(lambda: self.served_serial() == self.serial, 3, interval=0.05,
+                     what=f"the master to serve serial {self.serial}")
+        except LabError:  # a SIGHUP during a reload in progress can be lost: once more
+            self._reload()
+            wait_for(lambda: self.served_serial() == self.serial, 10, interval=0.05,
+                     what=f"the master to serve serial {self.serial}")
         return self.serial
 
     def block_transfers(self, node: str) -> None:
