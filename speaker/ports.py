@@ -69,7 +69,10 @@ class Addresses(Protocol):
 
 
 class Probe(Protocol):
-    check: Check
+    @property
+    def check(self) -> Check:
+        """What the probe checks (read-only: each probe type has its own kind of check)."""
+        ...
 
     async def run(self, confirm: bool = False) -> Outcome:
         """Check once; never raises: a failure is an Outcome that says why.

@@ -16,6 +16,7 @@ import errno
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import dns.edns
 import dns.entropy
@@ -26,6 +27,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from speaker.adapters.soa import SoaProbe
 from speaker.core import config, rtt
 from speaker.core.verdicts import Outcome, classify, plainly_ok
 from speaker.ports import Probe
@@ -200,8 +202,9 @@ def _expire(done: asyncio.Future[bytes]) -> None:
 
 
 # One entry per check type (see speaker.core.config.CHECK_TYPES).
-PROBES: dict[type, Callable[[config.Check, float, float | None], Probe]] = {
+PROBES: dict[type, Callable[[Any, float, float | None], Probe]] = {
     config.DnsCheck: DnsProbe,
+    config.SoaCheck: SoaProbe,
 }
 
 

@@ -194,6 +194,10 @@ class Prometheus:
         announced = g("speaker_prefix_announced",
                       "1 when ExaBGP acknowledged the announce of the prefix, else 0.",
                       labels=["service", "prefix"])
+        warning = g("speaker_check_warning",
+                    "1 while the check passes with a warning (a soa check's master "
+                    "unreachable, ...), by its outcome code; else 0.",
+                    labels=["service", "check", "outcome"])
         desired = g("speaker_prefix_desired",
                     "1 when health says the prefix should be announced, else 0.",
                     labels=["service", "prefix"])
@@ -210,11 +214,14 @@ class Prometheus:
             since.add_metric([name], svc["since"])
             held.add_metric([name], svc["held_down_for"])
             holds.add_metric([name], svc["flap_holds"])
+            for c in svc["checks"]:
+                if c.get("warning"):
+                    warning.add_metric([name, c["check"], c["code"]], 1)
             for p in svc["prefixes"]:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)
                 desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
-        yield from (state, since, held, holds, failing, announced, desired)
+        yield from (state, since, held, holds, failing, warning, announced, desired)
         session = g("speaker_bgp_neighbor_up",
                     "1 when the BGP session with the neighbour is established.",
                     labels=["peer"])

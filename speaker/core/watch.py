@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speaker.core.config import Check, Service
+from speaker.core.config import Check, DnsCheck, Service
 from speaker.core.sockdiag import Listener
 
 
@@ -57,7 +57,8 @@ def targets(checks: Iterable[Check], sockets: bool, pid_file: Path | None) -> tu
     found: list[Target] = []
     if sockets:
         for check in checks:
-            listener = Listener(check.transport, check.server, check.port)
+            transport = check.transport if isinstance(check, DnsCheck) else "udp"  # soa: udp
+            listener = Listener(transport, check.server, check.port)
             if listener not in found:
                 found.append(listener)
     if pid_file is not None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.lab import freshness
 from tests.lab.lab import Lab, LabNode, summarize
 from tests.lab.system import LabError
 
@@ -217,9 +218,11 @@ def _client_rate(status: dict[str, object]) -> float | None:
     return float(rate) if isinstance(rate, int | float) else None
 
 
-def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind") -> int:
+def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind",
+        hidden_master: bool = False) -> int:
     started = time.monotonic()
-    lab = Lab(nodes=nodes, exabgp_version=exabgp_version, dns=dns)
+    lab = Lab(nodes=nodes, exabgp_version=exabgp_version, dns=dns, hidden_master=hidden_master,
+              soa={"max_lag": freshness.MAX_LAG} if hidden_master else None)
     print(f"anycast-speaker lab demo: {nodes} DNS nodes ({lab.server.label}, ExaBGP "
           f"{exabgp_version} "
           f"running `python3 -m speaker`), a router (FRR, AS 65101), a client; "
@@ -234,13 +237,15 @@ def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind") -> int:
         for step in (demo.step1_sessions, demo.step2_queries, demo.step3_failover,
                      demo.step4_restore, demo.step5_maintenance):
             step()
+        if lab.master is not None:
+            freshness.steps(demo, lab)
     except (LabError, OSError) as exc:
         demo.failures.append(f"lab error: {exc}")
         print(f"\nFAIL lab error: {exc}")
     except KeyboardInterrupt:
         demo.failures.append("interrupted")
     finally:
-        demo.step("Step 6: teardown")
+        demo.step("Step 10: teardown" if lab.master is not None else "Step 6: teardown")
         if demo.failures and lab.root.exists():
             dest = lab.archive_logs(Path(f"/tmp/spklab-{lab.lab_id}-logs"))
             print(f"  logs kept in {dest}")

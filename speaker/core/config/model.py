@@ -21,6 +21,7 @@ __all__ = [
     "LOOPBACK",
     "OUTCOME_CODES",
     "RCODES",
+    "SOA_ACTIONS",
     "STATISTICS_KINDS",
     "STATISTICS_URLS",
     "Address",
@@ -37,6 +38,7 @@ __all__ = [
     "Overload",
     "Route",
     "Service",
+    "SoaCheck",
     "Timing",
     "Watch",
 ]
@@ -134,7 +136,37 @@ class DnsCheck:
         return f"dns check {host}:{self.port}{tcp} {self.qtype} {self.qname}"
 
 
-Check = DnsCheck
+SOA_ACTIONS = ("withdraw", "warn")  # "degrade" waits for a degraded state a check can ask for
+
+
+@dataclass(frozen=True)
+class SoaCheck:
+    """Zone freshness: the serial `server` serves for `zone` against the master's.
+
+    Stale once behind the master for longer than `max_lag` seconds (None: the
+    master's SOA refresh + retry); then `action` (withdraw, or only warn). An
+    unreachable master is a warning, never a failure (speaker.core.freshness).
+    """
+
+    server: IPAddress
+    zone: str
+    master: IPAddress
+    port: int = 53
+    master_port: int = 53
+    max_lag: float | None = None
+    action: str = "withdraw"
+    timeout: float | None = None
+    type: str = "soa"
+
+    def describe(self) -> str:
+        def host(a: IPAddress, port: int) -> str:
+            return f"[{a}]:{port}" if a.version == 6 else f"{a}:{port}"
+
+        return (f"soa check {self.zone} at {host(self.server, self.port)} "
+                f"vs master {host(self.master, self.master_port)}")
+
+
+Check = DnsCheck | SoaCheck
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
+from speaker.core.config import soa
 from speaker.core.config.model import (
     OUTCOME_CODES,
     RCODES,
@@ -214,6 +215,7 @@ CHECK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[Fields], Check]]] = {
         ("type", "server", "qname", "qtype", "port", "transport", "timeout", "expect"),
         dns_check,
     ),
+    "soa": (soa.KEYS, soa.soa_check),
 }
 
 
