@@ -1,9 +1,9 @@
 """The composition root: builds the real adapters and drives the event loop.
 
 `run` wires a `speaker.engine.Speaker` to ExaBGP's pipes, netlink, the DNS
-probes, the control socket, the watchdog process, metrics and BIND's
-statistics; `main` is `python3 -m speaker`. The only module that knows both
-the engine and the concrete adapters.
+probes, the control socket, the watchdog process, metrics, BIND's
+statistics and the state-change hooks; `main` is `python3 -m speaker`. The
+only module that knows both the engine and the concrete adapters.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from speaker import __version__, logs
-from speaker.adapters import checks, dnsstats, metrics, watchdog
+from speaker.adapters import checks, dnsstats, hooks, metrics, watchdog
 from speaker.adapters.channel import StdinReader, StdoutWriter
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
@@ -27,6 +27,7 @@ from speaker.ports import Addresses, StateError
 
 LOG = logs.get("daemon")
 EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
+HOOK_GRACE = 1.0  # seconds running hooks may still take when the speaker stops
 
 
 def _allow_files(needed: int) -> None:
@@ -80,8 +81,9 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
         logs.log(LOG, logging.ERROR, "netlink unavailable", error=exc)
         addresses = None
     store = MaintenanceStore(cfg.state_dir)
+    hook_runner = hooks.Runner(lambda service, result: speaker.recorder.hook(service, result))
     speaker = Speaker(cfg, writer, addresses, store, probe_factory=checks.build,
-                      config_path=config_path)
+                      config_path=config_path, hook_runner=hook_runner)
 
     if cfg.metrics is not None:
         _start_metrics(speaker, cfg.metrics)
@@ -166,6 +168,7 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
     speaker.shutdown_commands()
     speaker.close()
     await control.stop()
+    await hook_runner.stop(HOOK_GRACE)
     dog.bye()
     if stats is not None:
         stats.stop()

@@ -1,4 +1,5 @@
-"""Fakes for the I/O edges of the speaker: ExaBGP sink, addresses, probes, store, clock.
+"""Fakes for the I/O edges of the speaker: ExaBGP sink, addresses, probes, store, clock,
+hooks.
 
 Small and general: each records what happened and lets a test script the
 answers. No real time, no sockets, no netlink.
@@ -7,9 +8,10 @@ answers. No real time, no sockets, no netlink.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from speaker.core.config import Check, IPAddress
+from speaker.core.hooks import Argv, Transition
 from speaker.core.maintenance import Maintenance
 from speaker.core.verdicts import Outcome
 from speaker.ports import AddressError, ChannelClosed, StateError
@@ -118,3 +120,15 @@ class Store:
         if self.error:
             raise StateError(self.error)
         self.entries = dict(entries)
+
+
+class HookRunner:
+    """Records each request to run hooks, with how many lines ExaBGP had been sent then."""
+
+    def __init__(self, sink: Sink | None = None) -> None:
+        self.sink = sink
+        self.runs: list[tuple[tuple[Argv, ...], float, Transition, int]] = []
+
+    def run(self, commands: Sequence[Argv], timeout: float, transition: Transition) -> None:
+        sent = len(self.sink.lines) if self.sink is not None else 0
+        self.runs.append((tuple(commands), timeout, transition, sent))

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from speaker.core.errors import ConfigError
+from speaker.core.hooks import Hooks
 
 DEFAULT_PATH = Path("/etc/speaker/speaker.yaml")
 DEFAULT_SOCKET = Path("/run/speaker/speaker.sock")
@@ -136,6 +137,7 @@ class Service:
     timing: Timing = field(default_factory=Timing)
     flap: Flap = field(default_factory=Flap)
     route: Route = field(default_factory=Route)
+    hooks: Hooks | None = None  # replaces the top-level hooks for this service
 
     @property
     def anycast(self) -> IPAddress:
@@ -177,6 +179,7 @@ class Config:
     metrics: Metrics | None = None
     dns_statistics: DnsStatistics | None = None
     local_as_range: tuple[int, int] = (65200, 65299)
+    hooks: Hooks | None = None
     source: str = "<config>"
 
     def service(self, name: str) -> Service | None:

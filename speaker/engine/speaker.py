@@ -4,7 +4,8 @@
 announce: a prefix is announced while its service is up, not in maintenance
 and not held down for flapping. It reaches the outside world only through the
 ports (`speaker.ports`) handed to it: a Sink for ExaBGP, Addresses for the
-anycast addresses, a probe factory, a MaintenanceStore, a Recorder and clocks.
+anycast addresses, a probe factory, a MaintenanceStore, a Recorder, a
+HookRunner for the state-change hooks and clocks.
 The conversation with ExaBGP lives in `speaker.engine.exabgp`, the probe round
 in `speaker.engine.probing`, maintenance in `speaker.engine.maintenance`. The
 wiring of the real adapters, and the event loop, live in `speaker.daemon`; this
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker import __version__, logs
-from speaker.core import config, flap, health
+from speaker.core import config, flap, health, hooks
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import Maintenance
@@ -37,7 +38,9 @@ from speaker.engine.runs import ServiceRun, close_probes
 from speaker.ports import (
     Addresses,
     Clock,
+    HookRunner,
     MaintenanceStore,
+    NullHooks,
     NullRecorder,
     Probe,
     ProbeFactory,
@@ -62,12 +65,14 @@ class Speaker:
         wall: Clock = time.time,
         config_path: Path | None = None,
         recorder: Recorder | None = None,
+        hook_runner: HookRunner | None = None,
     ) -> None:
         self.config = cfg
         self.config_path = config_path
         self.clock = clock
         self.wall = wall
         self.probe_factory = probe_factory
+        self.hook_runner: HookRunner = hook_runner or NullHooks()
         self.book = RouteBook()
         self.stopping = asyncio.Event()
         self.exabgp = ExaBGP(sink, self.book, self.stopping, clock=clock, wall=wall)
@@ -164,14 +169,19 @@ class Speaker:
         self.update(run, result.reason)
 
     def update(self, run: ServiceRun, reason: str) -> None:
-        """Log a change of the shown state, then bring the routes in line."""
+        """Log a change of the shown state, bring the routes in line, then start its hooks
+        (after the routes: a hook never delays a withdraw)."""
         new = self.state_name(run)
+        changed: hooks.Transition | None = None
         if new != run.shown:
             old, run.shown = run.shown, new
-            self._transition(run, old, new, reason)
+            changed = self._transition(run, old, new, reason)
         self.apply(run)
+        if changed is not None:
+            self._run_hooks(run, changed)
 
-    def _transition(self, run: ServiceRun, old: str, new: str, reason: str) -> None:
+    def _transition(self, run: ServiceRun, old: str, new: str, reason: str
+                    ) -> hooks.Transition:
         service = run.service
         if new == "held-down":
             reason = (f"flapping: {service.flap.max_transitions} transitions within "
@@ -183,6 +193,14 @@ class Speaker:
                  reason=reason)
         self.events.append(Event(self.wall(), service.name, old, new, reason))
         self.recorder.transition(service.name, old, new)
+        return hooks.Transition(service.name, old, new, reason,
+                                tuple(str(p) for p in service.prefixes))
+
+    def _run_hooks(self, run: ServiceRun, transition: hooks.Transition) -> None:
+        chosen = hooks.effective(run.service.hooks, self.config.hooks)
+        commands = hooks.commands(chosen, transition.new)
+        if chosen is not None and commands:
+            self.hook_runner.run(commands, chosen.timeout, transition)
 
     def apply(self, run: ServiceRun) -> None:
         """Set the desired state of the service's prefixes and send what changed."""
