@@ -70,3 +70,12 @@ def commands(hooks: Hooks | None, new: str) -> tuple[Argv, ...]:
 def effective(service_hooks: Hooks | None, top_hooks: Hooks | None) -> Hooks | None:
     """A service's own hooks block replaces the top-level one as a whole."""
     return service_hooks if service_hooks is not None else top_hooks
+
+
+def plan(service_hooks: Hooks | None, top_hooks: Hooks | None, transition: Transition
+         ) -> tuple[tuple[Argv, ...], float, Transition]:
+    """What `speaker.ports.HookRunner.run` is given for `transition`: commands (maybe
+    none), their timeout and the transition."""
+    chosen = effective(service_hooks, top_hooks)
+    timeout = chosen.timeout if chosen is not None else DEFAULT_TIMEOUT
+    return commands(chosen, transition.new), timeout, transition

@@ -132,3 +132,33 @@ def test_stopping_kills_a_hook_still_running_after_the_grace(
     run([(((PY, "-c", "import time; time.sleep(60)"),), 30.0, DOWN)], grace=0.3)
     assert time.monotonic() - start < 5
     assert fields(caplog, "hook killed: the speaker is stopping")
+
+
+HOOK_SCRIPT = """#!/bin/sh
+# a state-change hook: note what it was told, one file per transition
+{{ echo "$SPEAKER_SERVICE $SPEAKER_OLD $SPEAKER_NEW $SPEAKER_PREFIXES"; echo "$SPEAKER_REASON"; }} \\
+    > "{folder}/$SPEAKER_NEW"
+echo "hook saw $SPEAKER_NEW"
+"""
+
+
+def test_a_running_speaker_runs_a_real_script_on_its_transitions(tmp_path: Path) -> None:
+    from tests.integration.running import Running
+
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    script = tmp_path / "hook.sh"
+    script.write_text(HOOK_SCRIPT.format(folder=seen))
+    script.chmod(0o755)
+    speaker = Running(tmp_path, {"hooks": {"change": [[str(script)]], "timeout": 5}})
+    try:
+        speaker.wait_until(lambda: (seen / "up").exists())
+        assert (seen / "up").read_text().split("\n")[0] == "dns starting up 2001:db8::53/128"
+        done = speaker.ctl("withdraw", "--reason", "kernel upgrade", "--drain-delay", "0")
+        assert done.returncode == 0, done.stderr
+        speaker.wait_until(lambda: (seen / "maintenance").exists())
+        assert (seen / "maintenance").read_text().split("\n")[:2] == [
+            "dns up maintenance 2001:db8::53/128", "speakerctl withdraw: kernel upgrade"]
+        assert any(c.startswith("withdraw route 2001:db8::53/128") for c in speaker.commands)
+    finally:
+        speaker.close()

@@ -132,3 +132,49 @@ def test_a_probe_round_that_changes_nothing_runs_no_hook(tmp_path: Path) -> None
     before = len(rig.hooks.runs)
     rig.round(3)
     assert len(rig.hooks.runs) == before
+
+
+HOOKS_YAML = """
+hooks:
+  down: [["/usr/local/bin/page", "--severity", "high"]]
+  change: [["/usr/bin/logger", "-t", "speaker"], ["/bin/true"]]
+  timeout: 2
+services:
+  - name: dns
+    prefixes: ["2001:db8::100/128"]
+    checks: [{type: dns, server: "2001:db8::100", qname: example.com.}]
+    hooks: {maintenance: [["/usr/local/bin/maint"]]}
+  - name: ntp
+    prefixes: ["2001:db8::123/128"]
+    checks: [{type: dns, server: "2001:db8::123", qname: example.com.}]
+"""
+
+
+def test_the_config_reads_top_level_and_service_hooks_blocks() -> None:
+    cfg = config.parse(HOOKS_YAML)
+    assert cfg.hooks == Hooks(down=(("/usr/local/bin/page", "--severity", "high"),),
+                              change=(("/usr/bin/logger", "-t", "speaker"), ("/bin/true",)),
+                              timeout=2.0)
+    dns, ntp = cfg.services
+    assert dns.hooks == Hooks(maintenance=(("/usr/local/bin/maint",),))
+    assert ntp.hooks is None
+
+
+@pytest.mark.parametrize(("block", "problem"), [
+    ('{down: ["/usr/local/bin/page"]}',
+     "/hooks/down/0: must be a command as an argv list such as ['/usr/local/bin/notify', '--down'] (got a string): each hook list holds argv lists"),
+    ("{down: [[page, x]]}",
+     "/hooks/down/0/0: must be an absolute path to the command (got 'page'): hooks run without a shell and without a PATH lookup"),
+    ("{down: [[]]}",
+     "/hooks/down/0: must not be empty: an argv list such as ['/usr/local/bin/notify', '--down']"),
+    ('{up: [["/bin/x", 3]]}', "/hooks/up/0/1: must be a non-empty string (got 3)"),
+    ("{down: /bin/x}", "/hooks/down: must be a list (got a string)"),
+    ("{timeout: 0}", "/hooks/timeout: must be >= 0.1 (got 0)"),
+    ("{timeout: 301}", "/hooks/timeout: must be <= 300 (got 301)"),
+    ("{on_down: []}", "/hooks/on_down: unknown key (known keys: up, down, degraded, maintenance, held_down, change, timeout)"),
+])
+def test_a_bad_hooks_block_is_refused_with_its_path(block: str, problem: str) -> None:
+    text = f"hooks: {block}\n" + HOOKS_YAML.split("\n", 5)[5]
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse(text, "speaker.yaml")
+    assert caught.value.problems == [f"speaker.yaml: {problem}"]
