@@ -160,5 +160,7 @@ def test_a_running_speaker_runs_a_real_script_on_its_transitions(tmp_path: Path)
         assert (seen / "maintenance").read_text().split("\n")[:2] == [
             "dns up maintenance 2001:db8::53/128", "speakerctl withdraw: kernel upgrade"]
         assert any(c.startswith("withdraw route 2001:db8::53/128") for c in speaker.commands)
+        speaker.wait_until(lambda: 'speaker_hook_runs_total{result="ok",service="dns"} 2.0'
+                           in speaker.exposition())
     finally:
         speaker.close()

@@ -139,3 +139,13 @@ def test_a_failing_recorder_never_reaches_the_speaker(tmp_path: Path) -> None:
     assert sink.lines[-1] == "announce route 2001:db8::100/128 next-hop self"
     assert isinstance(speaker.recorder, metrics.Guard) and speaker.recorder.failed
     assert ipaddress.ip_network("2001:db8::100/128") in speaker.book.prefixes()
+
+
+def test_hook_runs_are_counted_by_service_and_result(served) -> None:  # type: ignore[no-untyped-def]
+    speaker, _, _, url, _ = served
+    speaker.recorder.hook("dns", "failed")
+    speaker.recorder.hook("dns", "failed")
+    speaker.recorder.hook("dns", "timeout")
+    data = scrape(url)
+    assert value(data, "speaker_hook_runs_total", service="dns", result="failed") == 2
+    assert value(data, "speaker_hook_runs_total", service="dns", result="timeout") == 1
