@@ -227,7 +227,7 @@ def _draw(tl: Timeline, lanes: Any, bars: Any, span: tuple[float, float],
         bars.bar(starts, failed, width=BUCKET, bottom=bottom, align="edge", color=FAILED,
                  label=f"failed ({sum(failed)})" if legend else None)
     bars.yaxis.set_major_locator(MaxNLocator(integer=True))
-    bars.set_xlabel(f"seconds from the fault ({tl.fault})")
+    bars.set_xlabel(f"seconds from the fault: {tl.fault}")
     bars.set_xlim(*span)
     bars.grid(axis="y", alpha=0.3)
     for label, offset in {"fault": 0.0, **tl.marks}.items():
