@@ -203,14 +203,22 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics,
 
 
 def _log_detection(speaker: Speaker) -> None:
-    """One line: how many event sources are active, and why the others are not."""
+    """One line: how many event sources are active, and why the others are not.
+
+    A socket nothing listens on yet (a server still starting, at boot) is no
+    warning: its watch is armed by the first passing probe."""
     found = [d for name in speaker.runs for d in speaker.server_events.report(name)]
-    idle = [d for d in found if not d.active]
+    idle = [d for d in found if not d.active and not d.pending]
+    waiting = [d for d in found if d.pending]
+    if waiting:
+        logs.log(LOG, logging.INFO, "event detection waits for the server to listen: armed "
+                 "at its first passing probe", waiting=len(waiting), first=waiting[0].target)
     if not idle:
-        logs.log(LOG, logging.INFO, "event detection active", watched=len(found))
+        logs.log(LOG, logging.INFO, "event detection active",
+                 watched=len(found) - len(waiting))
         return
     logs.log(LOG, logging.WARNING, "event detection partly inactive: probes alone detect "
-             "those deaths", active=len(found) - len(idle), inactive=len(idle),
+             "those deaths", active=len(found) - len(idle) - len(waiting), inactive=len(idle),
              first=idle[0].target, reason=idle[0].detail)
 
 
