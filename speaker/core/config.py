@@ -11,13 +11,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from speaker.core.errors import ConfigError
+from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits, breaches
 
 DEFAULT_PATH = Path("/etc/speaker/speaker.yaml")
 DEFAULT_SOCKET = Path("/run/speaker/speaker.sock")
@@ -176,7 +177,8 @@ class Config:
     watchdog_timeout: float = 2.0
     metrics: Metrics | None = None
     dns_statistics: DnsStatistics | None = None
-    local_as_range: tuple[int, int] = (65200, 65299)
+    local_as_range: tuple[int, int] = DEFAULT_ASN_RANGE  # router_limits.asn_range
+    router_limits: RouterLimits = field(default_factory=RouterLimits)
     source: str = "<config>"
 
     def service(self, name: str) -> Service | None:
@@ -486,7 +488,8 @@ def _check(problems: _Problems, path: str, data: Any) -> Check | None:
 def _route(problems: _Problems, path: str, data: Any) -> Route:
     if data is None:
         return Route()
-    r = _Reader(problems, path, data, ("med", "communities", "as_path"))
+    r = _Reader(problems, path, data, ("next_hop", "med", "communities", "as_path"))
+    next_hop = _next_hop(problems, r.at("next_hop"), r.raw("next_hop"))
     med = r.integer("med", 0, low=0, high=2**32 - 1) if r.has("med") else None
     communities: list[str] = []
     for i, item in enumerate(r.sequence("communities")):
@@ -504,7 +507,35 @@ def _route(problems: _Problems, path: str, data: Any) -> Route:
             problems.add(f"{r.at('as_path')}/{i}", f"must be an AS number (got {_show(item)})")
     if len(as_path) > 16:
         problems.add(r.at("as_path"), f"must have at most 16 entries (got {len(as_path)})")
-    return Route(med=med, communities=tuple(communities), as_path=tuple(as_path))
+    return Route(next_hop=next_hop, med=med, communities=tuple(communities),
+                 as_path=tuple(as_path))
+
+
+def _next_hop(problems: _Problems, path: str, value: Any) -> str:
+    """`self` (ExaBGP picks the session's local address) or one unicast address."""
+    if value is None or value == "self":
+        return "self"
+    address = _address(problems, path, value)
+    if address is None:
+        return "self"
+    if address.is_unspecified or address.is_multicast or address.is_loopback:
+        problems.add(path, f"must be 'self' or a unicast address of this node (got {value})")
+        return "self"
+    return str(address)
+
+
+def _route_family(problems: _Problems, path: str, route: Route,
+                  prefixes: list[IPNetwork]) -> None:
+    """An explicit next hop is of the family of every prefix it is announced for."""
+    if route.next_hop == "self":
+        return
+    version = ipaddress.ip_address(route.next_hop).version
+    for prefix in prefixes:
+        if prefix.version != version:
+            problems.add(f"{path}/next_hop",
+                         f"is an IPv{version} address but {prefix} is IPv{prefix.version}: "
+                         f"put IPv{prefix.version} prefixes in a service of their own "
+                         f"with an IPv{prefix.version} next_hop (or next_hop: self)")
 
 
 SERVICE_KEYS = ("name", "prefixes", "allow_shorter_prefixes", "address", "timing", "flap",
@@ -548,6 +579,7 @@ def _service(problems: _Problems, path: str, data: Any) -> Service | None:
                          f"(got {_num(check.timeout)})")
     flap = _flap(problems, r.at("flap"), r.raw("flap"))
     route = _route(problems, r.at("route"), r.raw("route"))
+    _route_family(problems, r.at("route"), route, prefixes)
     if name is None or not prefixes or not checks:
         return None
     return Service(name=name, prefixes=tuple(prefixes), checks=tuple(checks), address=address,
@@ -555,7 +587,7 @@ def _service(problems: _Problems, path: str, data: Any) -> Service | None:
 
 
 TOP_KEYS = ("control", "state_dir", "drain_delay", "watchdog_timeout", "metrics",
-            "dns_statistics", "local_as_range", "services")
+            "dns_statistics", "local_as_range", "router_limits", "services")
 
 
 def _path(problems: _Problems, path: str, value: Any, default: Path) -> Path:
@@ -622,7 +654,7 @@ def _dns_statistics(problems: _Problems, path: str, data: Any) -> DnsStatistics 
 
 
 def _as_range(problems: _Problems, path: str, value: Any) -> tuple[int, int]:
-    default = (65200, 65299)
+    default = DEFAULT_ASN_RANGE
     if value is None:
         return default
     ok = (isinstance(value, list) and len(value) == 2
@@ -665,12 +697,47 @@ def parse(text: str, source: str = "<config>") -> Config:
         watchdog_timeout=top.number("watchdog_timeout", 2.0, low=0.5, high=60),
         metrics=_metrics(problems, "/metrics", top.raw("metrics")),
         dns_statistics=_dns_statistics(problems, "/dns_statistics", top.raw("dns_statistics")),
-        local_as_range=_as_range(problems, "/local_as_range", top.raw("local_as_range")),
         source=source,
     )
+    limits = _router_limits(problems, top, services)
+    config = replace(config, router_limits=limits, local_as_range=limits.asn_range)
     if problems.items:
         raise ConfigError(problems.items)
     return config
+
+
+def _router_limits(problems: _Problems, top: _Reader, services: list[Service]) -> RouterLimits:
+    """`router_limits`, with the older top-level `local_as_range` as its asn_range."""
+    data = top.raw("router_limits")
+    old = top.raw("local_as_range")
+    if data is None:
+        return RouterLimits(asn_range=_as_range(problems, "/local_as_range", old))
+    if old is not None:
+        problems.add("/local_as_range", "is router_limits/asn_range now: move it there "
+                                        "(both are set)")
+    r = _Reader(problems, "/router_limits", data,
+                ("max_prefixes", "min_length", "max_length", "asn_range"))
+    if not r.ok:
+        return RouterLimits()
+
+    def maybe(key: str, low: int, high: int) -> int | None:
+        return r.integer(key, 0, low=low, high=high) if r.has(key) else None
+
+    limits = RouterLimits(
+        max_prefixes=maybe("max_prefixes", 1, 1_000_000),
+        min_length=maybe("min_length", 0, 128),
+        max_length=maybe("max_length", 0, 128),
+        asn_range=_as_range(problems, r.at("asn_range"), r.raw("asn_range")),
+    )
+    if (limits.min_length is not None and limits.max_length is not None
+            and limits.min_length > limits.max_length):
+        problems.add(r.at("min_length"), f"must be <= max_length ({limits.max_length}) "
+                                         f"(got {limits.min_length})")
+    located = [(f"/services/{i}/prefixes/{j}", p)
+               for i, s in enumerate(services) for j, p in enumerate(s.prefixes)]
+    for path, message in breaches(limits, located):
+        problems.add(path, message)
+    return limits
 
 
 def _cross_check(problems: _Problems, services: list[Service]) -> None:
