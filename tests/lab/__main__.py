@@ -6,14 +6,15 @@ import argparse
 import sys
 
 from tests.lab import demo, state
-from tests.lab.lab import EXABGP, Lab, missing_requirements
+from tests.lab.lab import EXABGP, ROUTERS, Lab, missing_requirements
 from tests.lab.lanes import DEFAULT_EXABGP
 from tests.lab.system import LabError, alive, run
 from tests.lab.topology import ANYCAST
 
 
 def _up(args: argparse.Namespace) -> int:
-    lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process)
+    lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process,
+              router=args.router)
     try:
         lab.up(timeout=args.timeout)
     except LabError as exc:
@@ -26,7 +27,11 @@ def _up(args: argparse.Namespace) -> int:
     print(f"lab {lab.lab_id} is up: {len(lab.nodes)} next hops for {topo.anycast}/128")
     print(f"  run dir   {lab.root}")
     print(f"  router    ip netns exec {topo.router_ns} ip -6 route show {topo.anycast}")
-    print(f"            vtysh -N {topo.frr_name} -c 'show bgp ipv6 unicast summary'")
+    if args.router == "bird":
+        print(f"            ip netns exec {topo.router_ns} birdc -s {lab.bird_socket} "
+              "show protocols")
+    else:
+        print(f"            vtysh -N {topo.frr_name} -c 'show bgp ipv6 unicast summary'")
     print(f"  client    ip netns exec {topo.client_ns} dig @{topo.anycast} example.com AAAA +nsid")
     for node in lab.nodes:
         print(f"  {node.name}      ip netns exec {node.ns} ...   (config {node.config})")
@@ -72,16 +77,16 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    problems = missing_requirements(args.exabgp)
+    problems = missing_requirements(args.exabgp, args.router)
     if problems:
         print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
         return 2
-    return demo.run(exabgp_version=args.exabgp, nodes=args.nodes)
+    return demo.run(exabgp_version=args.exabgp, nodes=args.nodes, router=args.router)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m tests.lab",
-                                description="The anycast lab: FRR router, BIND+ExaBGP nodes and "
+                                description="The anycast lab: FRR or BIRD router, BIND+ExaBGP nodes and "
                                             "a client in network namespaces (run as root).")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -90,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--exabgp", choices=sorted(EXABGP), default=DEFAULT_EXABGP,
                         help="ExaBGP: 4.2 (Debian) or 5.0 (.venv-exabgp5); SPEAKER_PYTHON's venv "
                              "may bring its own (tests/lab/lanes.py)")
+        sp.add_argument("--router", choices=ROUTERS, default="frr",
+                        help="the router: FRR (default) or BIRD 2 (merge paths on)")
 
     up = sub.add_parser("up", help="start a lab and leave it running")
     common(up)
