@@ -32,8 +32,8 @@ EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
 def _allow_files(needed: int) -> None:
     """Each UDP check keeps a socket open: raise the soft file limit if it is too low.
 
-    Best effort: the Debian unit sets LimitNOFILE (its seccomp filter forbids
-    setrlimit).
+    Best effort: the Debian unit sets LimitNOFILE; raising the soft limit works under
+    its seccomp filter too (glibc calls prlimit64, which @system-service allows).
     """
     import resource
 
@@ -63,9 +63,22 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
     logs.log(LOG, logging.INFO, "metrics endpoint ready", listen=cfg.listen, port=cfg.port)
 
 
+def _log_detection(speaker: Speaker) -> None:
+    """One line: how many event sources are active, and why the others are not."""
+    found = [d for name in speaker.runs for d in speaker.server_events.report(name)]
+    idle = [d for d in found if not d.active]
+    if not idle:
+        logs.log(LOG, logging.INFO, "event detection active", watched=len(found))
+        return
+    logs.log(LOG, logging.WARNING, "event detection partly inactive: probes alone detect "
+             "those deaths", active=len(found) - len(idle), inactive=len(idle),
+             first=idle[0].target, reason=idle[0].detail)
+
+
 async def run(cfg: config.Config, config_path: Path | None) -> int:
     from speaker.adapters.control import ControlServer
     from speaker.adapters.loopback import Netlink
+    from speaker.adapters.watchers import ServerWatch
 
     loop = asyncio.get_running_loop()
     _allow_files(sum(len(s.checks) for s in cfg.services) + 256)
@@ -80,15 +93,16 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
         logs.log(LOG, logging.ERROR, "netlink unavailable", error=exc)
         addresses = None
     store = MaintenanceStore(cfg.state_dir)
+    events = ServerWatch(lambda name, reason: None)
     speaker = Speaker(cfg, writer, addresses, store, probe_factory=checks.build,
-                      config_path=config_path)
+                      config_path=config_path, server_events=events)
+    events.on_gone = speaker.server_gone
 
     if cfg.metrics is not None:
         _start_metrics(speaker, cfg.metrics)
     stats = None
     if cfg.dns_statistics is not None:
-        stats = dnsstats.Poller(cfg.dns_statistics.url, cfg.dns_statistics.interval,
-                                lambda: speaker.probes_sent)
+        stats = dnsstats.Poller.from_config(cfg.dns_statistics, lambda: speaker.probes_sent)
         speaker.dns_stats = lambda: stats.snapshot().as_dict() if stats else None
         stats.start()
     dog = watchdog.Handle(out_fd, cfg.watchdog_timeout)
@@ -108,6 +122,7 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
     logs.log(LOG, logging.INFO, "starting", version=__version__, pid=os.getpid(),
              config=config_path, services=len(cfg.services), prefixes=len(cfg.prefixes))
     speaker.start()  # withdraws everything first
+    _log_detection(speaker)
     control = ControlServer(speaker)
     try:
         await control.start()
@@ -165,6 +180,7 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
             svc.task.cancel()
     speaker.shutdown_commands()
     speaker.close()
+    events.close()
     await control.stop()
     dog.bye()
     if stats is not None:

@@ -2,8 +2,9 @@
 
 Owns every Protocol the engine (`speaker.engine`) is written against: the
 ExaBGP `Sink`, the anycast `Addresses`, a `Probe` and its factory, the metrics
-`Recorder`, the `MaintenanceStore`, the `Clock`, and `Controlled`, what the
-control server asks of the running speaker. The exceptions here are part of
+`Recorder`, the `MaintenanceStore`, the `Clock`, `ServerEvents` (the event
+sources that report a dead server) and `Controlled`, what the control server
+asks of the running speaker. The exceptions here are part of
 those interfaces: an adapter raises them, the engine catches them without
 knowing the adapter. Must not do I/O or import an adapter; the adapters in
 `speaker.adapters` implement these, and `speaker.daemon` wires them.
@@ -17,7 +18,9 @@ from typing import Any, Protocol
 
 from speaker.core.config import Check, Config, IPAddress, Service
 from speaker.core.maintenance import Maintenance
+from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
+from speaker.core.watch import Detection, Target
 
 
 class ChannelClosed(Exception):
@@ -154,3 +157,46 @@ class Controlled(Protocol):
     def reload(self, new: Config) -> dict[str, list[str]]:
         """Swap in a validated config; service names by added, removed, changed, unchanged."""
         ...
+
+
+class ServerEvents(Protocol):
+    """An event source the engine subscribes to: it calls back when a server dies.
+
+    The engine hands each service's targets to `watch`; the source calls its
+    `on_gone(name, reason)` (given at construction) once per death, and waits
+    for `rearm` (after a passing probe) to look for the restarted server.
+    """
+
+    def watch(self, name: str, targets: Sequence[Target]) -> None: ...
+
+    def rearm(self, name: str) -> None: ...
+
+    def unwatch(self, name: str) -> None: ...
+
+    def report(self, name: str) -> list[Detection]: ...
+
+    def close(self) -> None: ...
+
+
+class NoEvents:
+    """No event source: probes alone detect (unit tests, or nothing could be set up)."""
+
+    def __init__(self, why: str = "no event source configured") -> None:
+        self.why = why
+        self._targets: dict[str, Sequence[Target]] = {}
+
+    def watch(self, name: str, targets: Sequence[Target]) -> None:
+        self._targets[name] = targets
+
+    def rearm(self, name: str) -> None:
+        return None
+
+    def unwatch(self, name: str) -> None:
+        self._targets.pop(name, None)
+
+    def report(self, name: str) -> list[Detection]:
+        return [Detection("socket" if isinstance(t, Listener) else "process", t.describe(),
+                          False, self.why) for t in self._targets.get(name, ())]
+
+    def close(self) -> None:
+        return None

@@ -9,14 +9,20 @@ APT_PACKAGES=(
   # the product's own dependencies, from Debian
   python3 python3-venv python3-exabgp exabgp python3-dnspython python3-pyroute2 python3-yaml
   python3-prometheus-client
-  # the lab: router, DNS server, client tools, namespaces
-  frr bird2 bind9 bind9-dnsutils iproute2 procps util-linux
+  # the lab: router, DNS servers (BIND, PowerDNS with its bind backend), client tools, namespaces
+  frr bird2 bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   # tests
   python3-pytest python3-hypothesis
   prometheus   # promtool: checks and unit-tests packaging/monitoring/prometheus-alerts.yml
   # the Debian package
   debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot
   dpkg-dev systemd man-db adduser
+  # --- systemd boot test (tests/packaging/test_systemd.py; owner: helper systemd) ---
+  # debootstraps Debian 12 and 13 roots and boots them with systemd-nspawn
+  debootstrap systemd-container debian-archive-keyring git
+  # packaging/build-deb: dpkg-buildpackage refuses to build without it
+  build-essential
+  # --- end systemd boot test ---
 )
 EXABGP5_VERSION=5.0.15
 
@@ -28,7 +34,7 @@ if ((${#missing[@]})); then
   echo "bootstrap: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >&2
-  # no service may start from the postinst of frr or bind9: the lab starts its own
+  # no service may start from the postinst of frr, bind9 or pdns-server: the lab starts its own
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod 755 /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT

@@ -3,6 +3,7 @@
 # lab needs (tests/bootstrap.sh) and run the seed's walkthrough end to end in
 # network namespaces (python3 -m tests.lab demo). Options are passed on, e.g.
 #   tests/demo.sh --exabgp 5.0
+#   tests/demo.sh --dns pdns      (PowerDNS Authoritative instead of BIND)
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -f "$here/bootstrap.sh" ]; then

@@ -7,11 +7,12 @@ answers. No real time, no sockets, no netlink.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from speaker.core.config import Check, IPAddress
 from speaker.core.maintenance import Maintenance
 from speaker.core.verdicts import Outcome
+from speaker.core.watch import Detection, Target
 from speaker.ports import AddressError, ChannelClosed, StateError
 
 OK = Outcome(ok=True, reason="ok", latency=0.001)
@@ -118,3 +119,91 @@ class Store:
         if self.error:
             raise StateError(self.error)
         self.entries = dict(entries)
+
+
+class Kernel:
+    """sock_diag as speaker.adapters.sockdiag.Kernel: scripted dumps, queued events.
+
+    `dumps[(family, protocol)]` is the list of replies (datagram lists) the next
+    dumps return, the last one repeated; `push` queues event datagrams and makes
+    the descriptor readable (a socketpair), so the event loop calls the watch.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        self.dumps: dict[tuple[int, int], list[list[bytes]]] = {}
+        self.queued: list[bytes] = []
+        self.overrun = False
+        self.joined: set[int] = set()
+        self.ports: set[int] = set()
+        self.dumped = 0
+        self.closed = False
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+
+    def join(self, groups: Iterable[int], ports: Iterable[int]) -> None:
+        self.joined.update(groups)
+        self.ports.update(ports)
+
+    def fileno(self) -> int:
+        return self._reader.fileno()
+
+    def push(self, datagrams: Iterable[bytes] = (), overrun: bool = False) -> None:
+        self.queued.extend(datagrams)
+        self.overrun = self.overrun or overrun
+        self._writer.send(b"x")
+
+    def events(self) -> list[bytes]:
+        from speaker.adapters.sockdiag import Overrun
+
+        while True:
+            try:
+                self._reader.recv(4096)
+            except BlockingIOError:
+                break
+        found, self.queued = self.queued, []
+        if self.overrun:
+            self.overrun = False
+            raise Overrun()
+        return found
+
+    def dump(self, family: int, protocol: int, states: int) -> list[bytes]:
+        self.dumped += 1
+        replies = self.dumps.get((family, protocol))
+        if not replies:
+            done = bytes.fromhex("140000000300020007000000afa4e1b200000000")  # NLMSG_DONE
+            return [done]
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    def close(self) -> None:
+        self.closed = True
+        self._reader.close()
+        self._writer.close()
+
+
+class ServerEvents:
+    """An event source (speaker.ports.ServerEvents) that records what it was asked."""
+
+    def __init__(self) -> None:
+        self.watched: dict[str, tuple[Target, ...]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.reports: dict[str, list[Detection]] = {}
+        self.closed = False
+
+    def watch(self, name: str, targets: Sequence[Target]) -> None:
+        self.watched[name] = tuple(targets)
+        self.calls.append(("watch", name))
+
+    def rearm(self, name: str) -> None:
+        self.calls.append(("rearm", name))
+
+    def unwatch(self, name: str) -> None:
+        self.watched.pop(name, None)
+        self.calls.append(("unwatch", name))
+
+    def report(self, name: str) -> list[Detection]:
+        return self.reports.get(name, [])
+
+    def close(self) -> None:
+        self.closed = True

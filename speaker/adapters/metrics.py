@@ -18,7 +18,8 @@ from speaker.ports import Recorder
 
 LOG = logs.get("metrics")
 
-STATES = ("starting", "up", "down", "maintenance", "held-down")
+STATES = ("starting", "up", "degraded", "down", "maintenance", "held-down")
+FAILURES = ("soft", "hard")
 NEIGHBOR_STATES = ("connected", "up", "down")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -117,8 +118,8 @@ class Prometheus:
         start.add_metric([], status["started"])
         yield start
         state = g("speaker_service_state",
-                  "1 for the state the service is in (starting, up, down, maintenance, "
-                  "held-down).", labels=["service", "state"])
+                  "1 for the state the service is in (starting, up, degraded, down, "
+                  "maintenance, held-down).", labels=["service", "state"])
         since = g("speaker_service_state_since_timestamp_seconds",
                   "When the service entered its current health state (unix time).",
                   labels=["service"])
@@ -133,8 +134,14 @@ class Prometheus:
         desired = g("speaker_prefix_desired",
                     "1 when health says the prefix should be announced, else 0.",
                     labels=["service", "prefix"])
+        failing = g("speaker_service_failure",
+                    "1 for the kind of the service's last failing round (soft: timeouts of a "
+                    "busy server, hard: the rest); 0 for both after a pass.",
+                    labels=["service", "kind"])
         for svc in status["services"]:
             name = svc["name"]
+            for kind in FAILURES:
+                failing.add_metric([name, kind], 1 if svc.get("failure") == kind else 0)
             for s in STATES:
                 state.add_metric([name, s], 1 if svc["state"] == s else 0)
             since.add_metric([name], svc["since"])
@@ -144,7 +151,7 @@ class Prometheus:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)
                 desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
-        yield from (state, since, held, holds, announced, desired)
+        yield from (state, since, held, holds, failing, announced, desired)
         session = g("speaker_bgp_neighbor_up",
                     "1 when the BGP session with the neighbour is established.",
                     labels=["peer"])

@@ -281,7 +281,7 @@ def cmd_doctor(env: Env) -> int:
         config_path=target.config_path, cfg=cfg, config_problem=target.config_problem,
         exabgp_path=conf,
         exabgp=exabgp_findings(cfg, target.config_path, conf) if cfg and conf else [],
-        status=status, unreachable=unreachable_why)
+        status=status, unreachable=unreachable_why, dns_config=env.args.dns_config)
     if env.json:
         env.dump([f.as_dict() for f in findings])
     else:

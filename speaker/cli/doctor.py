@@ -10,36 +10,16 @@ and only towards addresses of this node: doctor never queries another host.
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
+from speaker.cli import doctor_dns
+from speaker.cli.findings import Finding, Verdict
 from speaker.core.config import Check, Config, IPAddress, Service
 from speaker.core.exabgp_conf import Finding as ConfFinding
-
-
-class Verdict(enum.Enum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str  # what was checked, a short name
-    verdict: Verdict
-    detail: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return {"check": self.check, "verdict": self.verdict.value, "detail": self.detail,
-                "fix": self.fix}
-
 
 Local = frozenset[tuple[str, IPAddress]]  # (interface, address) pairs of this node
 
@@ -135,15 +115,30 @@ FIXES = {
 }
 
 
-def _fix(check: Check, code: str) -> str:
-    text = FIXES.get(code, "see the reason; the speaker runs the same check")
+# the same, for PowerDNS Authoritative (codes not listed here: FIXES)
+PDNS_FIXES = {
+    "refused": "is pdns running (systemctl status pdns)? Does local-address in "
+               "/etc/powerdns/pdns.conf include {server} (or ::)? Then: systemctl restart pdns",
+    "timeout": "pdns_server does not answer in time: is it hung or overloaded (pdns_control "
+               "ping)? Does a firewall drop port {port}?",
+    "rcode": "PowerDNS answers, but not as expected: is the zone loaded (pdnsutil check-zone "
+             "ZONE; pdns_control bind-domain-status ZONE)? Compare with the check's expect",
+    "not-authoritative": "PowerDNS is not authoritative for {qname}: is the zone in its "
+                         "backend (pdnsutil list-all-zones)?",
+}
+
+
+def _fix(check: Check, code: str, kind: str | None = None) -> str:
+    table = {**FIXES, **PDNS_FIXES} if kind == "powerdns" else FIXES
+    text = table.get(code, "see the reason; the speaker runs the same check")
     return text.format(server=check.server, port=check.port, qname=check.qname,
                        qtype=check.qtype)
 
 
 def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
-              local: Local | None) -> list[Finding]:
-    """Every configured check: queried when its server is an address of this node."""
+              local: Local | None, kind: str | None = None) -> list[Finding]:
+    """Every configured check: queried when its server is an address of this node; the
+    fixes are those of the DNS server `kind` (bind, powerdns)."""
     out = []
     mine = {a for _, a in local} if local is not None else None
     for service in cfg.services:
@@ -164,7 +159,8 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
                 out.append(Finding(name, Verdict.OK,
                                    f"{what}: answers in {outcome.latency * 1000:.1f} ms"))
             else:
-                out.append(Finding(name, Verdict.FAIL, outcome.reason, _fix(check, outcome.code)))
+                out.append(Finding(name, Verdict.FAIL, outcome.reason,
+                                   _fix(check, outcome.code, kind)))
         if not servers & anycast:
             out.append(Finding(f"dns {service.name}", Verdict.WARN,
                                "no check queries the anycast address: a server that does not "
@@ -231,6 +227,36 @@ def judge_prefixes(status: dict[str, Any] | None) -> list[Finding]:
     return out
 
 
+def _event_fix(detail: str) -> str:
+    if "CAP_NET_ADMIN" in detail:
+        return "run the speaker with CAP_NET_ADMIN (the packaged unit has it)"
+    if "nothing listens" in detail or "not running" in detail or "does not exist" in detail:
+        return "start the DNS server: it is watched again once a probe passes"
+    return "probes still detect a dead server, at their interval"
+
+
+def judge_events(status: dict[str, Any] | None) -> list[Finding]:
+    """Which event detection (socket, process) is active per service, and why not."""
+    if status is None:
+        return [Finding("event-detection", Verdict.SKIP, "process not reachable")]
+    out = []
+    active = 0
+    for service in status["services"]:
+        for item in service.get("detection", []):
+            if item["active"]:
+                active += 1
+                continue
+            out.append(Finding(f"event {item['kind']} {service['name']}", Verdict.WARN,
+                               f"{item['target']} not watched: {item['detail']}",
+                               _event_fix(item["detail"])))
+    if not out:
+        detail = (f"{active} server socket(s)/process(es) watched: a dead server is withdrawn "
+                  "at once" if active else "off for every service (watch: sockets: false, "
+                  "no pid_file): probes alone detect a dead server")
+        out.append(Finding("event-detection", Verdict.OK, detail))
+    return out
+
+
 def failed(findings: Iterable[Finding]) -> bool:
     return any(f.verdict is Verdict.FAIL for f in findings)
 
@@ -285,8 +311,10 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
             exabgp_path: Path | None, exabgp: list[ConfFinding],
             status: dict[str, Any] | None, unreachable: str,
             addresses: Callable[[], Local] | None = None,
-            build: Callable[[Check, float], checks.Probe] | None = None) -> list[Finding]:
-    """Every finding, in the order an operator would look (defaults: netlink, real checks)."""
+            build: Callable[[Check, float], checks.Probe] | None = None,
+            dns_config: Path | None = None) -> list[Finding]:
+    """Every finding, in the order an operator would look (defaults: netlink, real checks,
+    the DNS server's config file and statistics endpoint on this node)."""
     findings = [judge_config(config_path, cfg, config_problem)]
     if cfg is not None:
         findings.append(judge_exabgp(exabgp_path, exabgp))
@@ -298,7 +326,12 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
         except Exception as exc:  # netlink unavailable: say so as a finding
             local, error = None, f"{exc.__class__.__name__}: {exc}"
         findings += judge_addresses(cfg, local, error)
-        findings += judge_dns(cfg, probe_local(cfg, local, build or checks.build), local)
+        server = doctor_dns.which(cfg, dns_config)
+        findings += judge_dns(cfg, probe_local(cfg, local, build or checks.build), local,
+                              server.kind)
+        findings += doctor_dns.examine(cfg, dns_config,
+                                       {a for _, a in local} if local is not None else None)
+    findings += judge_events(status)
     findings += judge_bgp(status)
     findings += judge_prefixes(status)
     return findings

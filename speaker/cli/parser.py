@@ -103,6 +103,10 @@ def _args_check_config(p: argparse.ArgumentParser) -> None:
 
 def _args_doctor(p: argparse.ArgumentParser) -> None:
     _exabgp_flag(p)
+    p.add_argument("--dns-config", type=Path, metavar="FILE",
+                   help="the DNS server's config: named.conf or pdns.conf (default by "
+                        "dns_statistics.kind, else whichever of /etc/bind/named.conf and "
+                        "/etc/powerdns/pdns.conf exists)")
     _json_flag(p)
 
 

@@ -64,6 +64,10 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
         for check in service["checks"]:
             verdict = "ok" if check["ok"] else f"FAIL {check['reason']}"
             lines.append(["check", check["check"], f"{check['latency_ms']:.1f} ms  {verdict}"])
+        for watch in service.get("detection", []):
+            shown = "watched" if watch["active"] else "not watched"
+            lines.append([f"event {watch['kind']}", watch["target"],
+                          f"{shown}: {watch['detail']}"])
         extra = []
         maint = service.get("maintenance")
         if maint:
@@ -103,17 +107,19 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
 
 
 def render_dns_server(server: dict[str, Any]) -> str:
-    """BIND's own view: how many queries clients still send (after a drain: about 0)."""
+    """The server's own view (BIND or PowerDNS): how many queries clients still send (after a
+    drain: about 0)."""
+    name = server.get("server") or "the server"
     if server.get("client_rate") is not None:
         line = (f"DNS server: clients {server['client_rate']:.1f} q/s (all {server['rate']:.1f} "
                 f"q/s, our probes {server['probe_rate']:.1f} q/s; {server['queries_total']} "
-                "queries since named started)")
+                f"queries since {name} started)")
     elif server.get("queries_total") is not None:
-        line = f"DNS server: {server['queries_total']} queries since named started"
+        line = f"DNS server: {server['queries_total']} queries since {name} started"
     else:
         line = "DNS server: no statistics yet"
     if server.get("error"):
-        line += f"; statistics channel: {server['error']}"
+        line += f"; statistics: {server['error']}"
     return line
 
 

@@ -34,6 +34,7 @@ class Result:
     ok: bool
     reason: str
     hard: bool = False  # a failure that needs no confirmation (anycast address missing)
+    codes: tuple[str, ...] = ()  # the outcome codes of the failed checks (speaker.core.overload)
 
 
 def observe(health: Health, result: Result, timing: Timing) -> Health:

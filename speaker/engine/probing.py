@@ -1,9 +1,9 @@
 """One probe round of a service: the anycast address check, then its checks.
 
 Owns turning a service's probes and its anycast addresses into one health
-`Result`, putting back a managed address that went missing, and counting the
-probes sent. Must not change a service's state or routes: the speaker folds
-the result in.
+`Result`, asking the overload peers whether they answer, putting back a
+managed address that went missing, and counting the probes sent. Must not
+change a service's state or routes: the speaker folds the result in.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 from speaker import logs
 from speaker.core.health import Result
 from speaker.engine.runs import ServiceRun, close_probes
-from speaker.ports import AddressError, Addresses, NullRecorder, Recorder
+from speaker.ports import AddressError, Addresses, NullRecorder, Probe, Recorder
 
 LOG = logs.get("speaker")
 
@@ -86,6 +86,17 @@ class Prober:
         failed = [o for o in outcomes if not o.ok]
         if failed:
             at_once = any(o.code in service.timing.fail_at_once for o in failed)
-            return Result(False, "; ".join(o.reason for o in failed), hard=at_once)
+            return Result(False, "; ".join(o.reason for o in failed), hard=at_once,
+                          codes=tuple(o.code for o in failed))
         slowest = max(o.latency for o in outcomes)
         return Result(True, f"{len(outcomes)} checks ok (slowest {slowest * 1000:.1f} ms)")
+
+    async def peers_up(self, run: ServiceRun) -> int:
+        """How many of the service's overload peers pass every one of its checks."""
+        async def answers(probes: list[Probe]) -> bool:
+            outcomes = await asyncio.gather(*(p.run() for p in probes))
+            return all(o.ok for o in outcomes)
+
+        # not counted in `sent`: the local server's statistics never see these
+        results = await asyncio.gather(*(answers(p) for p in run.peer_probes))
+        return sum(results)

@@ -1,8 +1,9 @@
 """What the engine knows about one configured service while it runs. Plain data.
 
-Owns `ServiceRun`: the service's settings, its probes, its health and flap
-damping, its last outcomes, and the prefixes a reload gave it that still wait
-for passing rounds. Must not decide anything: `speaker.engine.speaker` does.
+Owns `ServiceRun`: the service's settings, its probes (and those of its
+overload peers), its health, overload state and flap damping, its last
+outcomes, and the prefixes a reload gave it that still wait for passing
+rounds. Must not decide anything: `speaker.engine.speaker` does.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from speaker.core import config, flap
+from speaker.core import config, flap, overload
 from speaker.core.health import Health
 from speaker.core.verdicts import Outcome
 from speaker.ports import Probe
@@ -26,6 +27,9 @@ class ServiceRun:
     since: float  # wall clock of the last change of health
     health: Health = field(default_factory=Health)
     damping: flap.Damping = field(default_factory=flap.Damping)
+    degraded: overload.Degraded = field(default_factory=overload.Degraded)
+    # the same checks aimed at each of `overload.peers` (never the last one out)
+    peer_probes: list[list[Probe]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     # prefixes a reload gave to this service while they were withdrawn: passing rounds each
     # still needs before it may be announced
@@ -34,6 +38,32 @@ class ServiceRun:
     task: asyncio.Task[None] | None = None
     rounds: int = 0
     shown: str = "starting"  # the state last reported to operators
+    waiter: asyncio.Future[None] | None = None  # the pause between rounds, while it lasts
+    probe_now: bool = False  # an event came during a round: start the next one at once
+
+    async def pause(self, delay: float) -> None:
+        """Sleep `delay` seconds, or less if an event wakes the service (`wake`)."""
+        if self.probe_now:
+            self.probe_now = False
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self.waiter = loop.create_future()
+        timer = loop.call_later(delay, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+    def wake(self) -> None:
+        """End the pause between rounds now, if one is under way."""
+        if self.waiter is not None:
+            _wake(self.waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def close_probes(probes: Iterable[Probe]) -> None:

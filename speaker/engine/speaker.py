@@ -5,15 +5,14 @@ announce: a prefix is announced while its service is up, not in maintenance
 and not held down for flapping. It reaches the outside world only through the
 ports (`speaker.ports`) handed to it: a Sink for ExaBGP, Addresses for the
 anycast addresses, a probe factory, a MaintenanceStore, a Recorder and clocks.
-The conversation with ExaBGP lives in `speaker.engine.exabgp`, the probe round
-in `speaker.engine.probing`, maintenance in `speaker.engine.maintenance`. The
-wiring of the real adapters, and the event loop, live in `speaker.daemon`; this
-package imports no adapter.
+ExaBGP's side is `engine.exabgp`, probe rounds `engine.probing`, maintenance
+`engine.maintenance`; `speaker.daemon` wires the adapters (none imported here).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker import __version__, logs
-from speaker.core import config, flap, health
+from speaker.core import config, flap, health, overload, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import Maintenance
@@ -38,10 +37,12 @@ from speaker.ports import (
     Addresses,
     Clock,
     MaintenanceStore,
+    NoEvents,
     NullRecorder,
     Probe,
     ProbeFactory,
     Recorder,
+    ServerEvents,
     Sink,
     UnknownService,
 )
@@ -62,12 +63,14 @@ class Speaker:
         wall: Clock = time.time,
         config_path: Path | None = None,
         recorder: Recorder | None = None,
+        server_events: ServerEvents | None = None,
     ) -> None:
         self.config = cfg
         self.config_path = config_path
         self.clock = clock
         self.wall = wall
         self.probe_factory = probe_factory
+        self.server_events: ServerEvents = server_events or NoEvents()
         self.book = RouteBook()
         self.stopping = asyncio.Event()
         self.exabgp = ExaBGP(sink, self.book, self.stopping, clock=clock, wall=wall)
@@ -78,6 +81,7 @@ class Speaker:
         self.started = wall()
         # the DNS server's own statistics, when the daemon polls them
         self.dns_stats: Callable[[], dict[str, Any] | None] = lambda: None
+        self._load: tuple[float, float] | None = None  # last (client rate, wall time) seen
         self._recorder: Recorder = NullRecorder()
         self.recorder = recorder or NullRecorder()
         for service in cfg.services:
@@ -111,6 +115,7 @@ class Speaker:
 
     def _add_service(self, service: config.Service) -> ServiceRun:
         run = ServiceRun(service=service, probes=self._probes(service), since=self.wall())
+        run.peer_probes = self._peer_probes(service)
         self.runs[service.name] = run
         for prefix in service.prefixes:
             self.book.add(prefix)
@@ -118,6 +123,22 @@ class Speaker:
 
     def _probes(self, service: config.Service) -> list[Probe]:
         return [self.probe_factory(c, service.timing.timeout) for c in service.checks]
+
+    def _peer_probes(self, service: config.Service) -> list[list[Probe]]:
+        """The service's checks aimed at each overload peer's unicast address."""
+        peers = service.overload.peers if service.overload else ()
+        return [[self.probe_factory(dataclasses.replace(c, server=peer), service.timing.timeout)
+                 for c in service.checks] for peer in peers]
+
+    def load(self) -> overload.Load | None:
+        """The DNS server's client query rate and its age, from the last good statistics."""
+        snap = self.dns_stats()
+        if snap and snap.get("client_rate") is not None and snap.get("updated") is not None:
+            self._load = (float(snap["client_rate"]), float(snap["updated"]))
+        if self._load is None:
+            return None
+        rate, updated = self._load
+        return overload.Load(client_rate=rate, age=max(0.0, self.wall() - updated))
 
     def in_maintenance(self, name: str) -> Maintenance | None:
         return self.maint.of(name)
@@ -128,6 +149,8 @@ class Speaker:
             return "maintenance"
         if run.damping.held(self.clock()):
             return "held-down"
+        if overload.is_degraded(run.health, run.degraded):
+            return "degraded"
         return run.health.state.value
 
     def wants_announced(self, run: ServiceRun) -> bool:
@@ -141,17 +164,30 @@ class Speaker:
         self.exabgp.clear()
         for run in self.runs.values():
             self.prober.ensure_addresses(run)
+            self.server_events.watch(run.service.name, watch.of_service(run.service))
 
     # -- probing ---------------------------------------------------------------------
 
     async def probe_round(self, run: ServiceRun) -> Result:
-        return await self.prober.round(run)
+        """One round; on a soft failure, also ask the overload peers (never the last one out)."""
+        result = await self.prober.round(run)
+        if run.peer_probes and self.kind(run, result) is overload.Kind.SOFT:
+            up = await self.prober.peers_up(run)
+            run.degraded = dataclasses.replace(run.degraded, peers_up=up)
+        return result
+
+    def kind(self, run: ServiceRun, result: Result) -> overload.Kind:
+        return overload.judge(result, self.load(), run.service.overload)
 
     def observe(self, run: ServiceRun, result: Result) -> None:
         """Fold a probe round into the service's state and act on a change."""
-        old = run.health
-        run.health = health.observe(old, result, run.service.timing)
+        old, old_degraded = run.health, run.degraded
+        run.health, run.degraded = overload.observe(
+            old, old_degraded, result, self.kind(run, result), self.clock(), run.service.timing,
+            run.service.overload, old_degraded.peers_up)
         run.rounds += 1
+        if result.ok and old.passes == 0:  # the first pass after failures: a restarted server
+            self.server_events.rearm(run.service.name)
         rise = run.service.timing.rise
         run.fresh = ({p: n - 1 for p, n in run.fresh.items() if n > 1} if result.ok
                      else dict.fromkeys(run.fresh, rise))
@@ -159,7 +195,9 @@ class Speaker:
             run.since = self.wall()
             # a flap is a change of the route; the first verdict after a start, a resume or
             # a reload (from STARTING) is not one
-            if old.state is not State.STARTING and State.UP in (old.state, run.health.state):
+            # nor is a withdraw because a soft failure outlasted its bound, or its end
+            if (old.state is not State.STARTING and State.UP in (old.state, run.health.state)
+                    and overload.counts_as_flap(old_degraded, run.degraded)):
                 run.damping = flap.record(run.damping, self.clock(), run.service.flap)
         self.update(run, result.reason)
 
@@ -177,7 +215,7 @@ class Speaker:
             reason = (f"flapping: {service.flap.max_transitions} transitions within "
                       f"{service.flap.window:g} s; held withdrawn for "
                       f"{run.damping.remaining(self.clock()):.0f} s")
-        level = logging.WARNING if new in ("down", "held-down") else logging.INFO
+        level = logging.WARNING if new in ("down", "held-down", "degraded") else logging.INFO
         logs.log(LOG, level, f"service {new}", service=service.name,
                  prefixes=",".join(str(p) for p in service.prefixes), old=old, new=new,
                  reason=reason)
@@ -186,7 +224,8 @@ class Speaker:
 
     def apply(self, run: ServiceRun) -> None:
         """Set the desired state of the service's prefixes and send what changed."""
-        route = run.service.route if self.wants_announced(run) else None
+        route = (overload.route(run.service, run.health, run.degraded)
+                 if self.wants_announced(run) else None)
         for prefix in run.service.prefixes:
             self.book.want(prefix, None if prefix in run.fresh else route)
         self.flush()
@@ -199,7 +238,24 @@ class Speaker:
             result = await self.probe_round(run)
             self.observe(run, result)
             delay = health.next_delay(run.health, run.service.timing)
-            await asyncio.sleep(max(0.0, start + delay - self.clock()))
+            await run.pause(max(0.0, start + delay - self.clock()))
+
+    def server_gone(self, name: str, reason: str) -> None:
+        """An event source saw the server die: a hard failure now, then a confirming probe."""
+        run = self.runs.get(name)
+        if run is None:
+            return
+        if run.health.state is State.DOWN:  # another of its sockets, or its process: no news
+            logs.log(LOG, logging.DEBUG, "server gone (service already down)", service=name,
+                     reason=reason)
+            return
+        logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
+                 service=name, reason=reason)
+        self.observe(run, Result(False, f"event: {reason}", hard=True))
+        if run.waiter is not None:
+            run.wake()
+        else:
+            run.probe_now = True
 
     # -- ExaBGP ----------------------------------------------------------------------
 
@@ -221,6 +277,7 @@ class Speaker:
     def close(self) -> None:
         for run in self.runs.values():
             close_probes(run.probes)
+            close_probes(p for peer in run.peer_probes for p in peer)
 
     # -- operator requests (speaker.ports.Controlled) -----------------------------------
 
@@ -282,15 +339,18 @@ class Speaker:
         for step in changes.steps:
             if isinstance(step, Stop):
                 gone = self.runs.pop(step.name)
+                self.server_events.unwatch(step.name)
                 if gone.task:
                     gone.task.cancel()
                 close_probes(gone.probes)
+                close_probes(p for peer in gone.peer_probes for p in peer)
             elif isinstance(step, Drop):
                 self.book.remove(step.prefix)
             elif isinstance(step, Change):
                 touched[step.service.name] = self._change(step)
             elif isinstance(step, Start):
                 touched[step.service.name] = self._add_service(step.service)
+                self.server_events.watch(step.service.name, watch.of_service(step.service))
             else:  # Move or Add: the prefix now follows its (new) service
                 run = self.runs[step.target if isinstance(step, Move) else step.service]
                 self.book.add(step.prefix)
@@ -307,10 +367,17 @@ class Speaker:
         """New settings for a service that keeps its health (new checks take over next round)."""
         run = self.runs[step.service.name]
         run.fresh = {p: n for p, n in run.fresh.items() if p in step.service.prefixes}
+        if watch.of_service(run.service) != watch.of_service(step.service):
+            self.server_events.watch(step.service.name, watch.of_service(step.service))
         if step.checks_changed:
             close_probes(run.probes)
             run.probes = self._probes(step.service)
             run.outcomes = []
+        if step.checks_changed or step.service.overload != run.service.overload:
+            close_probes(p for peer in run.peer_probes for p in peer)
+            run.peer_probes = self._peer_probes(step.service)
+        if step.service.overload is None:
+            run.degraded = overload.Degraded()  # every failure is hard again
         run.service = step.service
         return run
 
@@ -325,8 +392,10 @@ class Speaker:
             "uptime": round(self.wall() - self.started, 1),
             "config": str(self.config_path) if self.config_path else self.config.source,
             "services": [status.service(r, self.state_name(r), self.in_maintenance(r.service.name),
-                                        self.book, now) for r in self.runs.values()],
+                                        self.book, now, self.server_events.report(r.service.name))
+                         for r in self.runs.values()],
             "neighbors": [n.as_dict() for n in self.exabgp.neighbors.values()],
             "dns_server": self.dns_stats(),
             "exabgp": self.exabgp.status(),
         }
+

@@ -10,12 +10,14 @@ from typing import Any
 
 from speaker.core.maintenance import Maintenance
 from speaker.core.routes import RouteBook
+from speaker.core.watch import Detection
 from speaker.engine.runs import ServiceRun
 
 
 def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: RouteBook,
-            now: float) -> dict[str, Any]:
-    """The status of `run`, shown as `state`; `now` is the monotonic clock."""
+            now: float, detection: list[Detection] | None = None) -> dict[str, Any]:
+    """The status of `run`, shown as `state`; `now` is the monotonic clock; `detection`:
+    which event sources watch its server."""
     svc = run.service
     return {
         "name": svc.name,
@@ -32,6 +34,12 @@ def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: 
         "held_down_for": round(run.damping.remaining(now), 1),
         "flap_holds": run.damping.holds,
         "address_present": run.address_ok,
+        "detection": [d.as_dict() for d in detection or []],
+        # the kind of the last failing round: "soft" (a busy server's timeouts) or "hard"
+        "failure": None if run.degraded.last.value == "ok" else run.degraded.last.value,
+        "degraded_for": (None if run.degraded.since is None
+                         else round(now - run.degraded.since, 1)),
+        "peers_up": run.degraded.peers_up,
         "checks": [
             {"check": p.check.describe(), "ok": o.ok, "code": o.code,
              "reason": o.reason, "latency_ms": round(o.latency * 1000, 2)}

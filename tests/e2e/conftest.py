@@ -20,11 +20,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.fspath)).parent == here:
             item.add_marker(pytest.mark.lab)
-            version = "4.2"
+            version, dns = "4.2", "bind"
             callspec = getattr(item, "callspec", None)
             if callspec is not None:
                 version = callspec.params.get("exabgp_version", "4.2")
-            problems = missing_requirements(version)
+                dns = callspec.params.get("server_lab", "bind")
+            problems = missing_requirements(version, dns)
             if problems:
                 item.add_marker(pytest.mark.skip(reason="lab: " + "; ".join(problems)))
 
@@ -62,6 +63,28 @@ def lab(shared_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         keep_logs(shared_lab)
+
+
+@pytest.fixture(scope="module", params=["bind", "pdns"])
+def server_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """One lab per DNS server (BIND, then PowerDNS) for a whole test module."""
+    lab = Lab(dns=request.param)
+    lab.up(timeout=30)
+    try:
+        yield lab
+    finally:
+        left = lab.down()
+        assert not left, f"lab teardown left: {left}"
+
+
+@pytest.fixture
+def dns_lab(server_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The module's lab of one DNS server, healthy when the test starts."""
+    server_lab.reset(timeout=30)
+    yield server_lab
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        keep_logs(server_lab)
 
 
 # -- the fault matrix's results table (filled by tests/e2e/test_fault_matrix.py) ---------

@@ -9,6 +9,7 @@ import pytest
 
 from tests.lab import render
 from tests.lab.lab import EXABGP, REPO, base_env, exabgp_env
+from tests.lab.servers import SERVERS
 from tests.lab.topology import build
 
 TOPO = build("00000", 3)
@@ -74,3 +75,29 @@ def test_router_config_is_accepted_by_vtysh_dryrun(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0 and "error" not in (proc.stdout + proc.stderr).lower(), (
         proc.stdout + proc.stderr)
+
+
+def test_pdns_conf_and_zone_load(tmp_path: Path) -> None:
+    """pdnsutil check-zone, on the node's pdns.conf (bind backend), loads the zone cleanly;
+    the zone written to make PowerDNS SERVFAIL is rejected."""
+    pdns = SERVERS["pdns"]
+    pdns.write_configs(TOPO, TOPO.node(1), tmp_path)
+    argv = ["pdnsutil", f"--config-dir={tmp_path}", "check-zone", "example.com"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0 and "0 errors" in proc.stdout, proc.stdout + proc.stderr
+    assert (tmp_path / "pdns-api.key").stat().st_mode & 0o077 == 0
+    pdns.write_configs(TOPO, TOPO.node(1), tmp_path, zone_mode="servfail")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode != 0 and "not loaded" in proc.stdout + proc.stderr
+
+
+def test_pdns_speaker_yaml_is_valid(tmp_path: Path) -> None:
+    """The speaker accepts the YAML the lab generates for a PowerDNS node."""
+    from speaker.core import config
+
+    node = TOPO.node(1)
+    cfg = config.parse(render.speaker_yaml(TOPO, node, tmp_path / "speaker.sock",
+                                           tmp_path / "state",
+                                           statistics=SERVERS["pdns"].statistics(tmp_path)))
+    assert cfg.dns_statistics is not None and cfg.dns_statistics.kind == "powerdns"
+    assert cfg.dns_statistics.api_key_file == tmp_path / "pdns-api.key"

@@ -8,13 +8,14 @@ import sys
 from tests.lab import demo, state
 from tests.lab.lab import EXABGP, ROUTERS, Lab, missing_requirements
 from tests.lab.lanes import DEFAULT_EXABGP
+from tests.lab.servers import SERVERS
 from tests.lab.system import LabError, alive, run
 from tests.lab.topology import ANYCAST
 
 
 def _up(args: argparse.Namespace) -> int:
     lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process,
-              router=args.router)
+              dns=args.dns, router=args.router)
     try:
         lab.up(timeout=args.timeout)
     except LabError as exc:
@@ -24,7 +25,8 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     lab.detach()
     topo = lab.topo
-    print(f"lab {lab.lab_id} is up: {len(lab.nodes)} next hops for {topo.anycast}/128")
+    print(f"lab {lab.lab_id} is up ({lab.server.label}): {len(lab.nodes)} next hops for "
+          f"{topo.anycast}/128")
     print(f"  run dir   {lab.root}")
     print(f"  router    ip netns exec {topo.router_ns} ip -6 route show {topo.anycast}")
     if args.router == "bird":
@@ -63,7 +65,8 @@ def _status(_args: argparse.Namespace) -> int:
         owner = data.get("owner")
         owner_text = (f"owned by PID {owner}" + ("" if state.owner_alive(data) else " (gone)")
                       if owner else "detached")
-        print(f"lab {data.get('id', root.name)}: {owner_text}, ExaBGP {data.get('exabgp')}, "
+        print(f"lab {data.get('id', root.name)}: {owner_text}, {data.get('dns', 'bind')}, "
+              f"ExaBGP {data.get('exabgp')}, "
               f"process {data.get('process')}, run dir {root}")
         for proc in data.get("procs", []):
             up = alive(int(proc["pid"]), int(proc["start"]))
@@ -77,17 +80,19 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    problems = missing_requirements(args.exabgp, args.router)
+    problems = missing_requirements(args.exabgp, args.dns, args.router)
     if problems:
         print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
         return 2
-    return demo.run(exabgp_version=args.exabgp, nodes=args.nodes, router=args.router)
+    return demo.run(exabgp_version=args.exabgp, nodes=args.nodes, dns=args.dns,
+                    router=args.router)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m tests.lab",
-                                description="The anycast lab: FRR or BIRD router, BIND+ExaBGP nodes and "
-                                            "a client in network namespaces (run as root).")
+                                description="The anycast lab: FRR or BIRD router, DNS "
+                                            "(BIND or PowerDNS)+ExaBGP nodes and a client in "
+                                            "network namespaces (run as root).")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
@@ -95,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--exabgp", choices=sorted(EXABGP), default=DEFAULT_EXABGP,
                         help="ExaBGP: 4.2 (Debian) or 5.0 (.venv-exabgp5); SPEAKER_PYTHON's venv "
                              "may bring its own (tests/lab/lanes.py)")
+        sp.add_argument("--dns", choices=sorted(SERVERS), default="bind",
+                        help="the nodes' DNS server: bind (BIND 9, default) or pdns "
+                             "(PowerDNS Authoritative, bind backend)")
         sp.add_argument("--router", choices=ROUTERS, default="frr",
                         help="the router: FRR (default) or BIRD 2 (merge paths on)")
 

@@ -20,8 +20,8 @@ from typing import Any
 from tests.lab.lab import Lab, LabNode, summarize
 from tests.lab.system import LabError
 
-GONE_BOUND = 1.5      # s from SIGKILL of named to next hop gone (the e2e bound)
-BACK_BOUND = 10.0     # s from named restart to next hop back
+GONE_BOUND = 1.5      # s from SIGKILL of the DNS server to next hop gone (the e2e bound)
+BACK_BOUND = 10.0     # s from the DNS server's restart to next hop back
 RATE = 50.0           # client queries per second during failover and maintenance
 
 
@@ -49,7 +49,8 @@ class Demo:
     # -- views -------------------------------------------------------------------
 
     def client_rate(self, node: LabNode) -> float | None:
-        """Queries/s clients send to `node`'s named (BIND's statistics, less our probes)."""
+        """Queries/s clients send to `node`'s DNS server (its own statistics, less our
+        probes)."""
         result = node.ctl("status", "--json")
         try:
             return _client_rate(json.loads(result.stdout))
@@ -105,7 +106,7 @@ class Demo:
 
     def step3_failover(self) -> None:
         node = self.lab.node(1)
-        self.step(f"Step 3: failover: named killed on {node.name} "
+        self.step(f"Step 3: failover: {self.lab.server.program} killed on {node.name} "
                   f"(kill -9 {node.named.pid}) while the client sends {RATE:g} queries/s")
         stream = self.lab.client.stream(rate=RATE, duration=6.0)
         time.sleep(1.0)
@@ -137,12 +138,13 @@ class Demo:
 
     def step4_restore(self) -> None:
         node = self.lab.node(1)
-        self.step(f"Step 4: restore: named started again on {node.name}")
+        self.step(f"Step 4: restore: {self.lab.server.program} started again on {node.name}")
         t0 = time.monotonic()
         node.start_named()
         try:
             back = self.lab.router.time_until_back(node.address, timeout=BACK_BOUND, t0=t0)
-            self.check(True, f"next hop {node.address} back {back:.2f} s after named started")
+            self.check(True, f"next hop {node.address} back {back:.2f} s after "
+                             f"{self.lab.server.program} started")
         except LabError as exc:
             self.check(False, str(exc))
         self.route()
@@ -183,10 +185,16 @@ class Demo:
         time.sleep(max(0.0, t0 + 3.5 - time.monotonic()))  # a full statistics interval after
         after = self.client_rate(node)
         if before is not None and after is not None:
-            self.out(f"  BIND on {node.name} (statistics channel, less the speaker's probes): "
-                     f"clients {before:.1f} q/s before the drain, {after:.1f} q/s after")
+            where = "statistics channel" if self.lab.server.name == "bind" else "API"
+            self.out(f"  {self.lab.server.label} on {node.name} ({where}, less the speaker's "
+                     f"probes): clients {before:.1f} q/s before the drain, {after:.1f} q/s after")
+            self.check(before >= 3.0, f"{node.name}'s own counters saw the clients before the "
+                                      f"drain ({before:.1f} q/s)")
             self.check(after < 2.0, f"{node.name}'s client traffic has stopped: safe to stop "
-                                    "named")
+                                    f"{self.lab.server.program}")
+        else:
+            self.check(False, f"no client rate from {node.name}'s {self.lab.server.label} "
+                              f"statistics (before {before}, after {after}): speakerctl status")
         records = stream.wait()
         stats = summarize(records)
         self.out(f"  answered by: {self.spread(records)}")
@@ -211,11 +219,13 @@ def _client_rate(status: dict[str, object]) -> float | None:
     return float(rate) if isinstance(rate, int | float) else None
 
 
-def run(exabgp_version: str = "4.2", nodes: int = 3, router: str = "frr") -> int:
+def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind",
+        router: str = "frr") -> int:
     started = time.monotonic()
-    lab = Lab(nodes=nodes, exabgp_version=exabgp_version, router=router)
+    lab = Lab(nodes=nodes, exabgp_version=exabgp_version, dns=dns, router=router)
     name = "BIRD 2" if router == "bird" else "FRR"
-    print(f"anycast-speaker lab demo: {nodes} DNS nodes (BIND 9, ExaBGP {exabgp_version} "
+    print(f"anycast-speaker lab demo: {nodes} DNS nodes ({lab.server.label}, ExaBGP "
+          f"{exabgp_version} "
           f"running `python3 -m speaker`), a router ({name}, AS 65101), a client; "
           f"lab id {lab.lab_id}, namespaces {lab.topo.router_ns}, ...")
     demo = Demo(lab)

@@ -1,7 +1,8 @@
 """The anycast lab: the seed's topology in network namespaces, with real software.
 
 Owns one lab run: its namespaces, links and addresses, the processes it starts
-(FRR zebra+bgpd on the router, named and ExaBGP on every node), its run
+(FRR zebra+bgpd on the router, a DNS server (BIND's named or PowerDNS, see
+tests.lab.servers) and ExaBGP on every node), its run
 directory and its state file. Everything started is recorded by PID and start
 time in `<root>/state.json` before anything else can go wrong, so `down`
 (here or from another process, see `tests.lab.state`) can clean up a crashed
@@ -33,6 +34,7 @@ import dns.rcode
 
 from tests.lab import bird, render, state
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
+from tests.lab.servers import DnsServer, server
 from tests.lab.system import (
     NETNS_DIR,
     LabError,
@@ -54,8 +56,7 @@ ENV_FILE = REPO / "exabgp" / "exabgp.env"
 RUN_BASE = Path("/run")
 FRR_RUN = Path("/run/frr")
 FRR_BIN = Path("/usr/lib/frr")
-NAMED = Path("/usr/sbin/named")
-BINARIES = (FRR_BIN / "zebra", FRR_BIN / "bgpd", Path("/usr/bin/vtysh"), NAMED,
+BINARIES = (FRR_BIN / "zebra", FRR_BIN / "bgpd", Path("/usr/bin/vtysh"),
             Path("/usr/bin/dig"), Path("/usr/sbin/ip"))
 SAFE_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -63,13 +64,15 @@ SAFE_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 ROUTERS = ("frr", "bird")
 
 
-def missing_requirements(exabgp_version: str = DEFAULT_EXABGP, router: str = "frr") -> list[str]:
+def missing_requirements(exabgp_version: str = DEFAULT_EXABGP, dns: str = "bind",
+                         router: str = "frr") -> list[str]:
     """What keeps a lab from running here (empty list: it can run)."""
     problems = []
     if os.geteuid() != 0:
         problems.append("must run as root (network namespaces)")
     extra = bird.BINARIES if router == "bird" else ()
-    for path in (*BINARIES, *extra, EXABGP.get(exabgp_version, Path("/nonexistent"))):
+    for path in (*BINARIES, *extra, server(dns).binary,
+                 EXABGP.get(exabgp_version, Path("/nonexistent"))):
         if not path.exists():
             problems.append(f"missing {path}")
     return problems
@@ -147,7 +150,7 @@ class Lab:
                  lab_id: str | None = None, run_base: Path = RUN_BASE,
                  log: Callable[[str], None] | None = None,
                  external_exabgp: dict[str, ExternalExabgp] | None = None,
-                 router: str = "frr") -> None:
+                 dns: str = "bind", router: str = "frr") -> None:
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
         self.router_kind = router
@@ -159,6 +162,7 @@ class Lab:
         self.topo: Topology = build(self.lab_id, nodes)
         self.exabgp_version = exabgp_version
         self.process = process
+        self.server: DnsServer = server(dns)  # the nodes' DNS server: bind or pdns
         self.manage_address = manage_address
         self.speaker_extra = speaker_extra
         self.root = run_base / f"spklab-{self.lab_id}"
@@ -208,6 +212,7 @@ class Lab:
                 "procs": [p.record() for p in self.procs.values()],
                 "exabgp": self.exabgp_version,
                 "process": self.process,
+                "dns": self.server.name,
                 "nodes": len(self.nodes),
                 "router": self.router_kind,
             })
@@ -242,7 +247,7 @@ class Lab:
     # -- up ------------------------------------------------------------------------
 
     def up(self, wait: bool = True, timeout: float = 30.0) -> None:
-        problems = missing_requirements(self.exabgp_version, self.router_kind)
+        problems = missing_requirements(self.exabgp_version, self.server.name, self.router_kind)
         if problems:
             raise LabError("lab cannot run here: " + "; ".join(problems))
         taken = [ns for ns in self.topo.namespaces if (NETNS_DIR / ns).exists()]
@@ -421,13 +426,13 @@ class Lab:
 
 
 class LabNode:
-    """One DNS node: named, the anycast address on lo, ExaBGP running the speaker."""
+    """One DNS node: its DNS server (BIND or PowerDNS; `named` and the *_named methods mean
+    whichever the lab runs), the anycast address on lo, ExaBGP running the speaker."""
 
     def __init__(self, lab: Lab, node: Node) -> None:
         self.lab, self.spec = lab, node
         self.name, self.ns, self.address = node.name, node.ns, node.address
         self.dir = lab.root / node.name
-        self.named_conf = self.dir / "named.conf"
         self.zone_path = self.dir / "db.example.com"
         self.exabgp_conf = self.dir / "exabgp.conf"
         self.config = self.dir / "speaker.yaml"
@@ -442,9 +447,7 @@ class LabNode:
         topo = self.lab.topo
         self.dir.mkdir(mode=0o755, exist_ok=True)
         self.state_dir.mkdir(mode=0o755, exist_ok=True)
-        self.named_conf.write_text(render.named_conf(self.spec, self.dir,
-                                                     with_zone=zone_mode != "refused"))
-        self.zone_path.write_text(render.zone_file(topo, broken=zone_mode == "servfail"))
+        self.lab.server.write_configs(topo, self.spec, self.dir, zone_mode)
         wrapper = self.dir / "run-speaker"
         wrapper.write_text(render.run_script(REPO, self.config,
                                              standin=self.lab.process == "standin"))
@@ -452,7 +455,8 @@ class LabNode:
         self.exabgp_conf.write_text(render.exabgp_conf(topo, self.spec, wrapper))
         self.config.write_text(render.speaker_yaml(topo, self.spec, self.socket, self.state_dir,
                                                    manage=self.lab.manage_address,
-                                                   extra=self.lab.speaker_extra))
+                                                   extra=self.lab.speaker_extra,
+                                                   statistics=self.statistics))
         self.zone_broken = zone_mode != "good"
 
     # -- processes -------------------------------------------------------------
@@ -465,30 +469,38 @@ class LabNode:
 
     @property
     def named(self) -> Proc:
-        return self._proc("named")
+        """The node's DNS server process (named or pdns_server)."""
+        return self._proc(self.lab.server.program)
+
+    @property
+    def statistics(self) -> dict[str, object]:
+        """This node's `dns_statistics` for the lab's DNS server."""
+        return self.lab.server.statistics(self.dir)
 
     @property
     def exabgp(self) -> Proc:
         return self._proc("exabgp")
 
     def start_named(self) -> Proc:
-        return self.lab.spawn(f"{self.name}/named", self.ns,
-                              [str(NAMED), "-g", "-n", "1", "-c", str(self.named_conf)],
-                              self.dir / "named.log")
+        program = self.lab.server.program
+        return self.lab.spawn(f"{self.name}/{program}", self.ns,
+                              self.lab.server.argv(self.dir), self.dir / f"{program}.log")
 
     def wait_named(self, timeout: float = 15.0) -> None:
-        """Wait until named answers on the node address (any rcode)."""
+        """Wait until the DNS server answers on the node address (any rcode)."""
         wait_for(lambda: self.query(str(self.address), "www.example.com.", "AAAA",
                                     timeout=0.3) is not None,
-                 timeout, interval=0.05, what=f"named on {self.name} to answer")
+                 timeout, interval=0.05,
+                 what=f"{self.lab.server.program} on {self.name} to answer")
 
     def kill_named(self, sig: int = signal.SIGKILL) -> None:
         self.dirty = True
         proc = self.named
         if not proc.signal(sig):
-            raise LabError(f"{self.name}: named (PID {proc.pid}) is not running")
+            raise LabError(f"{self.name}: {self.lab.server.program} (PID {proc.pid}) is not running")
         if sig in (signal.SIGKILL, signal.SIGTERM) and not proc.wait_gone(10):
-            raise LabError(f"{self.name}: named (PID {proc.pid}) did not exit after {sig}")
+            raise LabError(f"{self.name}: {self.lab.server.program} (PID {proc.pid}) did not "
+                           f"exit after {sig}")
 
     def stop_named(self) -> None:
         self.kill_named(signal.SIGSTOP)
@@ -621,7 +633,7 @@ class LabNode:
 
     def heal_dns(self) -> None:
         """named answering the good zone, the anycast address on lo."""
-        named = self.lab.procs.get(f"{self.name}/named")
+        named = self.lab.procs.get(f"{self.name}/{self.lab.server.program}")
         if self.zone_broken:
             self.fix_zone()
         elif named is None or not named.alive:
@@ -686,7 +698,8 @@ class LabNode:
             text = render.speaker_yaml(
                 self.lab.topo, self.spec, self.socket, self.state_dir,
                 manage=self.lab.manage_address if manage is None else manage,
-                extra=self.lab.speaker_extra if extra is None else extra)
+                extra=self.lab.speaker_extra if extra is None else extra,
+                statistics=self.statistics)
         self.config.write_text(text)
 
     def sighup_speaker(self) -> int:

@@ -226,7 +226,8 @@ def test_unit_environment_is_the_checkout_one_run_as_speaker(installed: Debs) ->
         [ln for ln in theirs if not ln.startswith("exabgp_daemon_user=")]
     unit = UNIT.read_text()
     assert f"EnvironmentFile={ENV_FILE}" in unit
-    assert "ExecStart=/usr/sbin/exabgp /etc/speaker/speaker.conf" in unit
+    assert ("ExecStart=/usr/sbin/exabgp --env /usr/share/anycast-speaker/exabgp.ini "
+            "/etc/speaker/speaker.conf") in unit
 
 
 def test_unit_is_installed_but_not_enabled(installed: Debs) -> None:

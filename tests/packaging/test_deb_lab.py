@@ -304,8 +304,9 @@ def test_node_runs_the_installed_unit_as_speaker_with_cap_net_admin_only(
 def check_runs_as_speaker(node: InstalledNode) -> None:
     exabgp, speaker = node.exabgp_and_speaker()
     assert node.node.exabgp.argv[:1] == ["setpriv"]
-    assert node.node.exabgp.argv[-2:] == ["/usr/sbin/exabgp", str(CONF)]
-    assert cmdline(exabgp)[-2:] == ["/usr/sbin/exabgp", str(CONF)], cmdline(exabgp)
+    unit_argv = ["/usr/sbin/exabgp", "--env", "/usr/share/anycast-speaker/exabgp.ini", str(CONF)]
+    assert node.node.exabgp.argv[-4:] == unit_argv
+    assert cmdline(exabgp)[-4:] == unit_argv, cmdline(exabgp)
     assert cmdline(speaker) == ["/usr/bin/python3", "-m", "speaker", "--config", str(YAML)]
     assert speaker in children(exabgp)
     uid, gid = pwd.getpwnam("speaker").pw_uid, pwd.getpwnam("speaker").pw_gid

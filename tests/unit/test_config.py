@@ -170,3 +170,136 @@ def test_outcome_codes_are_the_ones_checks_produce() -> None:
     source = "".join((REPO / f"speaker/{m}.py").read_text() for m in ("adapters/checks", "core/verdicts"))
     produced = set(re.findall(r'return "([a-z-]+)", ', source)) - {"ok"}
     assert produced == set(config.OUTCOME_CODES)
+
+
+# -- issue 12: numbers that are not numbers, keys that are not names ------------
+
+FLOAT_FIELDS = [
+    ("    timing: {interval: VALUE}", "/services/0/timing/interval"),
+    ("    timing: {fast_interval: VALUE}", "/services/0/timing/fast_interval"),
+    ("    timing: {timeout: VALUE}", "/services/0/timing/timeout"),
+    ("    flap: {window: VALUE}", "/services/0/flap/window"),
+    ("    flap: {penalty: VALUE}", "/services/0/flap/penalty"),
+    ("    flap: {max_penalty: VALUE}", "/services/0/flap/max_penalty"),
+    ("drain_delay: VALUE", "/drain_delay"),
+    ("watchdog_timeout: VALUE", "/watchdog_timeout"),
+    ("dns_statistics: {interval: VALUE}", "/dns_statistics/interval"),
+]
+
+
+@pytest.mark.parametrize("value", [".nan", ".NaN", ".inf", "-.inf", "+.inf"])
+@pytest.mark.parametrize(("line", "path"), FLOAT_FIELDS)
+def test_nan_and_infinity_are_refused_for_every_number(line: str, path: str, value: str) -> None:
+    found = problems(service(line.replace("VALUE", value)) if line.startswith(" ")
+                     else service() + line.replace("VALUE", value) + "\n")
+    shown = {".nan": "nan", ".NaN": "nan", ".inf": "inf", "-.inf": "-inf", "+.inf": "inf"}[value]
+    assert f"t.yaml: {path}: must be a finite number (got {shown})" in found, found
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_nan_and_infinity_are_refused_for_a_check_timeout(value: str) -> None:
+    found = problems(service(check=f", timeout: {value}"))
+    assert any(p.startswith("t.yaml: /services/0/checks/0/timeout: must be a finite number")
+               for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("    timing: {rise: .nan}", "/services/0/timing/rise"),
+        ("    flap: {max_transitions: .inf}", "/services/0/flap/max_transitions"),
+        ("    route: {med: .nan}", "/services/0/route/med"),
+        ("    route: {as_path: [.inf]}", "/services/0/route/as_path/0"),
+    ],
+)
+def test_nan_and_infinity_are_refused_where_an_integer_is_taken(text: str, path: str) -> None:
+    assert any(p.startswith(f"t.yaml: {path}: ") for p in problems(service(text)))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("? [a, b]\n: 1\n" + GOOD, "t.yaml: /: has a key that is a list, not a name (line 1, column 3)"),
+        ("? {a: 1}\n: 1\n" + GOOD, "t.yaml: /: has a key that is a mapping, not a name (line 1, column 3)"),
+        (service("    timing: {[a, b]: 1}"), "t.yaml: /services/0/timing: has a key that is a list"),
+        (service(check=", ? [x] : 1"), "t.yaml: /services/0/checks/0: has a key that is a list"),
+        (service() + "control: {? [a] : 1, ? [a] : 2}\n", "t.yaml: /control: has a key that is a list"),
+    ],
+)
+def test_a_complex_key_is_a_problem_at_its_path(text: str, expected: str) -> None:
+    found = problems(text)
+    assert any(p.startswith(expected) for p in found), found
+
+
+@pytest.mark.parametrize("kind", ["[dns]", "{dns: 1}"])
+def test_a_check_type_that_is_a_list_or_a_mapping_is_a_problem(kind: str) -> None:
+    found = problems(service().replace("type: dns,", f"type: {kind},"))
+    assert any(p.startswith("t.yaml: /services/0/checks/0/type: must be one of dns (got a ")
+               for p in found), found
+
+
+def test_yaml_nested_too_deeply_is_a_config_error() -> None:
+    [problem] = problems("[" * 5000 + "]" * 5000)
+    assert problem == "t.yaml: invalid YAML: nested too deeply"
+
+
+def test_a_huge_integer_is_reported_digit_by_digit() -> None:
+    huge = "1" + "0" * 400
+    assert f"t.yaml: /services/0/timing/rise: must be <= 1000 (got {huge})" in problems(
+        service(f"    timing: {{rise: {huge}}}"))
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (service('    route: {communities: ["65535:0\\n"]}'), "/services/0/route/communities/0"),
+        (service('    route: {communities: ["\\uff16\\uff15:0"]}'), "/services/0/route/communities/0"),
+        (service().replace("name: dns", 'name: "dns\\n"'), "/services/0/name"),
+        (service('    address: {interface: "lo\\n"}'), "/services/0/address/interface"),
+    ],
+)
+def test_a_pattern_must_match_the_whole_value(text: str, path: str) -> None:
+    """A trailing newline or a non-ASCII digit would end up in an ExaBGP command or a log line."""
+    assert any(p.startswith(f"t.yaml: {path}: ") for p in problems(text))
+
+
+def test_cross_service_problems_name_the_index_in_the_file() -> None:
+    text = "services:\n  - 42\n" + (GOOD + GOOD).replace("services:\n", "")
+    assert "t.yaml: /services/2/name: duplicate service name 'dns' (also /services/1)" in problems(
+        text)
+
+
+def test_a_check_timeout_problem_names_the_index_in_the_file() -> None:
+    text = service(check=", timeout: 5").replace(
+        "    checks:\n", "    checks:\n      - 42\n")
+    assert any(p.startswith("t.yaml: /services/0/checks/1/timeout: must be <= the service's")
+               for p in problems(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (service() + 'control: {socket: "/run/\\ud800.sock"}\n', "/control/socket"),
+        (service() + 'control: {group: "\\udc80"}\n', "/control/group"),
+        (service() + 'state_dir: "/var/\\ud800"\n', "/state_dir"),
+    ],
+)
+def test_a_string_with_a_lone_surrogate_is_a_problem(text: str, path: str) -> None:
+    """A YAML escape can make a string that cannot be encoded for a path or a group name."""
+    assert any(p.startswith(f"t.yaml: {path}: ") for p in problems(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("drain_delay: 2020-13-01\n", "not a valid timestamp (ValueError: month must be in 1..12)"),
+        ("drain_delay: !!int x\n", "not a valid int (ValueError: invalid literal"),
+        ("drain_delay: !!bool x\n", "not a valid bool (KeyError: 'x')"),
+        ("drain_delay: !!float ''\n", "not a valid float (IndexError: "),
+        ("drain_delay: 1" + "0" * 5000 + "\n", "not a valid int (ValueError: Exceeds the limit"),
+        ("drain_delay: !!set [a, b]\n", "expected a mapping, but found sequence"),
+    ],
+)
+def test_a_scalar_its_tag_cannot_make_is_invalid_yaml_at_its_line(text: str, reason: str) -> None:
+    [problem] = problems(text)
+    assert problem.startswith(f"t.yaml: line 1, column 14: invalid YAML: {reason}"), problem

@@ -150,4 +150,4 @@ def test_examine_skips_node_checks_without_a_config() -> None:
     found = doctor.examine(config_path=Path("x.yaml"), cfg=None, config_problem="missing",
                            exabgp_path=None, exabgp=[], status=None, unreachable="gone",
                            addresses=lambda: HEALTHY)
-    assert [f.check for f in found] == ["config", "process", "bgp", "prefix"]
+    assert [f.check for f in found] == ["config", "process", "event-detection", "bgp", "prefix"]

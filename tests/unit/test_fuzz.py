@@ -3,6 +3,10 @@
 Fixed seed and example counts (>= 10,000 each), bounded by a deadline per example.
 """
 
+import dataclasses
+import math
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -10,6 +14,7 @@ from hypothesis import strategies as st
 from speaker.core import config, exabgp_api, protocol
 from speaker.core.errors import ConfigError
 from speaker.core.protocol import ProtocolError
+from tests import yaml_documents
 
 pytestmark = pytest.mark.fuzz
 
@@ -42,14 +47,29 @@ def test_stdin_parser_never_raises(raw: bytes) -> None:
     assert message is not None
 
 
+def _numbers(value: object) -> Iterator[float]:
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _numbers(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _numbers(getattr(value, f.name))
+
+
 @seed(20261126)
 @FUZZ
-@given(st.text(max_size=300) | structured.map(lambda v: __import__("yaml").safe_dump(v)))
+@given(st.text(max_size=300) | structured.map(lambda v: __import__("yaml").safe_dump(v))
+       | yaml_documents.documents())
 def test_config_loader_only_raises_config_error(text: str) -> None:
+    """Random text, random structures, and a valid config edited with complex keys and NaNs."""
     try:
-        config.parse(text, "fuzz.yaml")
+        cfg = config.parse(text, "fuzz.yaml")
     except ConfigError as exc:
         assert exc.problems and all(p.startswith("fuzz.yaml: ") for p in exc.problems)
+    else:
+        assert all(math.isfinite(n) for n in _numbers(cfg))
 
 
 @seed(20261126)

@@ -1,0 +1,248 @@
+"""The speaker's configuration as the rest of the program sees it: frozen dataclasses.
+
+This module owns the model (every field, its type and its default) and the
+constants that name its allowed values. It does not read, parse or validate
+anything (that is `schema` and `reader`): once a `Config` exists, its values
+have been checked and are trusted everywhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from speaker.core.config.types import IPAddress, IPNetwork
+from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits
+
+__all__ = [
+    "DEFAULT_PATH",
+    "DEFAULT_SOCKET",
+    "DEFAULT_STATE_DIR",
+    "LOOPBACK",
+    "OUTCOME_CODES",
+    "RCODES",
+    "STATISTICS_KINDS",
+    "STATISTICS_URLS",
+    "Address",
+    "Check",
+    "Config",
+    "Control",
+    "DnsCheck",
+    "DnsStatistics",
+    "Expect",
+    "Flap",
+    "IPAddress",
+    "IPNetwork",
+    "Metrics",
+    "Overload",
+    "Route",
+    "RouterLimits",
+    "Service",
+    "Timing",
+    "Watch",
+]
+
+DEFAULT_PATH = Path("/etc/speaker/speaker.yaml")
+DEFAULT_SOCKET = Path("/run/speaker/speaker.sock")
+DEFAULT_STATE_DIR = Path("/var/lib/speaker")
+LOOPBACK = ipaddress.IPv6Address("::1")
+
+RCODES = (
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+    "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
+)
+# what a check can say (speaker.adapters.checks.Outcome.code), besides "ok"
+OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
+                 "truncated", "malformed", "no-address", "os-error")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often a service is probed and how many results change its state.
+
+    Worst cases at the defaults (see README, "Timing"): a killed server
+    refuses at once, and a refusal needs no confirmation (`fail_at_once`), so
+    it is withdrawn after at most ``interval`` = 0.3 s; a hung one after at
+    most ``interval + 2 * timeout`` = 0.8 s (the confirming probe starts as
+    soon as the timed-out one ends). One lost or slow probe never withdraws
+    (fall = 2).
+    """
+
+    interval: float = 0.3
+    fast_interval: float = 0.1
+    timeout: float = 0.25
+    rise: int = 3
+    fall: int = 2
+    fail_at_once: tuple[str, ...] = ("refused",)  # outcome codes that need no confirmation
+
+
+@dataclass(frozen=True)
+class Flap:
+    """Hold a service down when it changes state too often.
+
+    After ``max_transitions`` transitions within ``window`` seconds the service
+    stays withdrawn for ``penalty`` seconds; each further hold doubles the
+    penalty up to ``max_penalty``; the doubling is forgotten once a hold
+    has been over for ``max_penalty`` seconds.
+    """
+
+    enabled: bool = True
+    window: float = 60.0
+    max_transitions: int = 6
+    penalty: float = 10.0
+    max_penalty: float = 300.0
+
+
+@dataclass(frozen=True)
+class Address:
+    """The anycast address of a service on a local interface."""
+
+    interface: str = "lo"
+    manage: bool = False
+    check: bool = True
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a DNS answer must look like to pass."""
+
+    rcode: str = "NOERROR"
+    aa: bool = True
+    answers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DnsCheck:
+    """Query a DNS server and compare the response with `expect`."""
+
+    server: IPAddress
+    qname: str
+    qtype: str = "SOA"
+    port: int = 53
+    transport: str = "udp"
+    timeout: float | None = None
+    expect: Expect = field(default_factory=Expect)
+    type: str = "dns"
+
+    def describe(self) -> str:
+        host = f"[{self.server}]" if self.server.version == 6 else str(self.server)
+        tcp = "/tcp" if self.transport == "tcp" else ""
+        return f"dns check {host}:{self.port}{tcp} {self.qtype} {self.qname}"
+
+
+Check = DnsCheck
+
+
+@dataclass(frozen=True)
+class Watch:
+    """The event path: withdraw the moment the server dies, before any probe runs.
+
+    `sockets`: watch, through sock_diag, the sockets the server receives the
+    checks' queries on (needs CAP_NET_ADMIN; status says when it cannot).
+    `pid_file`: watch the server's process, by the PID in this file.
+    """
+
+    sockets: bool = True
+    pid_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """BGP attributes the prefixes of a service are announced with."""
+
+    next_hop: str = "self"
+    med: int | None = None
+    communities: tuple[str, ...] = ()
+    as_path: tuple[int, ...] = ()  # sent verbatim: list your own AS first to prepend
+
+
+@dataclass(frozen=True)
+class Overload:
+    """Tell a busy server's timeouts (soft) from a broken server (hard); see core.overload.
+
+    A round whose only failures are timeouts, while the DNS server's statistics
+    (no older than ``stats_max_age`` s) show at least ``min_client_rate`` client
+    queries per second, is a soft failure: the service stays announced,
+    with ``route`` (None: the service's own route) while degraded, and is
+    withdrawn only once the soft failure has lasted ``max_degraded`` seconds, and
+    then only while at least ``min_up`` of ``peers`` answer the same checks.
+    """
+
+    max_degraded: float = 30.0
+    min_client_rate: float = 50.0
+    stats_max_age: float = 10.0
+    route: Route | None = None
+    peers: tuple[IPAddress, ...] = ()
+    min_up: int = 0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    prefixes: tuple[IPNetwork, ...]
+    checks: tuple[Check, ...]
+    address: Address | None = None
+    timing: Timing = field(default_factory=Timing)
+    flap: Flap = field(default_factory=Flap)
+    route: Route = field(default_factory=Route)
+    watch: Watch = field(default_factory=Watch)
+    overload: Overload | None = None  # None: every failure is hard (timeouts too)
+
+    @property
+    def anycast(self) -> IPAddress:
+        """The service's address: that of its first prefix."""
+        return self.prefixes[0].network_address
+
+
+@dataclass(frozen=True)
+class Control:
+    socket: Path = DEFAULT_SOCKET
+    mode: int = 0o660
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    listen: IPAddress = LOOPBACK
+    port: int = 9474
+
+
+STATISTICS_KINDS = ("bind", "powerdns")
+STATISTICS_URLS = {
+    "bind": "http://127.0.0.1:8053/json/v1/server",
+    "powerdns": "http://127.0.0.1:8081/api/v1/servers/localhost/statistics",
+}
+
+
+@dataclass(frozen=True)
+class DnsStatistics:
+    """The DNS server's own statistics, polled for its query rate: BIND's statistics
+    channel (kind ``bind``) or PowerDNS's webserver/API (kind ``powerdns``, its key read
+    from ``api_key_file``, never written in the YAML)."""
+
+    url: str = STATISTICS_URLS["bind"]
+    interval: float = 2.0
+    kind: str = "bind"
+    api_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    services: tuple[Service, ...]
+    control: Control = field(default_factory=Control)
+    state_dir: Path = DEFAULT_STATE_DIR
+    drain_delay: float = 2.0
+    watchdog_timeout: float = 2.0
+    metrics: Metrics | None = None
+    dns_statistics: DnsStatistics | None = None
+    local_as_range: tuple[int, int] = DEFAULT_ASN_RANGE  # = router_limits.asn_range
+    router_limits: RouterLimits = field(default_factory=RouterLimits)
+    source: str = "<config>"
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    @property
+    def prefixes(self) -> tuple[IPNetwork, ...]:
+        return tuple(p for s in self.services for p in s.prefixes)
