@@ -3,9 +3,11 @@
 Pure: values in, findings out. ExaBGP resolves `next-hop self` to the
 session's local address when the route's family is the session's, and
 otherwise to something the router cannot use: an IPv4 route over an IPv6
-session gets the router-id (issue 17 measured 0.0.0.50), which
-FRR rejects as a martian next hop by resetting the session, again and again,
-while the speaker's own view (the API acked the announce) stays "announced".
+session gets the router-id. The router cannot use it: a router-id such as
+0.0.0.50 is a martian next hop (FRR 8.4 in the lab drops the path; issue 17
+saw FRR reset the session hundreds of times), one such as 10.1.0.50 is not
+reachable (in BGP, never in the FIB; tests/e2e/test_lab_ipv4.py), while the
+speaker's own view (the API acked the announce) stays "announced".
 So a prefix whose family differs from the session's needs an explicit
 `route.next_hop` of its own family. It never reads a file; exabgp_conf hands
 it each neighbour's addresses.
@@ -57,8 +59,9 @@ def problems(cfg: Config, local: tuple[str, int] | None, peer_address: str, line
         other = wrong[0].version
         listed = ", ".join(str(p) for p in wrong)
         if other == 4:
-            sent = ("ExaBGP sends its router-id as the next hop, which the router rejects "
-                    "as martian and resets the session, over and over")
+            sent = ("ExaBGP sends its router-id as the next hop, which the router cannot "
+                    "use (a martian or unreachable next hop: the route never reaches its "
+                    "FIB, and a router may reset the session over it)")
         else:
             sent = "ExaBGP has no IPv6 address of this session to send as the next hop"
         yield where, (f"{who}: service {service.name} announces {listed} with next-hop self over "

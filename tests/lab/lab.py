@@ -809,6 +809,13 @@ class Router:
     def vtysh(self, command: str) -> str:
         return run(["vtysh", "-N", self.lab.topo.frr_name, "-c", command]).stdout
 
+    def vtysh_config(self, lines: Sequence[str]) -> str:
+        """Enter `lines` in FRR's configure mode, one command each."""
+        argv = ["vtysh", "-N", self.lab.topo.frr_name, "-c", "configure terminal"]
+        for line in lines:
+            argv += ["-c", line]
+        return run(argv).stdout
+
     def bgp_summary(self) -> str:
         if self.lab.router_kind == "bird":
             return self.birdc("show protocols")
