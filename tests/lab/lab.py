@@ -150,7 +150,8 @@ class Lab:
                  lab_id: str | None = None, run_base: Path = RUN_BASE,
                  log: Callable[[str], None] | None = None,
                  external_exabgp: dict[str, ExternalExabgp] | None = None,
-                 dns: str = "bind", router: str = "frr") -> None:
+                 dns: str = "bind", router: str = "frr",
+                 topology: Topology | None = None) -> None:
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
         self.router_kind = router
@@ -158,8 +159,8 @@ class Lab:
             raise ValueError(f"exabgp_version must be one of {', '.join(EXABGP)}")
         if process not in ("speaker", "standin"):
             raise ValueError("process must be 'speaker' or 'standin'")
-        self.lab_id = lab_id or secrets.token_hex(3)[:5]
-        self.topo: Topology = build(self.lab_id, nodes)
+        self.lab_id = (topology.lab_id if topology else lab_id) or secrets.token_hex(3)[:5]
+        self.topo: Topology = topology or build(self.lab_id, nodes)  # topology: its own id
         self.exabgp_version = exabgp_version
         self.process = process
         self.server: DnsServer = server(dns)  # the nodes' DNS server: bind or pdns
