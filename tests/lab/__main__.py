@@ -80,6 +80,15 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.geo:
+        from tests.lab import geo_demo
+
+        problems = missing_requirements(args.exabgp, args.dns, args.router)
+        if problems or args.router != "frr" or args.dns != "bind":
+            print("the geo demo runs with FRR and BIND: "
+                  + ("; ".join(problems) or "drop --router/--dns"), file=sys.stderr)
+            return 2
+        return geo_demo.run(args.exabgp)
     problems = missing_requirements(args.exabgp, args.dns, args.router)
     if problems:
         print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
@@ -120,6 +129,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="list labs and their processes").set_defaults(func=_status)
     dm = sub.add_parser("demo", help="the seed's walkthrough, end to end (< 2 min)")
     common(dm)
+    dm.add_argument("--geo", action="store_true",
+                    help="geographic anycast: London and Sofia, two routers joined by eBGP")
     dm.set_defaults(func=_demo)
     return p
 

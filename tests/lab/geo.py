@@ -65,9 +65,11 @@ def backup_route(lab: Lab, index: int) -> dict[str, object]:
 class Geo:
     """The two zones; `up()` starts both and joins their routers, `down()` removes all."""
 
-    def __init__(self) -> None:
-        self.london = Lab(topology=topology(LONDON, secrets.token_hex(3)[:5]))
-        self.sofia = Lab(topology=topology(SOFIA, secrets.token_hex(3)[:5]))
+    def __init__(self, exabgp_version: str = "4.2") -> None:
+        self.london = Lab(topology=topology(LONDON, secrets.token_hex(3)[:5]),
+                          exabgp_version=exabgp_version)
+        self.sofia = Lab(topology=topology(SOFIA, secrets.token_hex(3)[:5]),
+                         exabgp_version=exabgp_version)
         self.zones = ((LONDON, self.london), (SOFIA, self.sofia))
 
     def up(self, backup: int | None = 3, timeout: float = 30.0) -> None:
