@@ -5,11 +5,12 @@ enough of ExaBGP 4.2/5.0 (the syntax is speaker.core.exabgp_syntax; templates
 with `inherit`) to check what the speaker relies on: a process block runs the
 speaker with the checked YAML and `encoder json`; every neighbour's `api`
 names that process and has `neighbor-changes`; the prefixes' families are
-configured; `local-as` is inside `local_as_range`; no graceful-restart;
-`local-address` and `router-id` set; a short hold time (ExaBGP has no BFD);
-adj-rib-out on and no static routes (the speaker's start-up clear of the
-adj-rib-out relies on the one and would withdraw the others). It is no
-substitute for `exabgp --test` (4.2) or `exabgp validate` (5.0).
+configured and their next hops fit the session (nexthops); `local-as` is
+inside `router_limits.asn_range`; no graceful-restart; `local-address` and
+`router-id` set; a short hold time (ExaBGP has no BFD); adj-rib-out on and no
+static routes (the speaker's start-up clear of the adj-rib-out relies on the
+one and would withdraw the others). It is no substitute for `exabgp --test`
+(4.2) or `exabgp validate` (5.0).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from speaker.core import nexthops
 from speaker.core.config import DEFAULT_PATH, Config
 from speaker.core.exabgp_syntax import Statement, SyntaxProblem, listed, parse
 
@@ -243,6 +245,9 @@ def cross_check(text: str, source: str, cfg: Config, yaml_path: str,
     low, high = cfg.local_as_range
     for nb in conf.neighbors:
         _check_neighbor(nb, names, families, cfg, (low, high), yaml_path, add)
+        for line, message in nexthops.problems(cfg, nb.value("local-address"), nb.address,
+                                               nb.line, nb.families, yaml_path):
+            add("error", line, message)
     return out
 
 
@@ -279,7 +284,7 @@ def _check_neighbor(nb: Neighbor, names: set[str], families: list[str], cfg: Con
         add("error", local_as[1], f"{who}: local-as {local_as[0]} is not an AS number")
     elif not low <= int(local_as[0]) <= high:
         add("error", local_as[1], f"{who}: local-as {local_as[0]} is outside {low}-{high} "
-                                  f"(local_as_range in {yaml_path})")
+                                  f"(router_limits/asn_range in {yaml_path})")
     for key, why in (("local-address", "ExaBGP 4.2 needs it and next-hop self uses it"),
                      ("router-id", "mandatory without an IPv4 address on the session")):
         if nb.value(key) is None:
