@@ -1,9 +1,9 @@
 """The composition root: builds the real adapters and drives the event loop.
 
 `run` wires a `speaker.engine.Speaker` to ExaBGP's pipes, netlink, the DNS
-probes, the control socket, the watchdog process, metrics and BIND's
-statistics; `main` is `python3 -m speaker`. The only module that knows both
-the engine and the concrete adapters.
+probes, the control socket, the watchdog process, metrics, the DNS server's
+statistics and the state-change hooks; `main` is `python3 -m speaker`. The
+only module that knows both the engine and the concrete adapters.
 
 No death goes unseen (`Supervisor`): a crashed service loop, a crashed
 housekeeping task, or a dead thread the routes depend on (ExaBGP's stdin,
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from speaker import __version__, logs
-from speaker.adapters import checks, metrics, watchdog
+from speaker.adapters import checks, hooks, metrics, watchdog
 from speaker.adapters.channel import StdinReader, StdoutWriter
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
@@ -43,6 +43,7 @@ LOG = logs.get("daemon")
 EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
 ESSENTIAL_THREADS = ("exabgp-stdin", "netlink-addresses")  # routes cannot follow health without
 RESTARTS = 3  # of a restartable thread, before it is left stopped
+HOOK_GRACE = 1.0  # seconds running hooks may still take when the speaker stops
 
 
 def _allow_files(needed: int) -> None:
@@ -202,14 +203,22 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics,
 
 
 def _log_detection(speaker: Speaker) -> None:
-    """One line: how many event sources are active, and why the others are not."""
+    """One line: how many event sources are active, and why the others are not.
+
+    A socket nothing listens on yet (a server still starting, at boot) is no
+    warning: its watch is armed by the first passing probe."""
     found = [d for name in speaker.runs for d in speaker.server_events.report(name)]
-    idle = [d for d in found if not d.active]
+    idle = [d for d in found if not d.active and not d.pending]
+    waiting = [d for d in found if d.pending]
+    if waiting:
+        logs.log(LOG, logging.INFO, "event detection waits for the server to listen: armed "
+                 "at its first passing probe", waiting=len(waiting), first=waiting[0].target)
     if not idle:
-        logs.log(LOG, logging.INFO, "event detection active", watched=len(found))
+        logs.log(LOG, logging.INFO, "event detection active",
+                 watched=len(found) - len(waiting))
         return
     logs.log(LOG, logging.WARNING, "event detection partly inactive: probes alone detect "
-             "those deaths", active=len(found) - len(idle), inactive=len(idle),
+             "those deaths", active=len(found) - len(idle) - len(waiting), inactive=len(idle),
              first=idle[0].target, reason=idle[0].detail)
 
 
@@ -231,21 +240,23 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
         netlink = None
     addresses: Addresses | None = netlink
     store = MaintenanceStore(cfg.state_dir)
+    hook_runner = hooks.Runner(lambda service, result: speaker.recorder.hook(service, result))
     events = ServerWatch(lambda name, reason: None)
     speaker = Speaker(cfg, writer, addresses, store, probe_factory=checks.build,
-                      config_path=config_path, server_events=events)
+                      config_path=config_path, server_events=events, hook_runner=hook_runner)
     events.on_gone = speaker.server_gone
     supervisor = Supervisor(loop, speaker.stopping)
     previous_hook, threading.excepthook = threading.excepthook, supervisor.thread_died
     try:
-        return await _serve(cfg, config_path, speaker, supervisor, out_fd, netlink, events)
+        return await _serve(cfg, config_path, speaker, supervisor, out_fd, netlink, events,
+                            hook_runner)
     finally:
         threading.excepthook = previous_hook
 
 
 async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
                  supervisor: Supervisor, out_fd: int, netlink: Netlink | None,
-                 events: ServerWatch) -> int:
+                 events: ServerWatch, hook_runner: hooks.Runner) -> int:
     from speaker.adapters.control import ControlServer
 
     loop = asyncio.get_running_loop()
@@ -314,6 +325,7 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
     speaker.close()
     events.close()
     await control.stop()
+    await hook_runner.stop(HOOK_GRACE)
     dog.bye()
     if stats is not None:
         stats.stop()

@@ -3,8 +3,9 @@
 Owns every Protocol the engine (`speaker.engine`) is written against: the
 ExaBGP `Sink`, the anycast `Addresses`, a `Probe` and its factory, the metrics
 `Recorder`, the `MaintenanceStore`, the `Clock`, `ServerEvents` (the event
-sources that report a dead server) and `Controlled`, what the control server
-asks of the running speaker. The exceptions here are part of
+sources that report a dead server), the `HookRunner` of the state-change hooks
+and `Controlled`, what the control server asks of the running speaker. The
+exceptions here are part of
 those interfaces: an adapter raises them, the engine catches them without
 knowing the adapter. Must not do I/O or import an adapter; the adapters in
 `speaker.adapters` implement these, and `speaker.daemon` wires them.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from speaker.core.config import Check, Config, IPAddress, Service
+from speaker.core.hooks import Argv, Transition
 from speaker.core.maintenance import Maintenance
 from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
@@ -113,9 +115,31 @@ class Recorder(Protocol):
     def ignored_line(self) -> None:
         return None
 
+    def hook(self, service: str, result: str) -> None:
+        """A hook command finished: result is ok, failed, timeout or error (not started)."""
+        return None
+
 
 class NullRecorder(Recorder):
     """Records nothing: metrics are optional."""
+
+
+class HookRunner(Protocol):
+    def run(self, commands: Sequence[Argv], timeout: float, transition: Transition) -> None:
+        """Start `commands` for `transition` in the background, one after the other.
+
+        Returns at once and never raises: a hook can neither delay nor prevent
+        what the engine sends to ExaBGP. The hooks of one service never run two
+        at once; those of a later transition wait for the earlier ones.
+        """
+        ...
+
+
+class NullHooks:
+    """Runs nothing: no hooks are configured."""
+
+    def run(self, commands: Sequence[Argv], timeout: float, transition: Transition) -> None:
+        return None
 
 
 class MaintenanceStore(Protocol):

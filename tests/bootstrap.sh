@@ -14,6 +14,7 @@ APT_PACKAGES=(
   dnsperf   # the overload lab test's load generator (tests/e2e/test_lab_overload.py)
   # tests
   python3-pytest python3-hypothesis
+  python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
   prometheus   # promtool: checks and unit-tests packaging/monitoring/prometheus-alerts.yml
   # the Debian package
   debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot

@@ -129,6 +129,9 @@ class Prometheus:
         self.ignored = Counter("speaker_exabgp_ignored_lines_total",
                                "Lines from ExaBGP that were not understood and ignored.",
                                registry=r)
+        self.hooks = Counter("speaker_hook_runs_total",
+                             "State-change hook commands run, by result (ok, failed, timeout, "
+                             "error: not started).", ["service", "result"], registry=r)
         r.register(self)  # type: ignore[arg-type]  # a collector by duck typing: collect()
 
     # -- Recorder --------------------------------------------------------------------
@@ -148,6 +151,9 @@ class Prometheus:
 
     def ignored_line(self) -> None:
         self.ignored.inc()
+
+    def hook(self, service: str, result: str) -> None:
+        self.hooks.labels(service, result).inc()
 
     # -- collector: the current state, read at scrape time -----------------------------
 

@@ -41,6 +41,7 @@ class Detection:
     target: str  # what is watched, in words
     active: bool
     detail: str  # what is known ("2 sockets", "pid 123"), or why it is not active
+    pending: bool = False  # not active only until the server listens: armed by a passing probe
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "active": self.active,

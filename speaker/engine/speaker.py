@@ -4,7 +4,7 @@
 announce: a prefix is announced while its service is up, not in maintenance
 and not held down for flapping. It reaches the outside world only through the
 ports (`speaker.ports`) handed to it: a Sink for ExaBGP, Addresses for the
-anycast addresses, a probe factory, a MaintenanceStore, a Recorder and clocks.
+anycast addresses, a probe factory, a MaintenanceStore, a Recorder, a HookRunner and clocks.
 ExaBGP's side is `engine.exabgp`, probe rounds `engine.probing`, maintenance
 `engine.maintenance`; `speaker.daemon` wires the adapters (none imported here).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker import __version__, logs
-from speaker.core import config, flap, health, overload, rtt, watch
+from speaker.core import config, flap, health, hooks, overload, rtt, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import Maintenance
@@ -35,8 +35,10 @@ from speaker.engine.runs import ServiceRun, close_probes
 from speaker.ports import (
     Addresses,
     Clock,
+    HookRunner,
     MaintenanceStore,
     NoEvents,
+    NullHooks,
     NullRecorder,
     Probe,
     ProbeFactory,
@@ -62,6 +64,7 @@ class Speaker:
         wall: Clock = time.time,
         config_path: Path | None = None,
         recorder: Recorder | None = None,
+        hook_runner: HookRunner | None = None,
         server_events: ServerEvents | None = None,
     ) -> None:
         self.config = cfg
@@ -69,6 +72,7 @@ class Speaker:
         self.clock = clock
         self.wall = wall
         self.probe_factory = probe_factory
+        self.hook_runner: HookRunner = hook_runner or NullHooks()
         self.server_events: ServerEvents = server_events or NoEvents()
         self.book = RouteBook()
         self.stopping = asyncio.Event()
@@ -202,14 +206,17 @@ class Speaker:
         self.update(run, result.reason)
 
     def update(self, run: ServiceRun, reason: str) -> None:
-        """Log a change of the shown state, then bring the routes in line."""
+        """Log a change of the shown state, bring the routes in line, then run its hooks."""
         new = self.state_name(run)
+        changed = None
         if new != run.shown:
             old, run.shown = run.shown, new
-            self._transition(run, old, new, reason)
+            changed = self._transition(run, old, new, reason)
         self.apply(run)
+        if changed is not None:
+            self.hook_runner.run(*hooks.plan(run.service.hooks, self.config.hooks, changed))
 
-    def _transition(self, run: ServiceRun, old: str, new: str, reason: str) -> None:
+    def _transition(self, run: ServiceRun, old: str, new: str, reason: str) -> hooks.Transition:
         service = run.service
         if new == "held-down":
             reason = (f"flapping: {service.flap.max_transitions} transitions within "
@@ -221,6 +228,7 @@ class Speaker:
                  reason=reason)
         self.events.append(Event(self.wall(), service.name, old, new, reason))
         self.recorder.transition(service.name, old, new)
+        return hooks.Transition(service.name, old, new, reason, tuple(map(str, service.prefixes)))
 
     def apply(self, run: ServiceRun) -> None:
         """Set the desired state of the service's prefixes and send what changed."""

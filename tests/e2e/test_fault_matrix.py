@@ -634,7 +634,8 @@ def test_reload_adds_prefix_withdrawn_then_announced_and_removes_it(
            f"announced {announced:.2f} s after reload (reply after {at_reply:.2f} s); "
            "withdraw = removal")
     assert not second_changes[0][1], "the new prefix was announced before any check"
-    assert announced >= 0.9, f"announced {announced:.2f} s after reload: before rise?"
+    # rise (3) passing rounds, a new service's `fast_interval` (0.1 s) apart: never sooner
+    assert announced >= 0.2, f"announced {announced:.2f} s after reload: before rise?"
     assert state["state"] == "up", state
     assert first_flips == 0, f"the first prefix moved: {first.changes}"
     assert withdrawn <= 2.0

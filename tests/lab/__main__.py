@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tests.lab import demo, state
 from tests.lab.lab import EXABGP, Lab, missing_requirements
@@ -84,7 +85,8 @@ def _demo(args: argparse.Namespace) -> int:
         print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
         return 2
     return demo.run(exabgp_version=args.exabgp, nodes=args.nodes, dns=args.dns,
-                    hidden_master=args.hidden_master)
+                    hidden_master=args.hidden_master,
+                    pictures_dir=None if args.no_pictures else args.pictures)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -120,6 +122,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="list labs and their processes").set_defaults(func=_status)
     dm = sub.add_parser("demo", help="the seed's walkthrough, end to end (< 2 min)")
     common(dm)
+    dm.add_argument("--pictures", type=Path, default=Path("out/demo"), metavar="DIR",
+                    help="where the failover and drain steps write their timeline PNGs "
+                         "(default out/demo; the README's are docs/)")
+    dm.add_argument("--no-pictures", action="store_true", help="write no pictures")
     dm.set_defaults(func=_demo)
     return p
 

@@ -176,3 +176,13 @@ def test_a_stuck_loop_gives_a_scrape_without_the_state_gauges(
     unreadable = [r for r in caplog.records if "state is unreadable" in r.getMessage()]
     assert len(unreadable) == 1  # once, not at every scrape
     assert "did not answer within 0.01 s" in str(unreadable[0].__dict__["fields"]["error"])
+
+
+def test_hook_runs_are_counted_by_service_and_result(served) -> None:  # type: ignore[no-untyped-def]
+    speaker, _, _, url, _ = served
+    speaker.recorder.hook("dns", "failed")
+    speaker.recorder.hook("dns", "failed")
+    speaker.recorder.hook("dns", "timeout")
+    data = scrape(url)
+    assert value(data, "speaker_hook_runs_total", service="dns", result="failed") == 2
+    assert value(data, "speaker_hook_runs_total", service="dns", result="timeout") == 1

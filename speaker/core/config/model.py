@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from speaker.core.config.types import IPAddress, IPNetwork
+from speaker.core.hooks import Hooks
 
 __all__ = [
     "DEFAULT_PATH",
@@ -32,6 +33,7 @@ __all__ = [
     "DnsStatistics",
     "Expect",
     "Flap",
+    "Hooks",
     "IPAddress",
     "IPNetwork",
     "Metrics",
@@ -223,6 +225,7 @@ class Service:
     route: Route = field(default_factory=Route)
     watch: Watch = field(default_factory=Watch)
     overload: Overload | None = None  # None: every failure is hard (timeouts too)
+    hooks: Hooks | None = None  # replaces the top-level hooks block for this service
 
     @property
     def anycast(self) -> IPAddress:
@@ -272,6 +275,7 @@ class Config:
     metrics: Metrics | None = None
     dns_statistics: DnsStatistics | None = None
     local_as_range: tuple[int, int] = (65200, 65299)
+    hooks: Hooks | None = None
     source: str = "<config>"
 
     def service(self, name: str) -> Service | None:

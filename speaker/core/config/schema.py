@@ -15,6 +15,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from speaker.core.config import soa
+from speaker.core.config.hooks import hooks
 from speaker.core.config.model import (
     OUTCOME_CODES,
     RCODES,
@@ -258,7 +259,7 @@ def overload(value: object, at: At) -> Overload:
 
 CHECKS = ListOf(check, min_items=1, too_few="must list at least one check")
 SERVICE_KEYS = ("name", "prefixes", "allow_shorter_prefixes", "address", "timing", "flap",
-                "checks", "route", "watch", "overload")
+                "checks", "route", "watch", "overload", "hooks")
 
 
 def service(value: object, at: At) -> Service:
@@ -277,11 +278,12 @@ def service(value: object, at: At) -> Service:
     routed = f.get("route", route, Route(), null=True)
     watched = f.get("watch", watch, Watch(), null=True)
     busy = f.get("overload", overload, None, null=True)
+    hooked = f.get("hooks", hooks, None, null=True)
     if name is None or not prefixes or not checks:
         raise Reported
     return Service(name=name, prefixes=prefixes, checks=tuple(probe for _, probe in checks),
                    address=where, timing=timed, flap=held, route=routed, watch=watched,
-                   overload=busy)
+                   overload=busy, hooks=hooked)
 
 
 def services(value: object, at: At) -> tuple[Service, ...]:
@@ -357,7 +359,7 @@ def _overload_needs_statistics(at: At, found: tuple[Service, ...],
 
 
 TOP_KEYS = ("control", "state_dir", "drain_delay", "watchdog_timeout", "metrics",
-            "dns_statistics", "local_as_range", "services")
+            "dns_statistics", "local_as_range", "hooks", "services")
 
 
 def config(value: object, at: At) -> Config:
@@ -376,6 +378,7 @@ def config(value: object, at: At) -> Config:
         metrics=f.get("metrics", metrics, d.metrics, null=True),
         dns_statistics=stats,
         local_as_range=f.get("local_as_range", AS_RANGE, d.local_as_range, null=True),
+        hooks=f.get("hooks", hooks, None, null=True),
         source=at.problems.source,
     )
 
