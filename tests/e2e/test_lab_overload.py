@@ -33,7 +33,7 @@ WARMUP = 2.0           # flood before the quota: the statistics show the client 
 STARVED = 14.0         # seconds starved before the kill (with the policy) or in all (without)
 AFTER_KILL = 5.0       # seconds the two other nodes are watched after the kill
 KILL_BOUND = 1.0       # the usual bound for a killed named (the event path: ~0.1 s)
-FAILED_BOUND = 0.10    # share of client queries that may fail (measured: under 1 %; 47-62 %
+FAILED_BOUND = 0.10    # share of client queries that may fail (measured: under 1 %; 41-68 %
                        # without the policy)
 DEGRADED_LINE = "service degraded"
 OVERLOAD = {"max_degraded": 60, "min_client_rate": 50, "stats_max_age": 10, "min_up": 1}
