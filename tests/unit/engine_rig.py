@@ -1,7 +1,7 @@
 """A Speaker on fakes and the steps its tests repeat: the rig of the engine tests.
 
 A helper module, not a test: tests/unit/test_daemon.py and
-tests/unit/test_speaker_reload.py drive it. No network, no sleeps: the clock
+tests/unit/engine/test_speaker_reload.py drive it. No network, no sleeps: the clock
 moves 0.5 s per probe round.
 """
 

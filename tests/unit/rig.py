@@ -1,8 +1,8 @@
 """A Speaker on fakes served by its real ControlServer: the rig of the control and CLI tests.
 
-A helper module, not a test: tests/unit/test_control.py and
+A helper module, not a test: tests/unit/adapters/test_control.py and
 test_control_safety.py drive it from their own event loop (`run`, `ask`),
-tests/unit/test_ctl.py from a thread (speakerctl blocks).
+tests/unit/cli/test_ctl.py from a thread (speakerctl blocks).
 """
 
 from __future__ import annotations

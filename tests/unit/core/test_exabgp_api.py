@@ -20,7 +20,7 @@ from speaker.core.exabgp_api import (
 from speaker.core.routes import CLEAR, Action, Command
 
 P = ipaddress.ip_network("2001:db8::100/128")
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exabgp"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exabgp"
 
 
 def test_render_plain_announce_and_withdraw() -> None:

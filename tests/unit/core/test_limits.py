@@ -13,7 +13,7 @@ from speaker.core.errors import ConfigError
 from speaker.core.limits import RouterLimits
 from tests.unit.rig import PREFIX, YAML, Rig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLOUDSTACK = "router_limits: {max_prefixes: 5, min_length: 128, max_length: 128, " \
              "asn_range: [65200, 65299]}\n"
 
