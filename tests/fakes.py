@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from speaker.core.config import Check, IPAddress
+from speaker.core.exabgp_api import Ack, Text
 from speaker.core.maintenance import Maintenance
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
@@ -207,3 +209,22 @@ class ServerEvents:
 
     def close(self) -> None:
         self.closed = True
+
+
+SUMMARY_HEADER = "Peer            AS        up/down state       |     #sent     #recvd"
+
+
+def answer_summary(speaker: Any, rows: Sequence[str] = (), ok: bool = True) -> None:
+    """Play ExaBGP's answer to `show neighbor summary`: the header, `rows`, then the ack."""
+    for line in (SUMMARY_HEADER, *rows):
+        speaker.on_message(Text(line))
+    speaker.on_message(Ack(ok))
+
+
+def ack_everything(speaker: Any, ok: bool = True) -> None:
+    """Acknowledge every command written, answering the summary in its place."""
+    while speaker.book.waiting or speaker.exabgp.summary_due:
+        if speaker.exabgp.summary_due:
+            answer_summary(speaker)
+        else:
+            speaker.on_message(Ack(ok))

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 
 from speaker.core import config
-from speaker.core.exabgp_api import Ack
 from speaker.engine import Speaker
 from speaker.ports import Addresses, MaintenanceStore
-from tests.fakes import Clock, Probes, Sink, Store
+from tests.fakes import Clock, Probes, Sink, Store, ack_everything
 
 
 class EngineRig:
@@ -35,8 +34,7 @@ class EngineRig:
             self.clock.advance(0.5)
 
     def ack_all(self, ok: bool = True) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(ok))
+        ack_everything(self.speaker, ok)
 
     def take(self) -> list[str]:
         """The lines written to ExaBGP since the last take."""

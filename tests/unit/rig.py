@@ -11,9 +11,8 @@ from pathlib import Path
 from speaker.adapters.control import ControlServer
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.exabgp_api import Ack
 from speaker.engine.speaker import Speaker
-from tests.fakes import Addresses, Clock, Probes, Sink
+from tests.fakes import Addresses, Clock, Probes, Sink, ack_everything
 
 PREFIX = "2001:db8::53/128"
 
@@ -54,8 +53,7 @@ class Rig:
         await self.server.start()
 
     def ack_all(self) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(True))
+        ack_everything(self.speaker)
 
     async def bring_up(self, name: str = "dns") -> None:
         """Pass `rise` probe rounds and confirm the announce."""

@@ -10,12 +10,11 @@ import pytest
 
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.exabgp_api import Ack
 from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Process
 from speaker.engine.speaker import Speaker
-from tests.fakes import Clock, Probes, ServerEvents, Sink
+from tests.fakes import Clock, Probes, ServerEvents, Sink, ack_everything
 
 SERVER = ipaddress.ip_address("2001:db8::100")
 YAML = """
@@ -44,8 +43,7 @@ class Rig:
         self.run = self.speaker.runs["dns"]
 
     def ack_all(self) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(True))
+        ack_everything(self.speaker)
 
     async def up(self) -> None:
         self.speaker.start()
