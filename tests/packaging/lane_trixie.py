@@ -91,7 +91,7 @@ python3 -m pytest -q -p no:cacheprovider -m "not fuzz" tests/unit || rc=$?
 if [ -n {shlex.quote(lab)} ]; then
   echo "== lane trixie: key lab tests (ExaBGP $(python3 -c \\
     'import importlib.metadata as m; print(m.version("exabgp"))') from Debian 13)" >&2
-  python3 -m pytest -q -p no:cacheprovider {lab} || rc=$?
+  python3 -m pytest -q -rA -p no:cacheprovider {lab} || rc=$?
   python3 -m tests.lab down >/dev/null 2>&1 || true
 fi
 exit $rc
