@@ -222,9 +222,8 @@ def answer_summary(speaker: Any, rows: Sequence[str] = (), ok: bool = True) -> N
 
 
 def ack_everything(speaker: Any, ok: bool = True) -> None:
-    """Acknowledge every command written, answering the summary in its place."""
-    while speaker.book.waiting or speaker.exabgp.summary_due:
-        if speaker.exabgp.summary_due:
-            answer_summary(speaker)
-        else:
-            speaker.on_message(Ack(ok))
+    """Acknowledge every command written, then answer the summary if it was asked."""
+    while speaker.book.waiting:
+        speaker.on_message(Ack(ok))
+    if speaker.exabgp.asking:
+        answer_summary(speaker)

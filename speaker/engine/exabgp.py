@@ -4,9 +4,11 @@ Owns writing the RouteBook's commands to the Sink, reading ExaBGP's messages
 (acks, neighbour changes, shutdown, lines it did not understand), the
 neighbour table, the ack counters and the waits for a prefix to settle. At
 start it asks `show neighbor summary`: ExaBGP sends neighbour changes only, so
-a respawned process would otherwise know no session; the answer's `done` is
-told from the RouteBook's acks by its place in the stream (ExaBGP answers in
-order). Until that answer, the neighbour table is "unknown", not empty. It
+a respawned process would otherwise know no session. The answer is known by
+its content: its text lines, then the `done` that follows them (not by
+counting acks: a respawned process can first get the `done` of what the
+watchdog wrote for the dead one). Until it, the neighbour table is "unknown",
+not empty. It
 decides nothing about health: the speaker sets what each prefix should be in
 the RouteBook, and this sends the difference.
 """
@@ -58,9 +60,8 @@ class Neighbor:
 
 @dataclass
 class _Query:
-    """`show neighbor summary` in flight: `ahead` acks belong to earlier commands."""
+    """`show neighbor summary` in flight, and the text lines of its answer so far."""
 
-    ahead: int
     lines: list[str]
 
 
@@ -130,13 +131,13 @@ class ExaBGP:
                      command=exabgp_api.SHOW_NEIGHBOR_SUMMARY, error=exc)
             self.stopping.set()
             return
-        self._query = _Query(ahead=self.book.waiting, lines=[])
+        self._query = _Query(lines=[])
         logs.log(LOG, logging.DEBUG, "sent", command=exabgp_api.SHOW_NEIGHBOR_SUMMARY)
 
     @property
-    def summary_due(self) -> bool:
-        """The next ack ExaBGP sends is the `show neighbor summary`'s."""
-        return self._query is not None and self._query.ahead == 0
+    def asking(self) -> bool:
+        """`show neighbor summary` is written and its answer not read yet."""
+        return self._query is not None
 
     def clear(self) -> None:
         """Have ExaBGP withdraw whatever it announces (`clear adj-rib out`): what a
@@ -151,14 +152,12 @@ class ExaBGP:
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, Ack):
-            if self.summary_due:
+            if self._query is not None and self._query.lines:  # the answer's own `done`
                 self._on_summary(message.ok)
                 return
-            if self._query is not None:
-                self._query.ahead -= 1
             self._on_ack(message.ok)
         elif isinstance(message, Text):
-            if self._query is not None and self.summary_due:
+            if self._query is not None:
                 self._query.lines.append(message.line)
             else:
                 self.on_message(message.garbage())

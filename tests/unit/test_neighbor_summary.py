@@ -69,8 +69,8 @@ def test_respawned_process_lists_the_session_up_after_the_answer(version: str) -
     spk = speaker()
     spk.start()
     assert spk.exabgp.neighbors_known is False
-    assert not spk.exabgp.summary_due  # the clear's ack comes first
-    spk.on_message(Ack(True))
+    assert spk.exabgp.asking
+    spk.on_message(Ack(True))  # the clear's
     feed(spk, FIXTURES / version / "show-neighbor-summary.txt")
     status = spk.status()
     [n] = status["neighbors"]
@@ -100,11 +100,26 @@ def test_before_an_answer_the_sessions_are_unknown_not_absent() -> None:
     assert finding.verdict is Verdict.WARN and "unknown" in finding.detail
 
 
-def test_an_error_answer_leaves_them_unknown_and_text_without_question_is_garbage() -> None:
+def test_a_stray_done_first_is_no_answer() -> None:
+    """A respawned process first reads the `done` of the watchdog's withdraw for the dead
+    one (seen with 4.2 and 5.0): it is an ack, not the summary's answer."""
+    spk = speaker()
+    spk.start()
+    spk.on_message(Ack(True))  # the watchdog's withdraw, written by the dead process
+    spk.on_message(Ack(True))  # the clear's
+    assert spk.exabgp.asking
+    feed(spk, FIXTURES / "4.2" / "show-neighbor-summary.txt")
+    assert [n["state"] for n in spk.status()["neighbors"]] == ["up"]
+    assert spk.exabgp.garbage == 0 and not spk.exabgp.asking
+
+
+def test_an_answer_that_is_no_summary_leaves_them_unknown_and_later_text_is_garbage(
+        ) -> None:
     spk = speaker()
     spk.start()
     spk.on_message(Ack(True))
-    spk.on_message(Ack(False))
-    assert spk.exabgp.neighbors_known is False and not spk.exabgp.summary_due
+    spk.on_message(Text("please specify summary, extensive or configuration"))
+    spk.on_message(Ack(True))
+    assert spk.exabgp.neighbors_known is False and not spk.exabgp.asking
     spk.on_message(Text("hello"))
     assert spk.exabgp.garbage == 1
