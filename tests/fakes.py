@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from speaker.core.config import Check, IPAddress
-from speaker.core.exabgp_api import Ack, Text
 from speaker.core.maintenance import Maintenance
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
@@ -209,21 +207,3 @@ class ServerEvents:
 
     def close(self) -> None:
         self.closed = True
-
-
-SUMMARY_HEADER = "Peer            AS        up/down state       |     #sent     #recvd"
-
-
-def answer_summary(speaker: Any, rows: Sequence[str] = (), ok: bool = True) -> None:
-    """Play ExaBGP's answer to `show neighbor summary`: the header, `rows`, then the ack."""
-    for line in (SUMMARY_HEADER, *rows):
-        speaker.on_message(Text(line))
-    speaker.on_message(Ack(ok))
-
-
-def ack_everything(speaker: Any, ok: bool = True) -> None:
-    """Acknowledge every command written, then answer the summary if it was asked."""
-    while speaker.book.waiting:
-        speaker.on_message(Ack(ok))
-    if speaker.exabgp.asking:
-        answer_summary(speaker)

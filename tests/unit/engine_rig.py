@@ -12,7 +12,7 @@ import asyncio
 from speaker.core import config
 from speaker.engine import Speaker
 from speaker.ports import Addresses, MaintenanceStore
-from tests.fakes import Clock, Probes, Sink, Store, ack_everything
+from tests.fakes import Clock, Probes, Sink, Store
 
 
 class EngineRig:
@@ -34,6 +34,8 @@ class EngineRig:
             self.clock.advance(0.5)
 
     def ack_all(self, ok: bool = True) -> None:
+        from tests.exabgp_answers import ack_everything  # (kept off the import lines)
+
         ack_everything(self.speaker, ok)
 
     def take(self) -> list[str]:

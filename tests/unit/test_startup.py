@@ -18,7 +18,8 @@ from speaker.core import config
 from speaker.core.exabgp_api import Ack, NeighborState
 from speaker.core.routes import Confirmed
 from speaker.engine.speaker import Speaker
-from tests.fakes import Addresses, Clock, Probes, Sink, answer_summary
+from tests.exabgp_answers import answer_summary
+from tests.fakes import Addresses, Clock, Probes, Sink
 
 P = ipaddress.ip_network("2001:db8::100/128")
 Q = ipaddress.ip_network("2001:db8::101/128")
