@@ -2,12 +2,17 @@
 
 Owns the in-memory maintenance record and its MaintenanceStore: loading it at
 start (and saying which services stay withdrawn), and changing it by saving
-first, so a record that cannot be written changes nothing. Must not touch
-routes: the speaker withdraws or re-announces once the record changed.
+first, so a record that cannot be written changes nothing. A save may block
+(it fsyncs): it runs in a worker thread, never on the event loop, and one
+change at a time, each computed from the one before, in the order asked.
+While a maintenance is being written it already counts (the safe side: no
+announce meanwhile); an end of maintenance counts only once written. Must not
+touch routes: the speaker withdraws or re-announces once the record changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -23,6 +28,7 @@ class Maintenances:
         self.store = store
         self.wall = wall
         self.entries: dict[str, Maintenance] = {}
+        self._changing = asyncio.Lock()
 
     def load(self) -> None:
         """Read the record (at start) and say which services it keeps withdrawn."""
@@ -39,17 +45,24 @@ class Maintenances:
         """The maintenance that keeps service `name` withdrawn, if any."""
         return self.entries.get(name) or self.entries.get(ALL)
 
-    def enter(self, names: Iterable[str], reason: str, by: str) -> None:
+    async def enter(self, names: Iterable[str], reason: str, by: str) -> None:
         """Record maintenance for `names`; raises StateError (and changes nothing) if it cannot."""
-        self._save(recorded(self.entries, names, Maintenance(reason, self.wall(), by)))
+        async with self._changing:
+            before = self.entries
+            after = recorded(before, names, Maintenance(reason, self.wall(), by))
+            self.entries = after  # in force while it is written: nothing is announced meanwhile
+            try:
+                await asyncio.to_thread(self.store.save, after)
+            except Exception:
+                self.entries = before
+                raise
 
-    def leave(self, names: Iterable[str], services: Iterable[str]) -> None:
+    async def leave(self, names: Iterable[str], services: Iterable[str]) -> None:
         """End maintenance for `names`; raises StateError (and changes nothing) if it cannot.
 
         An all-services entry (ALL) stays in force for every other of `services`.
         """
-        self._save(cleared(self.entries, names, services))
-
-    def _save(self, entries: dict[str, Maintenance]) -> None:
-        self.store.save(entries)
-        self.entries = entries
+        async with self._changing:
+            after = cleared(self.entries, names, services)
+            await asyncio.to_thread(self.store.save, after)
+            self.entries = after
