@@ -179,6 +179,10 @@ def judge_bgp(status: dict[str, Any] | None) -> list[Finding]:
     if status is None:
         return [Finding("bgp", Verdict.SKIP, "process not reachable")]
     neighbors = status["neighbors"]
+    if not neighbors and not status.get("exabgp", {}).get("neighbors_known", True):
+        return [Finding("bgp", Verdict.WARN, "BGP session state unknown: ExaBGP has not "
+                        "answered show neighbor summary, nor reported a change",
+                        "on the router: show bgp summary; journalctl -u anycast-speaker")]
     if not neighbors:
         return [Finding("bgp", Verdict.FAIL, "ExaBGP has reported no BGP session",
                         "speakerctl check-config (neighbor, local-address, ASNs, api "

@@ -94,8 +94,11 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
                           str(n["peer_as"] or "-"), n["local"] or "-",
                           f"{n['ups']}/{n['downs']}", n["reason"] or ""])
         out.extend(table(nrows))
+    elif not status.get("exabgp", {}).get("neighbors_known", True):
+        out.append("NEIGHBOR  unknown (ExaBGP has not answered show neighbor summary, nor "
+                   "reported a session change since this process started)")
     else:
-        out.append("NEIGHBOR  none reported yet (ExaBGP reports sessions when the neighbour's "
+        out.append("NEIGHBOR  none established (ExaBGP reports sessions when the neighbour's "
                    "api block has neighbor-changes)")
     ex = status["exabgp"]
     out.append("")

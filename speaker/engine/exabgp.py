@@ -2,7 +2,13 @@
 
 Owns writing the RouteBook's commands to the Sink, reading ExaBGP's messages
 (acks, neighbour changes, shutdown, lines it did not understand), the
-neighbour table, the ack counters and the waits for a prefix to settle. It
+neighbour table, the ack counters and the waits for a prefix to settle. At
+start it asks `show neighbor summary`: ExaBGP sends neighbour changes only, so
+a respawned process would otherwise know no session. The answer is known by
+its content: its text lines, then the `done` that follows them (not by
+counting acks: a respawned process can first get the `done` of what the
+watchdog wrote for the dead one). Until it, the neighbour table is "unknown",
+not empty. It
 decides nothing about health: the speaker sets what each prefix should be in
 the RouteBook, and this sends the difference.
 """
@@ -18,7 +24,16 @@ from typing import Any
 
 from speaker import logs
 from speaker.core import config, exabgp_api
-from speaker.core.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
+from speaker.core.exabgp_api import (
+    Ack,
+    Garbage,
+    Message,
+    NeighborState,
+    Other,
+    Shutdown,
+    SummaryRow,
+    Text,
+)
 from speaker.core.routes import Action, Clear, Command, RouteBook
 from speaker.ports import ChannelClosed, Clock, NullRecorder, Recorder, Sink
 
@@ -43,6 +58,13 @@ class Neighbor:
                 "ups": self.ups, "downs": self.downs}
 
 
+@dataclass
+class _Query:
+    """`show neighbor summary` in flight, and the text lines of its answer so far."""
+
+    lines: list[str]
+
+
 class ExaBGP:
     """Sends what the RouteBook plans and folds ExaBGP's answers back into it."""
 
@@ -61,6 +83,8 @@ class ExaBGP:
         self.on_prefixes_changed: Callable[[list[str], list[str]], None] = lambda a, r: None
         self._ack_warned = False
         self._ack_waiting_since: float | None = None
+        self.neighbors_known = False  # the table holds every session ExaBGP has
+        self._query: _Query | None = None
 
     # -- commands out --------------------------------------------------------------
 
@@ -90,6 +114,31 @@ class ExaBGP:
         if added or removed:
             self.on_prefixes_changed([str(p) for p in added], [str(p) for p in removed])
 
+    def start(self) -> None:
+        """The first commands of a process: clear what a previous one left, then ask
+        which sessions are up."""
+        self.clear()
+        self.ask_neighbors()
+
+    def ask_neighbors(self) -> None:
+        """Write `show neighbor summary`; its answer fills the neighbour table."""
+        if self._query is not None:
+            return
+        try:
+            self.sink.write(exabgp_api.SHOW_NEIGHBOR_SUMMARY)
+        except ChannelClosed as exc:
+            logs.log(LOG, logging.ERROR, "cannot send to ExaBGP",
+                     command=exabgp_api.SHOW_NEIGHBOR_SUMMARY, error=exc)
+            self.stopping.set()
+            return
+        self._query = _Query(lines=[])
+        logs.log(LOG, logging.DEBUG, "sent", command=exabgp_api.SHOW_NEIGHBOR_SUMMARY)
+
+    @property
+    def asking(self) -> bool:
+        """`show neighbor summary` is written and its answer not read yet."""
+        return self._query is not None
+
     def clear(self) -> None:
         """Have ExaBGP withdraw whatever it announces (`clear adj-rib out`): what a
         previous process left, and nothing it never announced."""
@@ -103,7 +152,15 @@ class ExaBGP:
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, Ack):
+            if self._query is not None and self._query.lines:  # the answer's own `done`
+                self._on_summary(message.ok)
+                return
             self._on_ack(message.ok)
+        elif isinstance(message, Text):
+            if self._query is not None:
+                self._query.lines.append(message.line)
+            else:
+                self.on_message(message.garbage())
         elif isinstance(message, NeighborState):
             self._on_neighbor(message)
         elif isinstance(message, Shutdown):
@@ -177,6 +234,33 @@ class ExaBGP:
             for command in self.book.refresh():
                 self.write(command)
 
+    def _on_summary(self, ok: bool) -> None:
+        assert self._query is not None
+        lines, self._query = self._query.lines, None
+        rows = exabgp_api.parse_summary(lines) if ok else None
+        if rows is None:
+            logs.log(LOG, logging.WARNING, "ExaBGP did not answer show neighbor summary; "
+                     "BGP sessions unknown until the next change",
+                     answer="error" if not ok else (lines[0] if lines else "nothing"))
+            return
+        for row in rows:
+            self._from_summary(row)
+        self.neighbors_known = True
+
+    def _from_summary(self, row: SummaryRow) -> None:
+        """A session as the summary shows it; an event already seen keeps its counts."""
+        old = self.neighbors.get(row.peer)
+        if old is not None and old.state == row.state:
+            return
+        since = self.wall() - (row.for_seconds or 0.0)
+        self.neighbors[row.peer] = Neighbor(
+            peer=row.peer, state=row.state, since=since, peer_as=row.peer_as,
+            local=old.local if old else "", reason="" if row.state == "up" else row.fsm,
+            ups=old.ups if old else 0, downs=old.downs if old else 0)
+        self.recorder.neighbor(row.peer, row.state)
+        logs.log(LOG, logging.INFO, f"BGP neighbor {row.state} (ExaBGP's summary)",
+                 peer=row.peer, peer_as=row.peer_as, fsm=row.fsm)
+
     def check_acks(self) -> None:
         """Warn once when ExaBGP leaves a command unacknowledged for too long."""
         oldest = self.book.oldest_pending()
@@ -218,4 +302,4 @@ class ExaBGP:
     def status(self) -> dict[str, Any]:
         return {"acks_done": self.acks["done"], "acks_error": self.acks["error"],
                 "acks_unexpected": self.acks["unexpected"], "waiting": self.book.waiting,
-                "ignored_lines": self.garbage}
+                "ignored_lines": self.garbage, "neighbors_known": self.neighbors_known}

@@ -165,7 +165,7 @@ class Speaker:
         """Withdraw everything a previous process may have announced, before anything else:
         `clear adj-rib out` (ExaBGP withdraws what it announces, nothing else)."""
         self.maint.load()
-        self.exabgp.clear()
+        self.exabgp.start()
         for run in self.runs.values():
             self.prober.ensure_addresses(run)
             self.server_events.watch(run.service.name, watch.of_service(run.service))

@@ -16,7 +16,6 @@ from typing import Any
 from speaker.adapters.control import ControlServer
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config, protocol
-from speaker.core.exabgp_api import Ack
 from speaker.engine.speaker import Speaker
 from tests.fakes import Addresses, Clock, Probes, Sink
 
@@ -59,8 +58,9 @@ class Rig:
         await self.server.start()
 
     def ack_all(self) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(True))
+        from tests.exabgp_answers import ack_everything  # (kept off the import lines)
+
+        ack_everything(self.speaker)
 
     async def bring_up(self, name: str = "dns") -> None:
         """Pass `rise` probe rounds and confirm the announce."""
