@@ -16,7 +16,7 @@ from speaker.core.exabgp_api import Ack, Text, parse, parse_summary
 from speaker.engine import Speaker
 from tests.fakes import Clock, Probes, Sink, Store
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exabgp"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exabgp"
 YAML = """
 state_dir: /nonexistent
 services:
