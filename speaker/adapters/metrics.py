@@ -231,9 +231,19 @@ class Prometheus:
         session = g("speaker_bgp_neighbor_up",
                     "1 when the BGP session with the neighbour is established.",
                     labels=["peer"])
+        resetting = g("speaker_bgp_neighbor_resetting",
+                      "1 while the session keeps resetting: 3 or more downs in 60 s, each "
+                      "within 5 s of its up or of an UPDATE we sent.", labels=["peer"])
+        from prometheus_client.core import CounterMetricFamily
+
+        resets = CounterMetricFamily("speaker_bgp_session_resets",
+                                     "Downs of the session within 5 s of its up or of an "
+                                     "UPDATE we sent.", labels=["peer"])
         for n in status["neighbors"]:
             session.add_metric([n["peer"]], 1 if n["state"] == "up" else 0)
-        yield session
+            resetting.add_metric([n["peer"]], 1 if n.get("resetting") else 0)
+            resets.add_metric([n["peer"]], n.get("resets", 0))
+        yield from (session, resetting, resets)
         server = status.get("dns_server")
         if server and server.get("queries_total") is not None:
             from prometheus_client.core import CounterMetricFamily

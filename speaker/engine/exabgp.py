@@ -2,15 +2,15 @@
 
 Owns writing the RouteBook's commands to the Sink, reading ExaBGP's messages
 (acks, neighbour changes, shutdown, lines it did not understand), the
-neighbour table, the ack counters and the waits for a prefix to settle. At
-start it asks `show neighbor summary`: ExaBGP sends neighbour changes only, so
-a respawned process would otherwise know no session. The answer is known by
-its content: its text lines, then the `done` that follows them (not by
-counting acks: a respawned process can first get the `done` of what the
-watchdog wrote for the dead one). Until it, the neighbour table is "unknown",
-not empty. It
-decides nothing about health: the speaker sets what each prefix should be in
-the RouteBook, and this sends the difference.
+neighbour table (and which sessions keep resetting: core.resets), the ack
+counters and the waits for a prefix to settle. At start it asks `show neighbor
+summary`: ExaBGP sends neighbour changes only, so a respawned process would
+otherwise know no session. The answer is known by its content: its text lines,
+then the `done` that follows them (not by counting acks: a respawned process
+can first get the `done` of what the watchdog wrote for the dead one). Until
+it, the neighbour table is "unknown", not empty. It decides nothing about
+health: the speaker sets what each prefix should be in the RouteBook, and this
+sends the difference.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from speaker import logs
-from speaker.core import config, exabgp_api
+from speaker.core import config, exabgp_api, resets
 from speaker.core.exabgp_api import (
     Ack,
     Garbage,
@@ -51,11 +51,12 @@ class Neighbor:
     reason: str = ""
     ups: int = 0
     downs: int = 0
+    down_reason: str = ""  # what ExaBGP said at the last down (the NOTIFICATION)
 
     def as_dict(self) -> dict[str, Any]:
         return {"peer": self.peer, "state": self.state, "since": self.since,
                 "local": self.local, "peer_as": self.peer_as, "reason": self.reason,
-                "ups": self.ups, "downs": self.downs}
+                "ups": self.ups, "downs": self.downs, "down_reason": self.down_reason}
 
 
 @dataclass
@@ -77,6 +78,9 @@ class ExaBGP:
         self.wall = wall
         self.recorder: Recorder = NullRecorder()
         self.neighbors: dict[str, Neighbor] = {}
+        self.resets: dict[str, resets.Resets] = {}
+        self._last_update: float | None = None  # when the last announce/withdraw was sent
+        self._resetting: set[str] = set()  # peers logged as resetting
         self.acks = {"done": 0, "error": 0, "unexpected": 0}
         self.garbage = 0
         self.settle_waiters: list[asyncio.Event] = []
@@ -97,6 +101,7 @@ class ExaBGP:
             logs.log(LOG, logging.ERROR, "cannot send to ExaBGP", command=line, error=exc)
             self.stopping.set()
             return
+        self._last_update = self.clock()
         logs.log(LOG, logging.DEBUG, "sent", command=line)
 
     def flush(self) -> None:
@@ -220,16 +225,22 @@ class ExaBGP:
         if old is None or old.state != message.state:
             entry = Neighbor(peer=message.peer, state=message.state, since=self.wall(),
                              local=message.local, peer_as=message.peer_as, reason=message.reason,
-                             ups=old.ups if old else 0, downs=old.downs if old else 0)
+                             ups=old.ups if old else 0, downs=old.downs if old else 0,
+                             down_reason=old.down_reason if old else "")
+            session = self.resets.setdefault(message.peer, resets.Resets())
             if message.state == "up":
                 entry.ups += 1
+                session.up(self.clock())
             elif message.state == "down":
                 entry.downs += 1
+                entry.down_reason = message.reason
+                session.down(self.clock(), self._last_update)
             self.neighbors[message.peer] = entry
             self.recorder.neighbor(message.peer, message.state)
             level = logging.WARNING if message.state == "down" else logging.INFO
             logs.log(LOG, level, f"BGP neighbor {message.state}", peer=message.peer,
                      peer_as=message.peer_as, reason=message.reason)
+            self._log_resetting(entry, session)
         if message.state == "up":
             for command in self.book.refresh():
                 self.write(command)
@@ -260,6 +271,31 @@ class ExaBGP:
         self.recorder.neighbor(row.peer, row.state)
         logs.log(LOG, logging.INFO, f"BGP neighbor {row.state} (ExaBGP's summary)",
                  peer=row.peer, peer_as=row.peer_as, fsm=row.fsm)
+
+    def _log_resetting(self, entry: Neighbor, session: resets.Resets) -> None:
+        now = self.clock()
+        if not session.resetting(now):
+            self._resetting.discard(entry.peer)
+        elif entry.peer not in self._resetting:
+            self._resetting.add(entry.peer)
+            logs.log(LOG, logging.ERROR, "BGP session keeps resetting: the router does not "
+                     "hold our routes", peer=entry.peer, downs=session.recent(now),
+                     window=f"{resets.WINDOW:g}s", reason=entry.down_reason)
+
+    def resetting(self) -> list[str]:
+        """The peers whose session keeps resetting (core.resets), now."""
+        now = self.clock()
+        return sorted(p for p, r in self.resets.items() if r.resetting(now))
+
+    def neighbor_status(self) -> list[dict[str, Any]]:
+        """The neighbour table as status shows it, with each session's resets."""
+        now = self.clock()
+        out = []
+        for n in self.neighbors.values():
+            session = self.resets.get(n.peer, resets.Resets())
+            out.append({**n.as_dict(), "resetting": session.resetting(now),
+                        "recent_resets": session.recent(now), "resets": session.total})
+        return out
 
     def check_acks(self) -> None:
         """Warn once when ExaBGP leaves a command unacknowledged for too long."""

@@ -343,9 +343,10 @@ class Speaker:
             "uptime": round(self.wall() - self.started, 1),
             "config": str(self.config_path) if self.config_path else self.config.source,
             "services": [status.service(r, self.state_name(r), self.in_maintenance(r.service.name),
-                                        self.book, now, self.server_events.report(r.service.name))
+                                        self.book, now, self.server_events.report(r.service.name),
+                                        self.exabgp.resetting())
                          for r in self.runs.values()],
-            "neighbors": [n.as_dict() for n in self.exabgp.neighbors.values()],
+            "neighbors": self.exabgp.neighbor_status(),
             "dns_server": self.dns_stats(),
             "exabgp": self.exabgp.status(),
         }
