@@ -186,7 +186,9 @@ def test_process_metrics_are_served_under_proc_subset_pid(node: Node) -> None:
         missing = [n for n in names if n not in served]
         assert not missing, f"not served: {missing}"
         assert set(names) <= set(reference), reference
-        assert served["process_max_fds"] == 65536  # the unit's LimitNOFILE
+        # LimitNOFILE=65536, or less where the container's own hard limit is lower
+        assert served["process_max_fds"] == reference["process_max_fds"] <= 65536
+        assert abs(served["process_open_fds"] - reference["process_open_fds"]) <= 3
         assert 3 <= served["process_open_fds"] < 1000, served
         assert 5e6 < served["process_resident_memory_bytes"] < 1e9, served
         assert 0 < served["process_cpu_seconds_total"] <= reference["process_cpu_seconds_total"]
