@@ -11,6 +11,10 @@ its event loop: the gauges are read through `on_loop`, which has the loop
 itself read the state, in one callback, so a scrape sees one consistent state
 (never a service half-way through a change), or, if the loop does not answer
 within READ_TIMEOUT, no state gauges (the counters and the build info still).
+
+The registry also holds the process_* metrics of `speaker.adapters.procstats`
+(prometheus_client's own process collector exports nothing under the unit's
+ProcSubset=pid); the two never share a registry.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from speaker import __version__, logs
+from speaker.adapters import procstats
 from speaker.ports import Recorder
 
 LOG = logs.get("metrics")
@@ -102,7 +107,8 @@ _METHODS = [name for name, value in vars(Recorder).items()
 class Prometheus:
     """The Recorder behind the endpoint, plus a collector of the speaker's current state."""
 
-    def __init__(self, status: Callable[[], dict[str, Any]], registry: Any = None) -> None:
+    def __init__(self, status: Callable[[], dict[str, Any]], registry: Any = None,
+                 process: procstats.ProcessCollector | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
         from prometheus_client.core import GaugeMetricFamily
 
@@ -133,6 +139,7 @@ class Prometheus:
                              "State-change hook commands run, by result (ok, failed, timeout, "
                              "error: not started).", ["service", "result"], registry=r)
         r.register(self)  # type: ignore[arg-type]  # a collector by duck typing: collect()
+        r.register(process or procstats.ProcessCollector())  # type: ignore[arg-type]  # likewise
 
     # -- Recorder --------------------------------------------------------------------
 
