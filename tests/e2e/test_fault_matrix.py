@@ -733,5 +733,6 @@ def test_bad_stdin_logged_memory_bounded_never_a_crash(tmp_path: Path) -> None:
     assert rss < 80 * 1024, f"RSS {rss} kB after a 10 MB line"
     assert code == 0
     lines = [line.decode().strip() for line in out]
-    assert lines == ["clear adj-rib out"], lines  # the start-up clear, acked by the `done`
+    # the start-up clear (acked by the `done`) and the question about the sessions
+    assert lines == ["clear adj-rib out", "show neighbor summary"], lines
     assert "Traceback" not in log
