@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from speaker.core.config import Check, Config, IPAddress, Service
-from speaker.core.maintenance import Maintenance
+from speaker.core.maintenance import OPERATOR, Entries
 from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
@@ -110,11 +110,11 @@ class NullRecorder(Recorder):
 
 
 class MaintenanceStore(Protocol):
-    def load(self) -> dict[str, Maintenance]:
+    def load(self) -> Entries:
         """Services in maintenance; {ALL: ...} when the record cannot be read."""
         ...
 
-    def save(self, entries: dict[str, Maintenance]) -> None:
+    def save(self, entries: Entries) -> None:
         """Replace the record; raises StateError if it cannot be written."""
         ...
 
@@ -142,16 +142,21 @@ class Controlled(Protocol):
         """The services named, all of them if none is; raises UnknownService."""
         ...
 
-    def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
-        """Record maintenance (raises StateError if it cannot), then withdraw at once."""
+    def set_maintenance(self, names: Sequence[str], reason: str, by: str,
+                        tag: str = OPERATOR) -> None:
+        """Record maintenance `tag` (raises StateError if it cannot), then withdraw at once."""
         ...
 
-    def clear_maintenance(self, names: Sequence[str]) -> None:
-        """End maintenance (raises StateError if it cannot be recorded)."""
+    def clear_maintenance(self, names: Sequence[str],
+                          tag: str | None = None) -> dict[str, list[str]]:
+        """End maintenance `tag` (every tag if None); raises StateError if it cannot be
+        recorded. Returns, per service of `names`, the tags that still keep it withdrawn."""
         ...
 
-    async def wait_settled(self, names: Sequence[str], timeout: float) -> bool:
-        """True once ExaBGP confirmed the desired state of every prefix of `names`."""
+    async def wait_settled(self, names: Sequence[str], timeout: float,
+                           announced: bool = False) -> bool:
+        """True once ExaBGP confirmed the desired state of every prefix of `names` (with
+        `announced`: once that state is announced)."""
         ...
 
     def reload(self, new: Config) -> dict[str, list[str]]:

@@ -1,9 +1,10 @@
-"""Which services an operator put in maintenance, persisted before it takes effect.
+"""Which services are in maintenance (under which tags), persisted before it takes effect.
 
 Owns the in-memory maintenance record and its MaintenanceStore: loading it at
 start (and saying which services stay withdrawn), and changing it by saving
-first, so a record that cannot be written changes nothing. Must not touch
-routes: the speaker withdraws or re-announces once the record changed.
+first, so a record that cannot be written changes nothing. A service stays in
+maintenance while any tag holds it. Must not touch routes: the speaker
+withdraws or re-announces once the record changed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 from speaker import logs
-from speaker.core.maintenance import ALL, Maintenance, cleared, recorded
+from speaker.core.maintenance import ALL, OPERATOR, Entries, Maintenance, cleared, holding, recorded
 from speaker.ports import Clock, MaintenanceStore
 
 LOG = logs.get("speaker")
@@ -22,34 +23,43 @@ class Maintenances:
     def __init__(self, store: MaintenanceStore, wall: Clock) -> None:
         self.store = store
         self.wall = wall
-        self.entries: dict[str, Maintenance] = {}
+        self.entries: Entries = {}
 
     def load(self) -> None:
         """Read the record (at start) and say which services it keeps withdrawn."""
         self.entries = self.store.load()
         if ALL in self.entries:
             logs.log(LOG, logging.ERROR, "maintenance file unreadable: every service stays "
-                     "withdrawn until `speakerctl announce`", reason=self.entries[ALL].reason)
-        for name, item in self.entries.items():
-            if name != ALL:
+                     "withdrawn until `speakerctl announce`", reason=self.entries[ALL][0].reason)
+        for name, held in self.entries.items():
+            for item in held if name != ALL else ():
                 logs.log(LOG, logging.WARNING, "service in maintenance: stays withdrawn",
-                         service=name, reason=item.reason)
+                         service=name, tag=item.tag, reason=item.reason)
 
     def of(self, name: str) -> Maintenance | None:
-        """The maintenance that keeps service `name` withdrawn, if any."""
-        return self.entries.get(name) or self.entries.get(ALL)
+        """The (first) maintenance that keeps service `name` withdrawn, if any."""
+        held = holding(self.entries, name)
+        return held[0] if held else None
 
-    def enter(self, names: Iterable[str], reason: str, by: str) -> None:
-        """Record maintenance for `names`; raises StateError (and changes nothing) if it cannot."""
-        self._save(recorded(self.entries, names, Maintenance(reason, self.wall(), by)))
+    def all_of(self, name: str) -> tuple[Maintenance, ...]:
+        """Every maintenance that keeps service `name` withdrawn."""
+        return holding(self.entries, name)
 
-    def leave(self, names: Iterable[str], services: Iterable[str]) -> None:
-        """End maintenance for `names`; raises StateError (and changes nothing) if it cannot.
+    def enter(self, names: Iterable[str], reason: str, by: str, tag: str = OPERATOR) -> None:
+        """Record maintenance `tag` for `names`; raises StateError (and changes nothing) if
+        it cannot."""
+        self._save(recorded(self.entries, names, Maintenance(reason, self.wall(), by, tag)))
 
-        An all-services entry (ALL) stays in force for every other of `services`.
+    def leave(self, names: Iterable[str], services: Iterable[str],
+              tag: str | None = None) -> None:
+        """End maintenance `tag` (every tag if None) for `names`; raises StateError (and
+        changes nothing) if it cannot.
+
+        An all-services entry (ALL) stays in force for every other of `services`,
+        and for `names` too when a tag is given.
         """
-        self._save(cleared(self.entries, names, services))
+        self._save(cleared(self.entries, names, services, tag))
 
-    def _save(self, entries: dict[str, Maintenance]) -> None:
+    def _save(self, entries: Entries) -> None:
         self.store.save(entries)
         self.entries = entries

@@ -24,7 +24,7 @@ from speaker import __version__, logs
 from speaker.core import config, flap, health, overload, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
-from speaker.core.maintenance import Maintenance
+from speaker.core.maintenance import OPERATOR, Entries, Maintenance
 from speaker.core.reload import Change, Drop, Move, Start, Stop, plan
 from speaker.core.routes import RouteBook
 from speaker.engine import status
@@ -96,12 +96,8 @@ class Speaker:
         self._recorder = self.exabgp.recorder = self.prober.recorder = recorder
 
     @property
-    def maintenance(self) -> dict[str, Maintenance]:
+    def maintenance(self) -> Entries:
         return self.maint.entries
-
-    @maintenance.setter
-    def maintenance(self, entries: dict[str, Maintenance]) -> None:
-        self.maint.entries = entries
 
     @property
     def event_waiters(self) -> list[asyncio.Event]:
@@ -290,29 +286,32 @@ class Speaker:
             raise UnknownService(unknown, list(self.runs))
         return [self.runs[n] for n in names]
 
-    def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
+    def set_maintenance(self, names: Sequence[str], reason: str, by: str,
+                        tag: str = OPERATOR) -> None:
         """Persist, then withdraw at once (before any check runs again)."""
         runs = self._resolve(names)
-        self.maint.enter(names, reason, by)
+        self.maint.enter(names, reason, by, tag)
         for run in runs:
             self.update(run, f"speakerctl withdraw: {reason}" if reason else "speakerctl withdraw")
 
-    def clear_maintenance(self, names: Sequence[str]) -> None:
-        """Persist, then let the checks bring the service back after `rise` passes.
-
-        Only `names` leave maintenance: an all-services entry stays in force for the others.
-        """
+    def clear_maintenance(self, names: Sequence[str],
+                          tag: str | None = None) -> dict[str, list[str]]:
+        """Persist; each of `names` no tag holds any more is back after `rise` passes (one not
+        in maintenance is left as it is). Returns the tags that still hold each of `names`."""
         runs = self._resolve(names)
-        self.maint.leave(names, self.runs)
+        before = {r.service.name for r in runs if self.in_maintenance(r.service.name)}
+        self.maint.leave(names, self.runs, tag)
         for run in runs:
-            run.health = Health(reason="maintenance ended")
-            run.since = self.wall()
-            self.update(run, f"speakerctl announce: announced again after "
-                             f"{run.service.timing.rise} passing checks")
+            if run.service.name in before and not self.in_maintenance(run.service.name):
+                run.health, run.since = Health(reason="maintenance ended"), self.wall()
+                self.update(run, f"speakerctl announce: announced again after "
+                                 f"{run.service.timing.rise} passing checks")
+        return {n: [m.tag for m in self.maint.all_of(n)] for n in names}
 
-    async def wait_settled(self, names: Sequence[str], timeout: float) -> bool:
+    async def wait_settled(self, names: Sequence[str], timeout: float,
+                           announced: bool = False) -> bool:
         prefixes = [p for r in self._resolve(names) for p in r.service.prefixes]
-        return await self.exabgp.wait_settled(prefixes, timeout)
+        return await self.exabgp.wait_settled(prefixes, timeout, announced)
 
     def event_list(self) -> list[dict[str, Any]]:
         return [e.as_dict() for e in self.events]
@@ -391,7 +390,7 @@ class Speaker:
             "started": self.started,
             "uptime": round(self.wall() - self.started, 1),
             "config": str(self.config_path) if self.config_path else self.config.source,
-            "services": [status.service(r, self.state_name(r), self.in_maintenance(r.service.name),
+            "services": [status.service(r, self.state_name(r), self.maint.all_of(r.service.name),
                                         self.book, now, self.server_events.report(r.service.name))
                          for r in self.runs.values()],
             "neighbors": [n.as_dict() for n in self.exabgp.neighbors.values()],
