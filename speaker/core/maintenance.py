@@ -15,7 +15,7 @@ speaker and speakerctl's offline edits. Must not read or write anything:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 ALL = "*"  # a corrupt file puts every service in maintenance under this name
@@ -32,6 +32,7 @@ class Maintenance:
 
 
 Entries = dict[str, tuple[Maintenance, ...]]
+Held = Mapping[str, tuple[Maintenance, ...]]  # what the edits read
 
 
 def tag_problem(tag: str) -> str:
@@ -42,12 +43,12 @@ def tag_problem(tag: str) -> str:
             "(starting with a letter or digit)")
 
 
-def holding(entries: Entries, name: str) -> tuple[Maintenance, ...]:
+def holding(entries: Held, name: str) -> tuple[Maintenance, ...]:
     """Every maintenance that keeps service `name` withdrawn, its own first, then ALL's."""
     return entries.get(name, ()) + entries.get(ALL, ())
 
 
-def recorded(entries: Entries, names: Iterable[str], entry: Maintenance) -> Entries:
+def recorded(entries: Held, names: Iterable[str], entry: Maintenance) -> Entries:
     """`entries` with each of `names` in maintenance as `entry`.
 
     An earlier entry of the same tag is replaced; those of other tags stay.
@@ -58,7 +59,7 @@ def recorded(entries: Entries, names: Iterable[str], entry: Maintenance) -> Entr
     return out
 
 
-def cleared(entries: Entries, names: Iterable[str], known: Iterable[str],
+def cleared(entries: Held, names: Iterable[str], known: Iterable[str],
             tag: str | None = None) -> Entries:
     """`entries` with `names` out of maintenance of `tag` (of every tag if None).
 
