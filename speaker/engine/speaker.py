@@ -190,10 +190,11 @@ class Speaker:
         if run.health.state is not old.state:
             run.since = self.wall()
             # a flap is a change of the route; the first verdict after a start, a resume or
-            # a reload (from STARTING) is not one
-            # nor is a withdraw because a soft failure outlasted its bound, or its end
+            # a reload (from STARTING) is not one, nor is a change in maintenance (withdrawn
+            # already), nor a withdraw because a soft failure outlasted its bound, or its end
             if (old.state is not State.STARTING and State.UP in (old.state, run.health.state)
-                    and overload.counts_as_flap(old_degraded, run.degraded)):
+                    and overload.counts_as_flap(old_degraded, run.degraded)
+                    and not self.in_maintenance(run.service.name)):
                 run.damping = flap.record(run.damping, self.clock(), run.service.flap)
         self.update(run, result.reason)
 
@@ -296,8 +297,7 @@ class Speaker:
 
     def clear_maintenance(self, names: Sequence[str],
                           tag: str | None = None) -> dict[str, list[str]]:
-        """Persist; each of `names` no tag holds any more is back after `rise` passes (one not
-        in maintenance is left as it is). Returns the tags that still hold each of `names`."""
+        """Persist; those no tag holds any more return after `rise` passes; {name: tags left}."""
         runs = self._resolve(names)
         before = {r.service.name for r in runs if self.in_maintenance(r.service.name)}
         self.maint.leave(names, self.runs, tag)

@@ -173,6 +173,26 @@ def test_announce_of_a_tag_waits_until_exabgp_confirms_the_announce(folder: Path
     run(folder, scenario)
 
 
+def test_repeated_drained_restarts_never_count_as_flaps(folder: Path) -> None:
+    """The server dies (event) while drained: no route changes, so no flap; ten restarts in
+    a row end announced, never held down."""
+    async def scenario(rig: Rig) -> None:
+        await rig.bring_up()
+        auto_ack(rig)
+        for _ in range(10):
+            await ask(rig, "withdraw", services=["dns"], tag=RESTART)
+            rig.speaker.server_gone("dns", "its last listening socket closed")
+            answer = asyncio.ensure_future(
+                ask(rig, "announce", services=["dns"], tag=RESTART, wait=5))
+            await settle()
+            await rig.bring_up()
+            assert (await answer)[-1]["ok"]
+        assert rig.speaker.state_name(rig.speaker.runs["dns"]) == "up"
+        assert rig.speaker.runs["dns"].damping.holds == 0
+
+    run(folder, scenario)
+
+
 def test_announce_wait_that_runs_out_is_not_confirmed(folder: Path) -> None:
     async def scenario(rig: Rig) -> None:
         await rig.bring_up()
