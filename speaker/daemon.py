@@ -1,9 +1,16 @@
 """The composition root: builds the real adapters and drives the event loop.
 
 `run` wires a `speaker.engine.Speaker` to ExaBGP's pipes, netlink, the DNS
-probes, the control socket, the watchdog process, metrics and BIND's
-statistics; `main` is `python3 -m speaker`. The only module that knows both
-the engine and the concrete adapters.
+probes, the control socket, the watchdog process, metrics, the DNS server's
+statistics and the state-change hooks; `main` is `python3 -m speaker`. The
+only module that knows both the engine and the concrete adapters.
+
+No death goes unseen (`Supervisor`): a crashed service loop, a crashed
+housekeeping task, or a dead thread the routes depend on (ExaBGP's stdin,
+netlink) is logged with its error, then the process withdraws and exits 70,
+and ExaBGP starts a fresh one; the statistics thread is restarted instead,
+and any other thread (metrics) is logged and left, as health checking goes on
+without it.
 """
 
 from __future__ import annotations
@@ -14,19 +21,29 @@ import logging
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from speaker import __version__, logs
-from speaker.adapters import checks, dnsstats, metrics, watchdog
+from speaker.adapters import checks, hooks, metrics, watchdog
 from speaker.adapters.channel import StdinReader, StdoutWriter
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.errors import ConfigError
+from speaker.core.errors import ConfigError, ControlSocketError
 from speaker.engine import Speaker
 from speaker.ports import Addresses, StateError
 
+if TYPE_CHECKING:
+    from speaker.adapters.loopback import Netlink
+    from speaker.adapters.watchers import ServerWatch
+
 LOG = logs.get("daemon")
 EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
+ESSENTIAL_THREADS = ("exabgp-stdin", "netlink-addresses")  # routes cannot follow health without
+RESTARTS = 3  # of a restartable thread, before it is left stopped
+HOOK_GRACE = 1.0  # seconds running hooks may still take when the speaker stops
 
 
 def _allow_files(needed: int) -> None:
@@ -47,13 +64,135 @@ def _allow_files(needed: int) -> None:
                      limit=soft, needed=needed, error=exc)
 
 
+# -- supervision ---------------------------------------------------------------------------
+
+
+class Supervisor:
+    """Sees every death: logs it, then stops the process (withdraw, exit 70) or restarts.
+
+    `crash` is for what the routes depend on; `thread_died` is installed as
+    `threading.excepthook` and decides by the thread's name: ESSENTIAL_THREADS
+    crash, those in `restart` are started again after `delay` seconds (up to
+    RESTARTS times), others are logged only.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event) -> None:
+        self.loop = loop
+        self.stopping = stopping
+        self.crashed: list[str] = []
+        self.restart: dict[str, tuple[Callable[[], None], float]] = {}
+        self.restarts: dict[str, int] = {}
+
+    def crash(self, message: str, **fields: object) -> None:
+        """On the loop: something the routes depend on died. Withdraw and exit 70."""
+        logs.log(LOG, logging.CRITICAL,
+                 f"{message}: withdrawing and exiting (ExaBGP starts a fresh process)", **fields)
+        self.crashed.append(message)
+        self.stopping.set()
+
+    def watch(self, name: str) -> Callable[[asyncio.Task[None]], None]:
+        """A done-callback for a task that must run until the process stops."""
+        def done(task: asyncio.Task[None]) -> None:
+            if task.cancelled():
+                return
+            exc = task.exception()
+            self.crash(f"{name} crashed", error=repr(exc) if exc else "it returned")
+        return done
+
+    def thread_died(self, args: threading.ExceptHookArgs) -> None:
+        """`threading.excepthook`: runs in the dying thread; the loop decides what follows."""
+        if issubclass(args.exc_type, SystemExit):
+            return
+        name = args.thread.name if args.thread is not None else "unknown"
+        with contextlib.suppress(RuntimeError):  # the loop is closed: we are exiting anyway
+            self.loop.call_soon_threadsafe(self._died, name, repr(args.exc_value))
+
+    def _died(self, name: str, error: str) -> None:
+        if name in ESSENTIAL_THREADS:
+            self.crash("thread died", thread=name, error=error)
+            return
+        if name not in self.restart:
+            logs.log(LOG, logging.ERROR, "thread died; health checking goes on without it",
+                     thread=name, error=error)
+            return
+        count = self.restarts[name] = self.restarts.get(name, 0) + 1
+        if count > RESTARTS:
+            logs.log(LOG, logging.ERROR, "thread died again: left stopped; health checking "
+                     "goes on without it", thread=name, error=error, restarts=RESTARTS)
+            return
+        start, delay = self.restart[name]
+        logs.log(LOG, logging.ERROR, "thread died: restarting it", thread=name, error=error,
+                 restart=count, delay=delay)
+        self.loop.call_later(delay, start)
+
+
+class Housekeeping:
+    """Every BEAT: the watchdog's heartbeat, ack deadlines, new service loops, SIGHUP.
+
+    It runs until the process stops; the daemon watches it (`Supervisor.watch`),
+    so its death is logged and stops the process instead of being taken by the
+    watchdog for a hang.
+    """
+
+    def __init__(self, speaker: Speaker, dog: watchdog.Handle, supervisor: Supervisor,
+                 reload: Callable[[], object]) -> None:
+        self.speaker = speaker
+        self.dog = dog
+        self.supervisor = supervisor
+        self.reload = reload
+        self.reload_requested = asyncio.Event()
+        self._watchdog_failed = False
+        self._crashed: set[str] = set()  # service loops already reported
+
+    def _keep_watchdog(self) -> None:
+        dog = self.dog
+        if not dog.alive():
+            try:
+                dog.start()
+                self._watchdog_failed = False
+                logs.log(LOG, logging.WARNING, "watchdog process restarted",
+                         restarts=dog.restarts)
+            except OSError as failure:
+                if not self._watchdog_failed:  # once, not every heartbeat
+                    logs.log(LOG, logging.ERROR, "cannot start the watchdog", error=failure)
+                self._watchdog_failed = True
+        dog.beat()
+
+    def step(self) -> None:
+        speaker = self.speaker
+        self._keep_watchdog()
+        speaker.check_acks()
+        speaker.sync_watchdog()
+        for svc in speaker.runs.values():
+            if svc.task is None:
+                svc.task = asyncio.create_task(speaker.service_loop(svc),
+                                               name=svc.service.name)
+            elif svc.task.done() and not svc.task.cancelled():
+                exc = svc.task.exception()
+                if svc.service.name not in self._crashed:
+                    self._crashed.add(svc.service.name)
+                    self.supervisor.crash("service loop crashed", service=svc.service.name,
+                                          error=repr(exc))
+        speaker.flush()
+        if self.reload_requested.is_set():
+            self.reload_requested.clear()
+            with contextlib.suppress(ConfigError):  # logged; config NOT changed
+                self.reload()
+
+    async def run(self) -> None:
+        while True:
+            self.step()
+            await asyncio.sleep(watchdog.BEAT)
+
+
 # -- wiring -------------------------------------------------------------------------------
 
 
-def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
+def _start_metrics(speaker: Speaker, cfg: config.Metrics,
+                   loop: asyncio.AbstractEventLoop) -> None:
     """Serve metrics on exactly the configured address; a failure only costs the metrics."""
     try:
-        prom = metrics.Prometheus(speaker.status)
+        prom = metrics.Prometheus(metrics.on_loop(loop, speaker.status))
         metrics.serve(str(cfg.listen), cfg.port, prom.registry)
     except Exception as exc:
         logs.log(LOG, logging.ERROR, "metrics endpoint unavailable; health checking goes on",
@@ -64,19 +203,26 @@ def _start_metrics(speaker: Speaker, cfg: config.Metrics) -> None:
 
 
 def _log_detection(speaker: Speaker) -> None:
-    """One line: how many event sources are active, and why the others are not."""
+    """One line: how many event sources are active, and why the others are not.
+
+    A socket nothing listens on yet (a server still starting, at boot) is no
+    warning: its watch is armed by the first passing probe."""
     found = [d for name in speaker.runs for d in speaker.server_events.report(name)]
-    idle = [d for d in found if not d.active]
+    idle = [d for d in found if not d.active and not d.pending]
+    waiting = [d for d in found if d.pending]
+    if waiting:
+        logs.log(LOG, logging.INFO, "event detection waits for the server to listen: armed "
+                 "at its first passing probe", waiting=len(waiting), first=waiting[0].target)
     if not idle:
-        logs.log(LOG, logging.INFO, "event detection active", watched=len(found))
+        logs.log(LOG, logging.INFO, "event detection active",
+                 watched=len(found) - len(waiting))
         return
     logs.log(LOG, logging.WARNING, "event detection partly inactive: probes alone detect "
-             "those deaths", active=len(found) - len(idle), inactive=len(idle),
+             "those deaths", active=len(found) - len(idle) - len(waiting), inactive=len(idle),
              first=idle[0].target, reason=idle[0].detail)
 
 
 async def run(cfg: config.Config, config_path: Path | None) -> int:
-    from speaker.adapters.control import ControlServer
     from speaker.adapters.loopback import Netlink
     from speaker.adapters.watchers import ServerWatch
 
@@ -88,23 +234,51 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
     sys.stdout = sys.stderr
     writer = StdoutWriter(out_fd)
     try:
-        addresses: Addresses | None = Netlink()
+        netlink: Netlink | None = Netlink(start=False)
     except Exception as exc:  # netlink unavailable: the address checks report it
         logs.log(LOG, logging.ERROR, "netlink unavailable", error=exc)
-        addresses = None
+        netlink = None
+    addresses: Addresses | None = netlink
     store = MaintenanceStore(cfg.state_dir)
+    hook_runner = hooks.Runner(lambda service, result: speaker.recorder.hook(service, result))
     events = ServerWatch(lambda name, reason: None)
     speaker = Speaker(cfg, writer, addresses, store, probe_factory=checks.build,
-                      config_path=config_path, server_events=events)
+                      config_path=config_path, server_events=events, hook_runner=hook_runner)
     events.on_gone = speaker.server_gone
+    supervisor = Supervisor(loop, speaker.stopping)
+    previous_hook, threading.excepthook = threading.excepthook, supervisor.thread_died
+    try:
+        return await _serve(cfg, config_path, speaker, supervisor, out_fd, netlink, events,
+                            hook_runner)
+    finally:
+        threading.excepthook = previous_hook
+
+
+async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
+                 supervisor: Supervisor, out_fd: int, netlink: Netlink | None,
+                 events: ServerWatch, hook_runner: hooks.Runner) -> int:
+    from speaker.adapters.control import ControlServer
+
+    loop = asyncio.get_running_loop()
+    if netlink is not None:
+        netlink.start()
 
     if cfg.metrics is not None:
-        _start_metrics(speaker, cfg.metrics)
-    stats = None
+        _start_metrics(speaker, cfg.metrics, loop)
+    stats: dnsstats.Poller | None = None
     if cfg.dns_statistics is not None:
-        stats = dnsstats.Poller.from_config(cfg.dns_statistics, lambda: speaker.probes_sent)
+        from speaker.adapters import dnsstats  # http.client, urllib: 1.8 MB, only when asked
+
+        polled = cfg.dns_statistics
+
+        def start_stats() -> None:
+            nonlocal stats
+            stats = dnsstats.Poller.from_config(polled, lambda: speaker.probes_sent)
+            stats.start()
+
         speaker.dns_stats = lambda: stats.snapshot().as_dict() if stats else None
-        stats.start()
+        supervisor.restart["dns-statistics"] = (start_stats, polled.interval)
+        start_stats()
     dog = watchdog.Handle(out_fd, cfg.watchdog_timeout)
     try:
         dog.start()
@@ -116,65 +290,34 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
     reader.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, speaker.stopping.set)
-    reload_requested = asyncio.Event()
-    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
 
     logs.log(LOG, logging.INFO, "starting", version=__version__, pid=os.getpid(),
              config=config_path, services=len(cfg.services), prefixes=len(cfg.prefixes))
     speaker.start()  # withdraws everything first
     _log_detection(speaker)
     control = ControlServer(speaker)
+    refused: ControlSocketError | None = None
     try:
         await control.start()
+    except ControlSocketError as exc:  # another speaker's, or not a socket: never take it
+        logs.log(LOG, logging.CRITICAL, "control socket refused: exiting", error=exc)
+        refused = exc
+        speaker.stopping.set()
     except OSError as exc:
         logs.log(LOG, logging.ERROR, "control socket unavailable: speakerctl will not work",
                  socket=cfg.control.socket, error=exc)
+    keeper = Housekeeping(speaker, dog, supervisor, control.reload_from_file)
+    loop.add_signal_handler(signal.SIGHUP, keeper.reload_requested.set)
     count = len(speaker.runs)
     for i, svc in enumerate(speaker.runs.values()):
         spread = svc.service.timing.interval * i / count  # no thundering herd at start
         svc.task = asyncio.create_task(speaker.service_loop(svc, spread), name=svc.service.name)
 
-    crashed: list[str] = []
-
-    async def housekeeping() -> None:
-        watchdog_failed = False
-        while True:
-            if not dog.alive():
-                try:
-                    dog.start()
-                    watchdog_failed = False
-                    logs.log(LOG, logging.WARNING, "watchdog process restarted",
-                             restarts=dog.restarts)
-                except OSError as failure:
-                    if not watchdog_failed:  # once, not every heartbeat
-                        logs.log(LOG, logging.ERROR, "cannot start the watchdog",
-                                 error=failure)
-                    watchdog_failed = True
-            dog.beat()
-            speaker.check_acks()
-            speaker.sync_watchdog()
-            for svc in speaker.runs.values():
-                if svc.task is None:
-                    svc.task = asyncio.create_task(speaker.service_loop(svc),
-                                                   name=svc.service.name)
-                elif svc.task.done() and not svc.task.cancelled():
-                    exc = svc.task.exception()
-                    logs.log(LOG, logging.CRITICAL, "service loop crashed: withdrawing and "
-                             "exiting (ExaBGP starts a fresh process)",
-                             service=svc.service.name, error=repr(exc))
-                    crashed.append(svc.service.name)
-                    speaker.stopping.set()
-            speaker.flush()
-            if reload_requested.is_set():
-                reload_requested.clear()
-                with contextlib.suppress(ConfigError):  # logged; config NOT changed
-                    control.reload_from_file()
-            await asyncio.sleep(watchdog.BEAT)
-
-    keeper = asyncio.create_task(housekeeping(), name="housekeeping")
+    task = asyncio.create_task(keeper.run(), name="housekeeping")
+    task.add_done_callback(supervisor.watch("housekeeping"))
     await speaker.stopping.wait()
     logs.log(LOG, logging.INFO, "stopping: withdrawing announced prefixes")
-    keeper.cancel()
+    task.cancel()
     for svc in speaker.runs.values():
         if svc.task:
             svc.task.cancel()
@@ -182,12 +325,15 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
     speaker.close()
     events.close()
     await control.stop()
+    await hook_runner.stop(HOOK_GRACE)
     dog.bye()
     if stats is not None:
         stats.stop()
-    if addresses is not None:
-        addresses.close()
-    return EX_SOFTWARE if crashed else 0
+    if netlink is not None:
+        netlink.close()
+    if refused is not None:
+        return refused.exit_code
+    return EX_SOFTWARE if supervisor.crashed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,9 @@
 Owns every Protocol the engine (`speaker.engine`) is written against: the
 ExaBGP `Sink`, the anycast `Addresses`, a `Probe` and its factory, the metrics
 `Recorder`, the `MaintenanceStore`, the `Clock`, `ServerEvents` (the event
-sources that report a dead server) and `Controlled`, what the control server
-asks of the running speaker. The exceptions here are part of
+sources that report a dead server), the `HookRunner` of the state-change hooks
+and `Controlled`, what the control server asks of the running speaker. The
+exceptions here are part of
 those interfaces: an adapter raises them, the engine catches them without
 knowing the adapter. Must not do I/O or import an adapter; the adapters in
 `speaker.adapters` implement these, and `speaker.daemon` wires them.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from speaker.core.config import Check, Config, IPAddress, Service
+from speaker.core.hooks import Argv, Transition
 from speaker.core.maintenance import OPERATOR, Entries
 from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
@@ -69,10 +71,17 @@ class Addresses(Protocol):
 
 
 class Probe(Protocol):
-    check: Check
+    @property
+    def check(self) -> Check:
+        """What the probe checks (read-only: each probe type has its own kind of check)."""
+        ...
 
-    async def run(self) -> Outcome:
-        """Check once; never raises: a failure is an Outcome that says why."""
+    async def run(self, confirm: bool = False) -> Outcome:
+        """Check once; never raises: a failure is an Outcome that says why.
+
+        `confirm`: the run confirms a failure, so it waits the full configured timeout
+        (an adaptive probe's early timeout is for first failures only; `speaker.core.rtt`).
+        """
         ...
 
     def close(self) -> None:
@@ -81,8 +90,10 @@ class Probe(Protocol):
 
 
 class ProbeFactory(Protocol):
-    def __call__(self, check: Check, timeout: float, /) -> Probe:
-        """The probe for `check`, with the service's `timeout` unless the check sets one."""
+    def __call__(self, check: Check, timeout: float, min_timeout: float | None = None, /
+                 ) -> Probe:
+        """The probe for `check`, with the service's `timeout` unless the check sets one;
+        adaptive down to `min_timeout` if one is given (`speaker.core.rtt`)."""
         ...
 
 
@@ -104,9 +115,31 @@ class Recorder(Protocol):
     def ignored_line(self) -> None:
         return None
 
+    def hook(self, service: str, result: str) -> None:
+        """A hook command finished: result is ok, failed, timeout or error (not started)."""
+        return None
+
 
 class NullRecorder(Recorder):
     """Records nothing: metrics are optional."""
+
+
+class HookRunner(Protocol):
+    def run(self, commands: Sequence[Argv], timeout: float, transition: Transition) -> None:
+        """Start `commands` for `transition` in the background, one after the other.
+
+        Returns at once and never raises: a hook can neither delay nor prevent
+        what the engine sends to ExaBGP. The hooks of one service never run two
+        at once; those of a later transition wait for the earlier ones.
+        """
+        ...
+
+
+class NullHooks:
+    """Runs nothing: no hooks are configured."""
+
+    def run(self, commands: Sequence[Argv], timeout: float, transition: Transition) -> None:
+        return None
 
 
 class MaintenanceStore(Protocol):
@@ -115,7 +148,10 @@ class MaintenanceStore(Protocol):
         ...
 
     def save(self, entries: Entries) -> None:
-        """Replace the record; raises StateError if it cannot be written."""
+        """Replace the record; raises StateError if it cannot be written.
+
+        May block (fsync): the engine calls it in a worker thread, one call at a time.
+        """
         ...
 
 
@@ -142,13 +178,13 @@ class Controlled(Protocol):
         """The services named, all of them if none is; raises UnknownService."""
         ...
 
-    def set_maintenance(self, names: Sequence[str], reason: str, by: str,
-                        tag: str = OPERATOR) -> None:
+    async def set_maintenance(self, names: Sequence[str], reason: str, by: str,
+                              tag: str = OPERATOR) -> None:
         """Record maintenance `tag` (raises StateError if it cannot), then withdraw at once."""
         ...
 
-    def clear_maintenance(self, names: Sequence[str],
-                          tag: str | None = None) -> dict[str, list[str]]:
+    async def clear_maintenance(self, names: Sequence[str],
+                                tag: str | None = None) -> dict[str, list[str]]:
         """End maintenance `tag` (every tag if None); raises StateError if it cannot be
         recorded. Returns, per service of `names`, the tags that still keep it withdrawn."""
         ...

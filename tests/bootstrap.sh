@@ -13,6 +13,7 @@ APT_PACKAGES=(
   frr bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   # tests
   python3-pytest python3-hypothesis
+  python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
   prometheus   # promtool: checks and unit-tests packaging/monitoring/prometheus-alerts.yml
   # the Debian package
   debhelper dh-python pybuild-plugin-pyproject python3-setuptools lintian fakeroot

@@ -4,6 +4,7 @@
 # network namespaces (python3 -m tests.lab demo). Options are passed on, e.g.
 #   tests/demo.sh --exabgp 5.0
 #   tests/demo.sh --dns pdns      (PowerDNS Authoritative instead of BIND)
+#   tests/demo.sh --hidden-master (a hidden master, the nodes secondaries: zone freshness)
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -f "$here/bootstrap.sh" ]; then

@@ -1,4 +1,5 @@
-"""Fakes for the I/O edges of the speaker: ExaBGP sink, addresses, probes, store, clock.
+"""Fakes for the I/O edges of the speaker: ExaBGP sink, addresses, probes, store, clock,
+hooks.
 
 Small and general: each records what happened and lets a test script the
 answers. No real time, no sockets, no netlink.
@@ -10,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
 from speaker.core.config import Check, IPAddress
+from speaker.core.hooks import Argv, Transition
 from speaker.core.maintenance import Entries
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
@@ -79,13 +81,16 @@ class Probe:
                  outcomes: Iterable[Outcome] = (), default: Outcome = OK) -> None:
         self.check = check
         self.timeout = timeout
+        self.min_timeout: float | None = None
+        self.confirms: list[bool] = []  # the `confirm` of each run
         self.outcomes: deque[Outcome] = deque(outcomes)
         self.default = default
         self.runs = 0
         self.closed = False
 
-    async def run(self) -> Outcome:
+    async def run(self, confirm: bool = False) -> Outcome:
         self.runs += 1
+        self.confirms.append(confirm)
         return self.outcomes.popleft() if self.outcomes else self.default
 
     def close(self) -> None:
@@ -99,8 +104,9 @@ class Probes:
         self.default = default
         self.built: list[Probe] = []
 
-    def __call__(self, check: Check, timeout: float) -> Probe:
+    def __call__(self, check: Check, timeout: float, min_timeout: float | None = None) -> Probe:
         probe = Probe(check, timeout, default=self.default)
+        probe.min_timeout = min_timeout
         self.built.append(probe)
         return probe
 
@@ -119,6 +125,21 @@ class Store:
         if self.error:
             raise StateError(self.error)
         self.entries = dict(entries)
+
+
+class HookRunner:
+    """Records each request to run commands, with how many lines ExaBGP had been sent then;
+    a request without commands runs nothing and is not recorded."""
+
+    def __init__(self, sink: Sink | None = None) -> None:
+        self.sink = sink
+        self.runs: list[tuple[tuple[Argv, ...], float, Transition, int]] = []
+
+    def run(self, commands: Sequence[Argv], timeout: float, transition: Transition) -> None:
+        if not commands:
+            return
+        sent = len(self.sink.lines) if self.sink is not None else 0
+        self.runs.append((tuple(commands), timeout, transition, sent))
 
 
 class Kernel:

@@ -5,6 +5,8 @@ it never raises, never logs and never decides about routes: it says whether
 the service answered as expected, how fast, and if not, why, in words an
 operator can act on. The verdict on a response is pure and lives in
 `speaker.core.verdicts` (`classify`, `plainly_ok`), testable without a network.
+With a `min_timeout` a probe times out after its server's measured latency
+(`speaker.core.rtt`), except in a run that confirms a failure (`run(confirm=True)`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import dns.edns
 import dns.entropy
@@ -24,7 +27,8 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from speaker.core import config
+from speaker.adapters.soa import SoaProbe
+from speaker.core import config, rtt
 from speaker.core.verdicts import Outcome, classify, plainly_ok
 from speaker.ports import Probe
 
@@ -34,10 +38,12 @@ __all__ = ["PROBES", "DnsProbe", "Outcome", "Probe", "UdpSocket", "build"]
 class DnsProbe:
     """Sends the check's query and judges the response."""
 
-    def __init__(self, check: config.DnsCheck, timeout: float,
+    def __init__(self, check: config.DnsCheck, timeout: float, min_timeout: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.check = check
-        self.timeout = check.timeout or timeout
+        self.timeout = check.timeout or timeout  # the ceiling
+        self.min_timeout = min_timeout  # None: always the ceiling
+        self.rtt = rtt.Rtt()
         self._clock = clock
         self._name = f"{check.describe()}"
         self._query = dns.message.make_query(
@@ -56,14 +62,23 @@ class DnsProbe:
     def close(self) -> None:
         self._udp.close()
 
-    async def run(self) -> Outcome:
+    def current_timeout(self, confirm: bool = False) -> float:
+        """The timeout of a run: adaptive, or the ceiling when it confirms a failure."""
+        if self.min_timeout is None or confirm:
+            return self.timeout
+        return rtt.timeout(self.rtt, self.min_timeout, self.timeout)
+
+    async def run(self, confirm: bool = False) -> Outcome:
+        timeout = self.current_timeout(confirm)
         start = self._clock()
-        code, reason = await self._ask()
+        code, reason = await self._ask(timeout)
         latency = self._clock() - start
+        if code not in ("timeout", "refused", "no-address", "os-error"):  # the server answered
+            self.rtt = rtt.sample(self.rtt, latency)
         text = "ok" if code == "ok" else f"{self._name}: {reason}"
         return Outcome(ok=code == "ok", reason=text, latency=latency, code=code)
 
-    async def _ask(self) -> tuple[str, str]:
+    async def _ask(self, timeout: float) -> tuple[str, str]:
         check = self.check
         qid = dns.entropy.random_16()
         try:
@@ -73,10 +88,10 @@ class DnsProbe:
                 query = self._query
                 query.id = qid  # a probe never overlaps itself: reuse the message
                 response = await asyncquery.tcp(query, str(check.server),
-                                                    timeout=self.timeout, port=check.port)
+                                                    timeout=timeout, port=check.port)
             else:
                 wire = qid.to_bytes(2, "big") + self._wire[2:]
-                data = await self._udp.exchange(wire, self.timeout)
+                data = await self._udp.exchange(wire, timeout)
                 if self._plain and plainly_ok(data, wire, self._question_end, self._rcode,
                                               check.expect.aa):
                     return "ok", "ok"
@@ -85,7 +100,10 @@ class DnsProbe:
                 if not self._query.is_response(response):
                     return "malformed", "the response does not answer our query (id, question)"
         except (dns.exception.Timeout, TimeoutError):
-            return "timeout", f"timeout after {self.timeout:g} s"
+            if timeout < self.timeout:
+                return "timeout", (f"timeout after {timeout * 1000:.0f} ms (adaptive; the "
+                                   f"confirming probe waits {self.timeout:g} s)")
+            return "timeout", f"timeout after {timeout:g} s"
         except ConnectionRefusedError:
             return "refused", "connection refused (nothing listening on the port)"
         except dns.message.Truncated:
@@ -184,11 +202,13 @@ def _expire(done: asyncio.Future[bytes]) -> None:
 
 
 # One entry per check type (see speaker.core.config.CHECK_TYPES).
-PROBES: dict[type, Callable[[config.Check, float], Probe]] = {
+PROBES: dict[type, Callable[[Any, float, float | None], Probe]] = {
     config.DnsCheck: DnsProbe,
+    config.SoaCheck: SoaProbe,
 }
 
 
-def build(check: config.Check, timeout: float) -> Probe:
-    """The probe for `check`, with the service's timeout unless the check sets its own."""
-    return PROBES[type(check)](check, timeout)
+def build(check: config.Check, timeout: float, min_timeout: float | None = None) -> Probe:
+    """The probe for `check`, with the service's timeout unless the check sets its own;
+    adaptive down to `min_timeout` if one is given."""
+    return PROBES[type(check)](check, timeout, min_timeout)

@@ -5,22 +5,32 @@ handlers. A malformed, oversized or unknown request gets a structured error
 and changes nothing; each client is served by its own task with a read
 timeout, so a slow or stuck client never blocks checks or other clients. It
 knows the speaker only as a `speaker.ports.Controlled`.
+
+The socket is its own: start-up replaces only a stale socket (nothing
+listening), refuses a path that is not a socket or on which another process
+answers, and `stop` removes the path only while it is still the socket it
+bound. Nothing that may block runs on the event loop: a user name (NSS: LDAP
+or sssd can take seconds) is looked up in a thread of its own, bounded in
+time and cached, and only for the requests that record who asked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import grp
 import logging
 import os
-import pwd
+import stat
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from speaker import logs
+from speaker.adapters.peers import Names, Peer, credentials, peer_of
 from speaker.core import config, protocol
-from speaker.core.errors import ConfigError
+from speaker.core.errors import ConfigError, ControlSocketError
 from speaker.core.maintenance import OPERATOR
 from speaker.core.protocol import ProtocolError, Reply, Request
 from speaker.ports import Controlled, StateError, UnknownService
@@ -28,26 +38,9 @@ from speaker.ports import Controlled, StateError, UnknownService
 LOG = logs.get("control")
 READ_TIMEOUT = 5.0
 SETTLE_TIMEOUT = 10.0
+PROBE_TIMEOUT = 1.0  # how long start-up waits for a process already on the socket
 
 Send = Callable[[str], Awaitable[None]]
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    """Who is on the other end (uid from SO_PEERCRED), for the maintenance record."""
-    sock = writer.get_extra_info("socket")
-    try:
-        import socket
-        import struct
-
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        pid, uid, _ = struct.unpack("3i", creds)
-        try:
-            name = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            name = str(uid)
-        return f"{name} (pid {pid})"
-    except (OSError, AttributeError):
-        return "unknown"
 
 
 async def _cancel_on_eof(reader: asyncio.StreamReader, task: asyncio.Task[Any] | None) -> None:
@@ -58,24 +51,62 @@ async def _cancel_on_eof(reader: asyncio.StreamReader, task: asyncio.Task[Any] |
         task.cancel()
 
 
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe")):
+        if test(mode):
+            return name
+    return "not a socket"
+
+
+async def _occupant(path: Path) -> str | None:
+    """Who answers on the unix socket `path`: None if nobody does (a stale socket)."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(path), limit=protocol.MAX_LINE + 1), PROBE_TIMEOUT)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return None
+    except TimeoutError:
+        return "a process that accepts no connection"
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, "error")
+        return f"a process it cannot connect to ({exc.strerror or exc}, {code})"
+    try:
+        found = credentials(writer.get_extra_info("socket"))
+        who = f" (pid {found[0]})" if found else ""
+        try:
+            writer.write(protocol.encode_request(Request("ping", {})))
+            line = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT)
+            reply = protocol.decode_reply(line)
+        except (OSError, TimeoutError, ProtocolError, ValueError):
+            return f"another process{who}"
+        return f"another speaker{who}" if isinstance(reply, Reply) else f"another process{who}"
+    finally:
+        writer.close()
+
+
 class ControlServer:
     def __init__(self, speaker: Controlled) -> None:
         self.speaker = speaker
         self.path = speaker.config.control.socket
+        self.names = Names()
         self._server: asyncio.AbstractServer | None = None
+        self._bound: tuple[int, int] | None = None  # (device, inode) of the socket we bound
         self._clients: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        """Bind the socket; raises ControlSocketError if the path is not ours to take."""
         control = self.speaker.config.control
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        await self._remove_stale()
         old_umask = os.umask(0o117)
         try:
             self._server = await asyncio.start_unix_server(
                 self._serve, path=str(self.path), limit=protocol.MAX_LINE + 1)
         finally:
             os.umask(old_umask)
+        bound = os.lstat(self.path)
+        self._bound = (bound.st_dev, bound.st_ino)
         os.chmod(self.path, control.mode)
         if control.group:
             try:
@@ -86,13 +117,37 @@ class ControlServer:
         logs.log(LOG, logging.INFO, "control socket ready", socket=self.path,
                  mode=f"{control.mode:04o}")
 
+    async def _remove_stale(self) -> None:
+        """Remove a socket nobody answers on; refuse anything else at the path."""
+        try:
+            found = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(found.st_mode):
+            raise ControlSocketError(
+                f"control socket {self.path} exists and is {_kind(found.st_mode)}, not a "
+                "socket: refusing to replace it (remove it, or set control.socket to another "
+                "path)")
+        occupant = await _occupant(self.path)
+        if occupant is not None:
+            raise ControlSocketError(
+                f"control socket {self.path} is in use: {occupant} answers on it; refusing "
+                "to take it over (stop that one, or give each speaker its own "
+                "control.socket)")
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
         for task in list(self._clients):
             task.cancel()
-        with contextlib.suppress(FileNotFoundError, OSError):
-            self.path.unlink()
+        if self._bound is not None:  # only the socket we bound: never another instance's
+            with contextlib.suppress(OSError):
+                found = os.lstat(self.path)
+                if (found.st_dev, found.st_ino) == self._bound:
+                    self.path.unlink()
+            self._bound = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -143,7 +198,7 @@ class ControlServer:
             # a follower that goes away ends its request (the client never half-closes)
             watcher = asyncio.create_task(_cancel_on_eof(reader, asyncio.current_task()))
         try:
-            reply = await self.dispatch(request, send, _peer(writer))
+            reply = await self.dispatch(request, send, peer_of(writer))
         except ProtocolError as exc:
             reply = protocol.error(exc.code, exc.message)
         finally:
@@ -152,20 +207,20 @@ class ControlServer:
         writer.write(protocol.encode_reply(reply))
         await writer.drain()
 
-    async def dispatch(self, request: Request, send: Send, peer: str = "") -> Reply:
+    async def dispatch(self, request: Request, send: Send, peer: Peer | None = None) -> Reply:
         handler = getattr(self, f"do_{request.cmd}")
-        result: Reply = await handler(request.args, send, peer)
+        result: Reply = await handler(request.args, send, peer or Peer())
         return result
 
     # -- handlers ------------------------------------------------------------------------
 
-    async def do_ping(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+    async def do_ping(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         return Reply(ok=True, result={"pong": True})
 
-    async def do_status(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+    async def do_status(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         return Reply(ok=True, result=self.speaker.status())
 
-    async def do_events(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+    async def do_events(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         follow = args.get("follow", False)
         if not isinstance(follow, bool):
             raise ProtocolError(protocol.BAD_REQUEST, "'follow' must be true or false")
@@ -187,14 +242,15 @@ class ControlServer:
             raise ProtocolError(protocol.UNKNOWN_SERVICE,
                                 f"unknown service {exc} (configured: {known})") from None
 
-    async def do_withdraw(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+    async def do_withdraw(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         services = self._services(args)
         reason = protocol.text_arg(args, "reason", "maintenance")
         delay = protocol.seconds_arg(args, "drain_delay", self.speaker.config.drain_delay)
         tag = protocol.tag_arg(args) or OPERATOR
         names = [s.name for s in services]
+        by = await self.names.describe(peer)
         try:
-            self.speaker.set_maintenance(names, reason, peer, tag)
+            await self.speaker.set_maintenance(names, reason, by, tag)
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT recorded: {exc}")
         await send(f"withdrawing {', '.join(names)}: maintenance recorded")
@@ -211,12 +267,12 @@ class ControlServer:
         return Reply(ok=True, result={"services": names, "prefixes": prefixes, "safe": True,
                                       "drain_delay": delay, "tag": tag})
 
-    async def do_announce(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+    async def do_announce(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         services = self._services(args)
         tag = protocol.tag_arg(args)
         wait = protocol.seconds_arg(args, "wait", 0.0)
         try:
-            held = self.speaker.clear_maintenance([s.name for s in services], tag)
+            held = await self.speaker.clear_maintenance([s.name for s in services], tag)
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT cleared: {exc}")
         result: dict[str, Any] = {"services": [s.name for s in services], "held": held,
@@ -230,7 +286,7 @@ class ControlServer:
                                       f"within {wait:g} s (see: speakerctl status)")
         return Reply(ok=True, result=result)
 
-    async def do_reload(self, args: dict[str, Any], send: Send, peer: str) -> Reply:
+    async def do_reload(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         try:
             summary = self.reload_from_file()
         except ConfigError as exc:
@@ -243,7 +299,13 @@ class ControlServer:
         if path is None:
             raise ConfigError(["no configuration file to reload"])
         try:
-            new = config.load(path)
+            try:
+                new = config.load(path)
+            except ConfigError:
+                raise
+            except Exception as exc:  # a bug in the reader must not end housekeeping
+                logs.log_bug(LOG, "config reader failed", config=path, error=repr(exc))
+                raise ConfigError([f"{path}: cannot be read ({exc!r})"]) from None
         except ConfigError as exc:
             logs.log(LOG, logging.ERROR, "config NOT changed", problems=" | ".join(exc.problems))
             raise

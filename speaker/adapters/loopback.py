@@ -5,7 +5,9 @@ leaves the address in place so the DNS server keeps its sockets) and decides
 nothing about health. The set of addresses is kept current by netlink address
 events, read in a thread of its own, so a check costs a set lookup even with
 1,000 addresses on `lo`; a full dump resynchronises it every `RESYNC` seconds,
-and whenever events were lost (ENOBUFS). Interface names map to indexes with
+and whenever events were lost (ENOBUFS). A failure in that thread is logged
+(when it starts and when it ends) and retried; the thread never ends before
+`close`. Interface names map to indexes with
 if_nametoindex(3), not netlink. No pyroute2 socket is used (see rtnl): the
 same code runs on pyroute2 0.7 and 0.9, inside or outside an event loop.
 """
@@ -13,6 +15,7 @@ same code runs on pyroute2 0.7 and 0.9, inside or outside an event loop.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import select
 import socket
@@ -20,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from speaker import logs
 from speaker.adapters.rtnl import (
     RECV_SIZE,
     REPLY_TIMEOUT,
@@ -34,7 +38,9 @@ from speaker.adapters.rtnl import (
 from speaker.core.config import IPAddress
 from speaker.ports import AddressError
 
+LOG = logs.get("loopback")
 RESYNC = 30.0
+RETRY = 0.5  # seconds between two attempts after a failure
 
 
 class Table:
@@ -115,6 +121,7 @@ class Netlink:
         self._stop = threading.Event()
         self._events = open_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
         self._last = clock()
+        self._failing = ""  # the error of the last failed turn, "" once one succeeded
         try:
             self._rtnl = Rtnl(open_socket(0))
         except BaseException:
@@ -159,14 +166,32 @@ class Netlink:
             self.resync()
         return True
 
+    def watch_once(self, timeout: float) -> bool:
+        """One turn of the thread: `receive`, or log its failure and wait RETRY. False once closed.
+
+        A failure is logged when it starts and when it ends, not at every retry.
+        """
+        if self._stop.is_set():
+            return False
+        try:
+            alive = self.receive(timeout)
+        except Exception as exc:  # a failed dump or a bad datagram: say so, retry, never die
+            if self._stop.is_set():  # closed under our feet: not a failure
+                return False
+            error = repr(exc)
+            if error != self._failing:
+                self._failing = error
+                logs.log(LOG, logging.ERROR, "netlink address events unreadable: addresses "
+                         "may be stale; retrying", error=error, retry=RETRY)
+            return not self._stop.wait(RETRY)
+        if self._failing:
+            self._failing = ""
+            logs.log(LOG, logging.INFO, "netlink address events readable again")
+        return alive
+
     def _watch(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.receive(1.0):
-                    return
-            except Exception:  # a failed dump or a bad datagram: retry, never die
-                if self._stop.wait(0.5):
-                    return
+        while not self._stop.is_set() and self.watch_once(1.0):
+            pass
 
     def addresses(self, interface: str) -> frozenset[IPAddress]:
         return self._table.on(index_of(interface))

@@ -5,13 +5,21 @@ python3-prometheus-client). The speaker calls a `speaker.ports.Recorder`; its
 default one does nothing, so metrics stay optional. A failure in here is
 logged once and never reaches health checking or announcements: the daemon
 wraps the recorder it gives the speaker in `Guard`.
+
+A scrape runs in the endpoint's thread, while the speaker's state changes on
+its event loop: the gauges are read through `on_loop`, which has the loop
+itself read the state, in one callback, so a scrape sees one consistent state
+(never a service half-way through a change), or, if the loop does not answer
+within READ_TIMEOUT, no state gauges (the counters and the build info still).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from speaker import __version__, logs
 from speaker.ports import Recorder
@@ -22,6 +30,43 @@ STATES = ("starting", "up", "degraded", "down", "maintenance", "held-down")
 FAILURES = ("soft", "hard")
 NEIGHBOR_STATES = ("connected", "up", "down")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+READ_TIMEOUT = 1.0
+T = TypeVar("T")
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, read: Callable[[], T],
+            timeout: float = READ_TIMEOUT) -> Callable[[], T]:
+    """`read`, callable from any thread, always run by `loop` in one callback.
+
+    The loop changes the speaker's state only between callbacks, so what `read`
+    returns is consistent. Raises TimeoutError if the loop does not run it
+    within `timeout` seconds (it is stuck, or gone), and what `read` raised.
+    """
+    def call() -> T:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return read()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not done.set_running_or_notify_cancel():
+                return  # the scrape gave up waiting
+            try:
+                done.set_result(read())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)  # RuntimeError once the loop is closed
+        try:
+            return done.result(timeout)
+        except concurrent.futures.TimeoutError:
+            done.cancel()
+            raise TimeoutError(f"the event loop did not answer within {timeout:g} s") from None
+
+    return call
 
 
 class Guard(Recorder):
@@ -63,6 +108,7 @@ class Prometheus:
 
         self.registry = registry or CollectorRegistry()
         self._status = status
+        self._unreadable = False  # the state could not be read at the last scrape
         self._gauge = GaugeMetricFamily
         r = self.registry
         self.checks = Counter("speaker_check_results_total",
@@ -83,6 +129,9 @@ class Prometheus:
         self.ignored = Counter("speaker_exabgp_ignored_lines_total",
                                "Lines from ExaBGP that were not understood and ignored.",
                                registry=r)
+        self.hooks = Counter("speaker_hook_runs_total",
+                             "State-change hook commands run, by result (ok, failed, timeout, "
+                             "error: not started).", ["service", "result"], registry=r)
         r.register(self)  # type: ignore[arg-type]  # a collector by duck typing: collect()
 
     # -- Recorder --------------------------------------------------------------------
@@ -103,17 +152,37 @@ class Prometheus:
     def ignored_line(self) -> None:
         self.ignored.inc()
 
+    def hook(self, service: str, result: str) -> None:
+        self.hooks.labels(service, result).inc()
+
     # -- collector: the current state, read at scrape time -----------------------------
 
     def describe(self) -> list[Any]:
         return []  # no fixed description: keeps registration from collecting early
 
+    def _read(self) -> dict[str, Any] | None:
+        """The speaker's state, or None (logged once until it is readable again)."""
+        try:
+            status = self._status()
+        except Exception as exc:
+            if not self._unreadable:
+                logs.log(LOG, logging.ERROR, "metrics: the speaker's state is unreadable; "
+                         "scrapes get no state gauges", error=repr(exc))
+            self._unreadable = True
+            return None
+        if self._unreadable:
+            logs.log(LOG, logging.INFO, "metrics: the speaker's state is readable again")
+        self._unreadable = False
+        return status
+
     def collect(self) -> Iterator[Any]:
         g = self._gauge
-        status = self._status()
+        status = self._read()
         info = g("speaker_build_info", "The speaker's version.", labels=["version"])
         info.add_metric([__version__], 1)
         yield info
+        if status is None:
+            return
         start = g("speaker_start_time_seconds", "When the speaker process started (unix time).")
         start.add_metric([], status["started"])
         yield start
@@ -131,6 +200,10 @@ class Prometheus:
         announced = g("speaker_prefix_announced",
                       "1 when ExaBGP acknowledged the announce of the prefix, else 0.",
                       labels=["service", "prefix"])
+        warning = g("speaker_check_warning",
+                    "1 while the check passes with a warning (a soa check's master "
+                    "unreachable, ...), by its outcome code; else 0.",
+                    labels=["service", "check", "outcome"])
         desired = g("speaker_prefix_desired",
                     "1 when health says the prefix should be announced, else 0.",
                     labels=["service", "prefix"])
@@ -147,11 +220,14 @@ class Prometheus:
             since.add_metric([name], svc["since"])
             held.add_metric([name], svc["held_down_for"])
             holds.add_metric([name], svc["flap_holds"])
+            for c in svc["checks"]:
+                if c.get("warning"):
+                    warning.add_metric([name, c["check"], c["code"]], 1)
             for p in svc["prefixes"]:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)
                 desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
-        yield from (state, since, held, holds, failing, announced, desired)
+        yield from (state, since, held, holds, failing, warning, announced, desired)
         session = g("speaker_bgp_neighbor_up",
                     "1 when the BGP session with the neighbour is established.",
                     labels=["peer"])

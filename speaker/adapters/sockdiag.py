@@ -30,6 +30,7 @@ from speaker.core.watch import Detection
 
 SO_ATTACH_FILTER = 26
 RCVBUF = 1 << 20
+NOT_LISTENING = "nothing listens there"  # yet: the first passing probe arms the watch
 
 
 class Overrun(Exception):
@@ -202,7 +203,8 @@ class SocketWatch:
                 found.append(Detection("socket", target, True,
                                        f"{count} listening socket{'s' * (count != 1)}"))
             else:
-                found.append(Detection("socket", target, False, item.problem))
+                waiting = item.problem.startswith(NOT_LISTENING)
+                found.append(Detection("socket", target, False, item.problem, pending=waiting))
         return found
 
     def readable(self) -> None:
@@ -250,7 +252,7 @@ class SocketWatch:
                 continue
             item.cookies = frozenset(s.cookie for s in sockets
                                      if sockdiag.serves(s, item.listener))
-            item.problem = "" if item.cookies else ("nothing listens there in this network "
+            item.problem = "" if item.cookies else (NOT_LISTENING + " in this network "
                                                     "namespace (yet); watched once a probe "
                                                     "passes")
             item.fired = item.fired and not item.cookies

@@ -3,7 +3,9 @@
 Owns one JSON file in `state_dir`, written atomically (temporary file, fsync,
 rename, fsync of the folder) so a crash or power loss leaves the old or the
 new content, never half of one. A file that cannot be parsed keeps every
-service withdrawn (the safe side) and says so.
+service withdrawn (the safe side) and says so. `save` blocks until the disk
+has the file (fsync): the engine calls it in a worker thread, never on the
+event loop.
 
 Format (version 2): `{"version": 2, "services": {NAME: [{"tag", "reason",
 "since", "by"}, ...]}}`, one object per maintenance of the service. Version 1

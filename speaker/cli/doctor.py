@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
-from speaker.cli import doctor_dns
+from speaker.cli import doctor_dns, freshness
 from speaker.cli.findings import Finding, Verdict
-from speaker.core.config import Check, Config, IPAddress, Service
+from speaker.core.config import Check, Config, DnsCheck, IPAddress, Service
 from speaker.core.exabgp_conf import Finding as ConfFinding
 
 Local = frozenset[tuple[str, IPAddress]]  # (interface, address) pairs of this node
@@ -128,7 +128,7 @@ PDNS_FIXES = {
 }
 
 
-def _fix(check: Check, code: str, kind: str | None = None) -> str:
+def _fix(check: DnsCheck, code: str, kind: str | None = None) -> str:
     table = {**FIXES, **PDNS_FIXES} if kind == "powerdns" else FIXES
     text = table.get(code, "see the reason; the speaker runs the same check")
     return text.format(server=check.server, port=check.port, qname=check.qname,
@@ -143,8 +143,10 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
     mine = {a for _, a in local} if local is not None else None
     for service in cfg.services:
         anycast = {p.network_address for p in service.prefixes}
-        servers = {c.server for c in service.checks}
+        servers = {c.server for c in service.checks if isinstance(c, DnsCheck)}
         for i, check in enumerate(service.checks):
+            if not isinstance(check, DnsCheck):
+                continue  # soa checks: speaker.cli.freshness
             name = f"dns {service.name}/{i}"
             what = check.describe()
             outcome = outcomes.get((service.name, i))
@@ -303,7 +305,7 @@ def probe_local(cfg: Config, local: Local | None,
     """Run each check whose server is an address of this node (never another host)."""
     mine = {a for _, a in local} if local is not None else set()
     jobs = [((s.name, i), build(c, s.timing.timeout)) for s in cfg.services
-            for i, c in enumerate(s.checks) if c.server in mine]
+            for i, c in enumerate(s.checks) if isinstance(c, DnsCheck) and c.server in mine]
     return asyncio.run(_probe_all(jobs)) if jobs else {}
 
 
@@ -331,6 +333,7 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
                               server.kind)
         findings += doctor_dns.examine(cfg, dns_config,
                                        {a for _, a in local} if local is not None else None)
+        findings += freshness.judge_freshness(cfg, status)
     findings += judge_events(status)
     findings += judge_bgp(status)
     findings += judge_prefixes(status)

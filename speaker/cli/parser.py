@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--socket", type=Path, metavar="PATH",
                         help="the control socket (default: control.socket of the config)")
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    parser.add_argument("--complete-services", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version",
                         version=f"{PROG} (anycast-speaker) {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
@@ -197,6 +198,10 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None,
         return exc.exit_code
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
+    if args.complete_services:  # for the shell completion: the config's services, quietly
+        with contextlib.suppress(SpeakerError, OSError):
+            out.write("".join(f"{s.name}\n" for s in config.load(args.config).services))
+        return 0
     handler: Callable[[Env], int] | None = getattr(args, "handler", None)
     if handler is None:
         print(parser.format_help(), file=err)

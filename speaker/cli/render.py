@@ -63,6 +63,8 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
             lines.append(["prefix", item["prefix"], _prefix_state(item)])
         for check in service["checks"]:
             verdict = "ok" if check["ok"] else f"FAIL {check['reason']}"
+            if check["ok"] and check.get("warning"):
+                verdict = f"WARN {check['warning']}"
             lines.append(["check", check["check"], f"{check['latency_ms']:.1f} ms  {verdict}"])
         for watch in service.get("detection", []):
             shown = "watched" if watch["active"] else "not watched"

@@ -33,6 +33,12 @@ class ConfigError(SpeakerError):
         super().__init__("\n".join(self.problems))
 
 
+class ControlSocketError(SpeakerError):
+    """The control socket cannot be created."""
+
+    exit_code = os.EX_CANTCREAT  # 73
+
+
 class UnknownServiceError(SpeakerError):
     """No service by that name is configured."""
 

@@ -1,13 +1,15 @@
-"""The ExaBGP configuration as `speakerctl check-config` sees it: parse and cross-check.
+"""The ExaBGP configuration as `speakerctl check-config` sees it: model and cross-check.
 
 Pure: text in, findings out; it reads no file and runs nothing. It knows just
-enough of ExaBGP 4.2/5.0 syntax (blocks, statements, `[ ]` lists, comments,
-templates with `inherit`) to check what the speaker relies on: a process
-block runs the speaker with the checked YAML and `encoder json`; every
-neighbour's `api` names that process and has `neighbor-changes`; the
-prefixes' families are configured; `local-as` is inside `local_as_range`;
-no graceful-restart; `local-address` and `router-id` set; a short hold time.
-It is no substitute for `exabgp --test` (4.2) or `exabgp validate` (5.0).
+enough of ExaBGP 4.2/5.0 (the syntax is speaker.core.exabgp_syntax; templates
+with `inherit`) to check what the speaker relies on: a process block runs the
+speaker with the checked YAML and `encoder json`; every neighbour's `api`
+names that process and has `neighbor-changes`; the prefixes' families are
+configured; `local-as` is inside `local_as_range`; no graceful-restart;
+`local-address` and `router-id` set; a short hold time (ExaBGP has no BFD);
+adj-rib-out on and no static routes (the speaker's start-up clear of the
+adj-rib-out relies on the one and would withdraw the others). It is no
+substitute for `exabgp --test` (4.2) or `exabgp validate` (5.0).
 """
 
 from __future__ import annotations
@@ -16,35 +18,18 @@ import itertools
 import os
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from speaker.core.config import DEFAULT_PATH, Config
+from speaker.core.exabgp_syntax import Statement, SyntaxProblem, listed, parse
 
-HOLD_TIME_WARN = 30
+HOLD_TIME_WARN = 9  # above: a node cut off without a FIN keeps its route that long
+HOLD_TIME_ADVISED = 3
 HOLD_TIME_DEFAULT = 180
-SPECIAL = "{};[]"
-
-
-class SyntaxProblem(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Statement:
-    """`words ;` (body None) or `words { body }`."""
-
-    words: tuple[str, ...]
-    line: int
-    body: tuple[Statement, ...] | None = None
-
-    @property
-    def keyword(self) -> str:
-        return self.words[0] if self.words else ""
+ROUTE_BLOCKS = ("static", "announce", "flow", "l2vpn")  # blocks of a neighbour that hold routes
+OFF = ("false", "disable", "disabled")
 
 
 @dataclass(frozen=True)
@@ -56,79 +41,6 @@ class Finding:
     def __str__(self) -> str:
         tag = "warning: " if self.level == "warning" else ""
         return f"{self.where}: {tag}{self.message}"
-
-
-# -- syntax -----------------------------------------------------------------------------
-
-
-def tokens(text: str) -> Iterator[tuple[str, int]]:
-    """(token, line) pairs: words, quoted strings (unquoted) and the characters {};[]."""
-    i, line, n = 0, 1, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\n":
-            line += 1
-            i += 1
-        elif c.isspace():
-            i += 1
-        elif c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif c in SPECIAL:
-            yield c, line
-            i += 1
-        elif c in "\"'":
-            end = text.find(c, i + 1)
-            if end < 0:
-                raise SyntaxProblem(line, f"unterminated string starting with {c}")
-            word = text[i + 1:end]
-            yield word, line
-            line += word.count("\n")
-            i = end + 1
-        else:
-            start = i
-            while i < n and not text[i].isspace() and text[i] not in SPECIAL + "#":
-                i += 1
-            yield text[start:i], line
-
-
-def parse(text: str) -> tuple[Statement, ...]:
-    """The statement tree; raises SyntaxProblem on unbalanced braces or a missing ';'."""
-    stack: list[tuple[list[str], int, list[Statement]]] = [([], 0, [])]
-    words: list[str] = []
-    first = 0
-    for token, line in tokens(text):
-        if not words:
-            first = line
-        if token == ";":
-            if words:
-                stack[-1][2].append(Statement(tuple(words), first))
-            words = []
-        elif token == "{":
-            if not words:
-                raise SyntaxProblem(line, "'{' without a keyword before it")
-            stack.append((words, first, []))
-            words = []
-        elif token == "}":
-            if words:
-                raise SyntaxProblem(first, f"missing ';' after '{' '.join(words)}'")
-            if len(stack) == 1:
-                raise SyntaxProblem(line, "'}' without a matching '{'")
-            head, start, body = stack.pop()
-            stack[-1][2].append(Statement(tuple(head), start, tuple(body)))
-        else:
-            words.append(token)
-    if words:
-        raise SyntaxProblem(first, f"missing ';' after '{' '.join(words)}'")
-    if len(stack) > 1:
-        _, start, _ = stack[-1]
-        raise SyntaxProblem(start, f"block '{' '.join(stack[-1][0])}' is never closed")
-    return tuple(stack[0][2])
-
-
-def listed(words: tuple[str, ...]) -> list[str]:
-    """The items of `keyword [ a b ]` or `keyword a`."""
-    return [w for w in words[1:] if w not in "[]"]
 
 
 # -- model ------------------------------------------------------------------------------
@@ -152,6 +64,7 @@ class Neighbor:
     matches: list[str] = field(default_factory=list)  # api processes-match regexes
     neighbor_changes: bool = False
     graceful_restart: tuple[str, int] | None = None  # (value, line)
+    routes: list[tuple[str, int]] = field(default_factory=list)  # static routes: (kind, line)
 
     def value(self, key: str) -> tuple[str, int] | None:
         found = self.settings.get(key)
@@ -171,6 +84,8 @@ def _fold(neighbor: Neighbor, body: tuple[Statement, ...],
                         _fold(neighbor, templates[name], templates, seen | {name})
             elif key == "graceful-restart":
                 neighbor.graceful_restart = (" ".join(st.words[1:]) or "enable", st.line)
+            elif key == "route":
+                neighbor.routes.append(("route", st.line))
             else:
                 neighbor.settings[key] = (st.words, st.line)
         elif key == "family":
@@ -187,6 +102,9 @@ def _fold(neighbor: Neighbor, body: tuple[Statement, ...],
                     neighbor.matches.extend(listed(item.words))
                 elif item.keyword == "neighbor-changes":
                     neighbor.neighbor_changes = True
+        elif key in ROUTE_BLOCKS:
+            if st.body:
+                neighbor.routes.append((f"{key} block", st.line))
         elif key == "capability":
             for item in st.body:
                 if item.keyword == "graceful-restart":
@@ -368,13 +286,29 @@ def _check_neighbor(nb: Neighbor, names: set[str], families: list[str], cfg: Con
             add("error", nb.line, f"{who}: no {key} ({why})")
     if nb.graceful_restart is not None:
         value, line = nb.graceful_restart
-        if value not in ("disable", "disabled", "0"):
+        if value not in (*OFF, "0"):
             add("error", line, f"{who}: graceful-restart must not be advertised (the router "
                                "would keep a dead node's route until the restart timer ends)")
+    adj = nb.value("adj-rib-out")
+    if adj is not None and adj[0].lower() in OFF:
+        add("warning", adj[1], f"{who}: adj-rib-out {adj[0]}: the speaker clears ExaBGP's "
+                               "adj-rib-out at start to withdraw routes an earlier process left "
+                               "announced; with it off that clear does nothing (remove the line)")
+    for kind, line in nb.routes:
+        add("warning", line, f"{who}: static routes ({kind}): the speaker's start-up clear of "
+                             "ExaBGP's adj-rib-out withdraws them; announce them from another "
+                             "ExaBGP, or as a service of the speaker")
+    _check_hold_time(nb, who, add)
+
+
+def _check_hold_time(nb: Neighbor, who: str, add: Callable[[str, int, str], None]) -> None:
     hold = nb.value("hold-time")
+    cut_off = "a node cut off without a FIN (link down, packets dropped) keeps its route"
+    advice = (f"hold-time {HOLD_TIME_ADVISED}; is advised (ExaBGP has no BFD: the hold time "
+              "is the only lever)")
     if hold is None:
-        add("warning", nb.line, f"{who}: no hold-time: the default {HOLD_TIME_DEFAULT} s keeps "
-                                "a vanished node's route that long; set hold-time 9;")
+        add("warning", nb.line, f"{who}: no hold-time: with the default {HOLD_TIME_DEFAULT} s "
+                                f"{cut_off} that long; {advice}")
     elif not hold[0].isdigit():
         add("error", hold[1], f"{who}: hold-time {hold[0]} is not a number of seconds")
     elif int(hold[0]) == 0:
@@ -383,6 +317,5 @@ def _check_neighbor(nb: Neighbor, names: set[str], families: list[str], cfg: Con
     elif int(hold[0]) < 3:
         add("error", hold[1], f"{who}: hold-time {hold[0]} is invalid (0 or at least 3)")
     elif int(hold[0]) > HOLD_TIME_WARN:
-        add("warning", hold[1], f"{who}: hold-time {hold[0]} s: a node that vanishes keeps "
-                                f"its route that long; {HOLD_TIME_WARN} s or less is advised "
-                                "(e.g. 9)")
+        add("warning", hold[1], f"{who}: hold-time {hold[0]} s: {cut_off} up to that long; "
+                                f"{HOLD_TIME_WARN} s or less, {advice}")

@@ -56,13 +56,21 @@ def observe(health: Health, result: Result, timing: Timing) -> Health:
     return Health(state=state, passes=0, fails=fails, reason=result.reason)
 
 
-def next_delay(health: Health, timing: Timing) -> float:
-    """Seconds from the start of the last round to the start of the next one.
+def next_delay(health: Health, timing: Timing, result: Result | None = None) -> float:
+    """Seconds from the start of the last round (`result`) to the start of the next one.
 
     A failure that is not yet confirmed is re-probed at `fast_interval`, so a
-    dead server is confirmed quickly while one lost probe never withdraws.
+    dead server is confirmed quickly while one lost probe never withdraws; if
+    the round failed only by timeouts it has waited already, and the
+    confirming round starts as soon as it ends. The rise rounds after a start
+    (or an `announce`, a new service) also run at `fast_interval`: a healthy
+    service is announced sooner, still only after `rise` passes.
     """
     if health.fails > 0 and health.state is not State.DOWN:
+        if result is not None and result.codes and all(c == "timeout" for c in result.codes):
+            return 0.0
+        return timing.fast_interval
+    if health.state is State.STARTING:
         return timing.fast_interval
     return timing.interval
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from speaker.core import config
+from speaker.core import config, rtt
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,15 @@ def plan(old: config.Config, new: config.Config) -> Plan:
         if current == service:
             unchanged.append(service.name)
         elif current is not None:
-            steps.append(Change(service, current.checks != service.checks))
+            steps.append(Change(service, current.checks != service.checks
+                                or _probing(current) != _probing(service)))
     steps += [Start(s) for s in new.services if s.name not in kept]
     steps += [Move(p, before[p], name) for p, name in after.items()
               if p in before and before[p] != name]
     steps += [Add(p, name) for p, name in after.items() if p not in before]
     return Plan(tuple(steps), tuple(unchanged))
+
+
+def _probing(service: config.Service) -> tuple[float, float | None]:
+    """What a service's probes are built with besides its checks: rebuilt when it changes."""
+    return service.timing.timeout, rtt.floor(service.timing)

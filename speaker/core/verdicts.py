@@ -25,6 +25,7 @@ class Outcome:
     reason: str  # "ok" or why not, prefixed with what was checked
     latency: float  # seconds from send to verdict
     code: str = "ok"  # short machine-readable class: ok, timeout, refused, rcode, ...
+    warning: str = ""  # worth a look though not a failure (the soa check's unreachable master)
 
 
 def classify(check: config.DnsCheck, response: dns.message.Message) -> tuple[str, str]:

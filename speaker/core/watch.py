@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speaker.core.config import Check, Service
+from speaker.core.config import Check, DnsCheck, Service
 from speaker.core.sockdiag import Listener
 
 
@@ -41,6 +41,7 @@ class Detection:
     target: str  # what is watched, in words
     active: bool
     detail: str  # what is known ("2 sockets", "pid 123"), or why it is not active
+    pending: bool = False  # not active only until the server listens: armed by a passing probe
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "active": self.active,
@@ -57,7 +58,8 @@ def targets(checks: Iterable[Check], sockets: bool, pid_file: Path | None) -> tu
     found: list[Target] = []
     if sockets:
         for check in checks:
-            listener = Listener(check.transport, check.server, check.port)
+            transport = check.transport if isinstance(check, DnsCheck) else "udp"  # soa: udp
+            listener = Listener(transport, check.server, check.port)
             if listener not in found:
                 found.append(listener)
     if pid_file is not None:

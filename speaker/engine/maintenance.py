@@ -3,12 +3,17 @@
 Owns the in-memory maintenance record and its MaintenanceStore: loading it at
 start (and saying which services stay withdrawn), and changing it by saving
 first, so a record that cannot be written changes nothing. A service stays in
-maintenance while any tag holds it. Must not touch routes: the speaker
-withdraws or re-announces once the record changed.
+maintenance while any tag holds it. A save may block
+(it fsyncs): it runs in a worker thread, never on the event loop, and one
+change at a time, each computed from the one before, in the order asked.
+While a maintenance is being written it already counts (the safe side: no
+announce meanwhile); an end of maintenance counts only once written. Must not
+touch routes: the speaker withdraws or re-announces once the record changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -24,6 +29,7 @@ class Maintenances:
         self.store = store
         self.wall = wall
         self.entries: Entries = {}
+        self._changing = asyncio.Lock()
 
     def load(self) -> None:
         """Read the record (at start) and say which services it keeps withdrawn."""
@@ -45,21 +51,29 @@ class Maintenances:
         """Every maintenance that keeps service `name` withdrawn."""
         return holding(self.entries, name)
 
-    def enter(self, names: Iterable[str], reason: str, by: str, tag: str = OPERATOR) -> None:
+    async def enter(self, names: Iterable[str], reason: str, by: str,
+                    tag: str = OPERATOR) -> None:
         """Record maintenance `tag` for `names`; raises StateError (and changes nothing) if
         it cannot."""
-        self._save(recorded(self.entries, names, Maintenance(reason, self.wall(), by, tag)))
+        async with self._changing:
+            before = self.entries
+            after = recorded(before, names, Maintenance(reason, self.wall(), by, tag))
+            self.entries = after  # in force while it is written: nothing is announced meanwhile
+            try:
+                await asyncio.to_thread(self.store.save, after)
+            except Exception:
+                self.entries = before
+                raise
 
-    def leave(self, names: Iterable[str], services: Iterable[str],
-              tag: str | None = None) -> None:
+    async def leave(self, names: Iterable[str], services: Iterable[str],
+                    tag: str | None = None) -> None:
         """End maintenance `tag` (every tag if None) for `names`; raises StateError (and
         changes nothing) if it cannot.
 
         An all-services entry (ALL) stays in force for every other of `services`,
         and for `names` too when a tag is given.
         """
-        self._save(cleared(self.entries, names, services, tag))
-
-    def _save(self, entries: Entries) -> None:
-        self.store.save(entries)
-        self.entries = entries
+        async with self._changing:
+            after = cleared(self.entries, names, services, tag)
+            await asyncio.to_thread(self.store.save, after)
+            self.entries = after

@@ -12,7 +12,9 @@ import asyncio
 import logging
 
 from speaker import logs
+from speaker.core import rtt
 from speaker.core.health import Result
+from speaker.core.verdicts import Outcome
 from speaker.engine.runs import ServiceRun, close_probes
 from speaker.ports import AddressError, Addresses, NullRecorder, Probe, Recorder
 
@@ -68,6 +70,20 @@ class Prober:
         return Result(False, f"anycast address {', '.join(missing)} missing from "
                              f"{addr.interface}", hard=True)
 
+    @staticmethod
+    def _log_warnings(run: ServiceRun, outcomes: list[Outcome]) -> None:
+        """Log a check's warning when it appears or its kind changes, and when it clears."""
+        before = run.outcomes if len(run.outcomes) == len(outcomes) else [None] * len(outcomes)
+        for probe, old, new in zip(run.probes, before, outcomes, strict=True):
+            was = (old.code if old is not None and old.warning else None)
+            now = new.code if new.warning else None
+            if now is not None and now != was:
+                logs.log(LOG, logging.WARNING, "check warning", service=run.service.name,
+                         check=probe.check.describe(), code=new.code, warning=new.warning)
+            elif now is None and was is not None:
+                logs.log(LOG, logging.INFO, "check warning cleared", service=run.service.name,
+                         check=probe.check.describe(), code=new.code)
+
     async def round(self, run: ServiceRun) -> Result:
         """Run the address check, then every check concurrently; all must pass."""
         failed_address = self._check_addresses(run)
@@ -75,10 +91,13 @@ class Prober:
             return failed_address
         service = run.service
         self.sent += len(run.probes)
+        # confirming a failure: every check waits its full timeout (speaker.core.rtt)
+        confirm = rtt.confirms(run.health, run.degraded)
         if len(run.probes) == 1:  # the common case, without gather's task and future
-            outcomes = [await run.probes[0].run()]
+            outcomes = [await run.probes[0].run(confirm)]
         else:
-            outcomes = list(await asyncio.gather(*(p.run() for p in run.probes)))
+            outcomes = list(await asyncio.gather(*(p.run(confirm) for p in run.probes)))
+        self._log_warnings(run, outcomes)
         run.outcomes = outcomes
         for probe, outcome in zip(run.probes, outcomes, strict=True):
             self.recorder.check(service.name, probe.check.describe(), outcome.code,

@@ -56,9 +56,11 @@ class ServiceRun:
             self.waiter = None
 
     def wake(self) -> None:
-        """End the pause between rounds now, if one is under way."""
+        """Start the next round now: end the pause under way, or skip the next one."""
         if self.waiter is not None:
             _wake(self.waiter)
+        else:
+            self.probe_now = True
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

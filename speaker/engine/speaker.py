@@ -4,7 +4,7 @@
 announce: a prefix is announced while its service is up, not in maintenance
 and not held down for flapping. It reaches the outside world only through the
 ports (`speaker.ports`) handed to it: a Sink for ExaBGP, Addresses for the
-anycast addresses, a probe factory, a MaintenanceStore, a Recorder and clocks.
+anycast addresses, a probe factory, a MaintenanceStore, a Recorder, a HookRunner and clocks.
 ExaBGP's side is `engine.exabgp`, probe rounds `engine.probing`, maintenance
 `engine.maintenance`; `speaker.daemon` wires the adapters (none imported here).
 """
@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from speaker import __version__, logs
-from speaker.core import config, flap, health, overload, watch
+from speaker.core import config, flap, health, hooks, overload, rtt, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import OPERATOR, Entries, Maintenance
-from speaker.core.reload import Change, Drop, Move, Start, Stop, plan
 from speaker.core.routes import RouteBook
-from speaker.engine import status
+from speaker.engine import reloading, status
 from speaker.engine.events import Event, EventLog
 from speaker.engine.exabgp import ExaBGP
 from speaker.engine.maintenance import Maintenances
@@ -36,8 +35,10 @@ from speaker.engine.runs import ServiceRun, close_probes
 from speaker.ports import (
     Addresses,
     Clock,
+    HookRunner,
     MaintenanceStore,
     NoEvents,
+    NullHooks,
     NullRecorder,
     Probe,
     ProbeFactory,
@@ -63,6 +64,7 @@ class Speaker:
         wall: Clock = time.time,
         config_path: Path | None = None,
         recorder: Recorder | None = None,
+        hook_runner: HookRunner | None = None,
         server_events: ServerEvents | None = None,
     ) -> None:
         self.config = cfg
@@ -70,6 +72,7 @@ class Speaker:
         self.clock = clock
         self.wall = wall
         self.probe_factory = probe_factory
+        self.hook_runner: HookRunner = hook_runner or NullHooks()
         self.server_events: ServerEvents = server_events or NoEvents()
         self.book = RouteBook()
         self.stopping = asyncio.Event()
@@ -118,7 +121,8 @@ class Speaker:
         return run
 
     def _probes(self, service: config.Service) -> list[Probe]:
-        return [self.probe_factory(c, service.timing.timeout) for c in service.checks]
+        floor = rtt.floor(service.timing)  # adaptive timeouts for the service's own checks
+        return [self.probe_factory(c, service.timing.timeout, floor) for c in service.checks]
 
     def _peer_probes(self, service: config.Service) -> list[list[Probe]]:
         """The service's checks aimed at each overload peer's unicast address."""
@@ -199,14 +203,17 @@ class Speaker:
         self.update(run, result.reason)
 
     def update(self, run: ServiceRun, reason: str) -> None:
-        """Log a change of the shown state, then bring the routes in line."""
+        """Log a change of the shown state, bring the routes in line, then run its hooks."""
         new = self.state_name(run)
+        changed = None
         if new != run.shown:
             old, run.shown = run.shown, new
-            self._transition(run, old, new, reason)
+            changed = self._transition(run, old, new, reason)
         self.apply(run)
+        if changed is not None:
+            self.hook_runner.run(*hooks.plan(run.service.hooks, self.config.hooks, changed))
 
-    def _transition(self, run: ServiceRun, old: str, new: str, reason: str) -> None:
+    def _transition(self, run: ServiceRun, old: str, new: str, reason: str) -> hooks.Transition:
         service = run.service
         if new == "held-down":
             reason = (f"flapping: {service.flap.max_transitions} transitions within "
@@ -218,6 +225,7 @@ class Speaker:
                  reason=reason)
         self.events.append(Event(self.wall(), service.name, old, new, reason))
         self.recorder.transition(service.name, old, new)
+        return hooks.Transition(service.name, old, new, reason, tuple(map(str, service.prefixes)))
 
     def apply(self, run: ServiceRun) -> None:
         """Set the desired state of the service's prefixes and send what changed."""
@@ -234,7 +242,7 @@ class Speaker:
             start = self.clock()
             result = await self.probe_round(run)
             self.observe(run, result)
-            delay = health.next_delay(run.health, run.service.timing)
+            delay = health.next_delay(run.health, run.service.timing, result)
             await run.pause(max(0.0, start + delay - self.clock()))
 
     def server_gone(self, name: str, reason: str) -> None:
@@ -249,10 +257,7 @@ class Speaker:
         logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
                  service=name, reason=reason)
         self.observe(run, Result(False, f"event: {reason}", hard=True))
-        if run.waiter is not None:
-            run.wake()
-        else:
-            run.probe_now = True
+        run.wake()
 
     # -- ExaBGP ----------------------------------------------------------------------
 
@@ -287,25 +292,27 @@ class Speaker:
             raise UnknownService(unknown, list(self.runs))
         return [self.runs[n] for n in names]
 
-    def set_maintenance(self, names: Sequence[str], reason: str, by: str,
-                        tag: str = OPERATOR) -> None:
-        """Persist, then withdraw at once (before any check runs again)."""
-        runs = self._resolve(names)
-        self.maint.enter(names, reason, by, tag)
-        for run in runs:
+    async def set_maintenance(self, names: Sequence[str], reason: str, by: str,
+                              tag: str = OPERATOR) -> None:
+        """Persist (off the loop), then withdraw at once (before any check runs again)."""
+        self._resolve(names)
+        await self.maint.enter(names, reason, by, tag)
+        for run in [self.runs[n] for n in names if n in self.runs]:  # a reload may have run
             self.update(run, f"speakerctl withdraw: {reason}" if reason else "speakerctl withdraw")
 
-    def clear_maintenance(self, names: Sequence[str],
-                          tag: str | None = None) -> dict[str, list[str]]:
-        """Persist; those no tag holds any more return after `rise` passes; {name: tags left}."""
-        runs = self._resolve(names)
-        before = {r.service.name for r in runs if self.in_maintenance(r.service.name)}
-        self.maint.leave(names, self.runs, tag)
-        for run in runs:
-            if run.service.name in before and not self.in_maintenance(run.service.name):
+    async def clear_maintenance(self, names: Sequence[str],
+                                tag: str | None = None) -> dict[str, list[str]]:
+        """Persist (off the loop); those no tag holds any more return after `rise` passes,
+        one not in maintenance is left as it is. Returns {name: the tags that still hold it}."""
+        self._resolve(names)
+        held = {n for n in names if self.in_maintenance(n)}
+        await self.maint.leave(names, list(self.runs), tag)
+        for run in [self.runs[n] for n in names if n in self.runs]:
+            if run.service.name in held and not self.in_maintenance(run.service.name):
                 run.health, run.since = Health(reason="maintenance ended"), self.wall()
                 self.update(run, f"speakerctl announce: announced again after "
                                  f"{run.service.timing.rise} passing checks")
+                run.wake()  # its rise rounds start now, `fast_interval` apart
         return {n: [m.tag for m in self.maint.all_of(n)] for n in names}
 
     async def wait_settled(self, names: Sequence[str], timeout: float,
@@ -322,63 +329,8 @@ class Speaker:
     # -- reload ----------------------------------------------------------------------
 
     def reload(self, new: config.Config) -> dict[str, list[str]]:
-        """Swap in a validated config along `speaker.core.reload.plan`.
-
-        A prefix keeps its announcement unless its health changes: one that
-        stays with its service, or moves to another service while it is
-        announced, stays announced as long as its (new) service wants it
-        announced; the next probe rounds decide as they always do. A prefix
-        that was withdrawn, or is new to the config, waits for `rise` passing
-        rounds of its service (a reload alone never announces a withdrawn prefix).
-        Removed prefixes are withdrawn; a new service starts as at start-up.
-        """
-        changes = plan(self.config, new)
-        announced = {p for p in self.config.prefixes if self.book.desired(p)}
-        touched: dict[str, ServiceRun] = {}
-        for step in changes.steps:
-            if isinstance(step, Stop):
-                gone = self.runs.pop(step.name)
-                self.server_events.unwatch(step.name)
-                if gone.task:
-                    gone.task.cancel()
-                close_probes(gone.probes)
-                close_probes(p for peer in gone.peer_probes for p in peer)
-            elif isinstance(step, Drop):
-                self.book.remove(step.prefix)
-            elif isinstance(step, Change):
-                touched[step.service.name] = self._change(step)
-            elif isinstance(step, Start):
-                touched[step.service.name] = self._add_service(step.service)
-                self.server_events.watch(step.service.name, watch.of_service(step.service))
-            else:  # Move or Add: the prefix now follows its (new) service
-                run = self.runs[step.target if isinstance(step, Move) else step.service]
-                self.book.add(step.prefix)
-                if step.prefix not in announced:
-                    run.fresh[step.prefix] = run.service.timing.rise
-        self.config = new
-        for run in touched.values():
-            self.prober.ensure_addresses(run)
-            self.update(run, "config reloaded")
-        self.flush()
-        return changes.summary()
-
-    def _change(self, step: Change) -> ServiceRun:
-        """New settings for a service that keeps its health (new checks take over next round)."""
-        run = self.runs[step.service.name]
-        run.fresh = {p: n for p, n in run.fresh.items() if p in step.service.prefixes}
-        if watch.of_service(run.service) != watch.of_service(step.service):
-            self.server_events.watch(step.service.name, watch.of_service(step.service))
-        if step.checks_changed:
-            close_probes(run.probes)
-            run.probes = self._probes(step.service)
-            run.outcomes = []
-        if step.checks_changed or step.service.overload != run.service.overload:
-            close_probes(p for peer in run.peer_probes for p in peer)
-            run.peer_probes = self._peer_probes(step.service)
-        if step.service.overload is None:
-            run.degraded = overload.Degraded()  # every failure is hard again
-        run.service = step.service
-        return run
+        """Swap in a validated config (see `speaker.engine.reloading.reload`)."""
+        return reloading.reload(self, new)
 
     # -- reading -----------------------------------------------------------------------
 

@@ -43,7 +43,8 @@ def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], 
         "peers_up": run.degraded.peers_up,
         "checks": [
             {"check": p.check.describe(), "ok": o.ok, "code": o.code,
-             "reason": o.reason, "latency_ms": round(o.latency * 1000, 2)}
+             "reason": o.reason, "warning": o.warning,
+             "latency_ms": round(o.latency * 1000, 2)}
             for p, o in zip(run.probes, run.outcomes, strict=False)
         ],
         "prefixes": [

@@ -29,6 +29,7 @@ from typing import Any
 from tests.bench import procs, report, scale, scenarios
 from tests.bench.profile import PySpy
 from tests.bench.timeline import enable_router_debug
+from tests.lab import pictures
 from tests.lab.lab import EXABGP, missing_requirements
 from tests.lab.speakers import KINDS, LABELS, SpeakerLab
 from tests.lab.system import LabError
@@ -125,6 +126,9 @@ def run_speaker(kind: str, args: argparse.Namespace, settings: scenarios.Setting
                     log(f"  {step} rep {rep + 1}: ERROR {exc}")
                     lab.reset(timeout=60)
                     continue
+                picture = got.pop("timeline", None)
+                if picture is not None:
+                    _draw(picture, args.out, f"{step}-{kind}", rep)
                 raw[step].append(got)
                 log(f"  {step} rep {rep + 1}/{args.reps}: " + _brief(step, got))
     except LabError as exc:
@@ -137,6 +141,18 @@ def run_speaker(kind: str, args: argparse.Namespace, settings: scenarios.Setting
         if left:
             errors.append(f"{kind}: teardown left {left}")
     return raw
+
+
+def _draw(picture: pictures.Timeline, out: Path, name: str, rep: int) -> None:
+    """The repetition's timeline PNG: <scenario>-<speaker>-rep<N>.png, and the first
+    repetition's also as <scenario>-<speaker>.png (the README's pictures)."""
+    try:
+        path = pictures.render(picture, out / "pictures" / f"{name}-rep{rep + 1}.png")
+        pictures.save(picture, path.with_suffix(".json"))
+        if rep == 0:
+            shutil.copyfile(path, out / "pictures" / f"{name}.png")
+    except ImportError as exc:
+        log(f"  no picture: {exc} (apt-get install python3-matplotlib)")
 
 
 def _brief(step: str, got: dict[str, Any]) -> str:

@@ -108,6 +108,7 @@ def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
                     if total and total.get("n") and total["max"] != rss["max"] else "")
         add("ExaBGP + process RSS <= 60 MB (max over nodes)", rss["max"], rss["max"] <= 60,
             f"{rss['max']:.1f} MB{with_dog}")
+    rows += _issue14_targets(ours)
     many = scale.get("services")
     if many:
         ann = _get(many, "announce", "all_in_fib")
@@ -121,6 +122,35 @@ def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         if cpu_rest is not None:
             add(f"{many['services']} services: CPU <= 50 % of one core", cpu_rest,
                 cpu_rest <= 0.5, f"{100 * cpu_rest:.1f} %")
+    return rows
+
+
+def _issue14_targets(ours: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of issue 14 (cold start, hang, memory, CPU at rest), at default settings."""
+    rows: list[dict[str, Any]] = []
+
+    def add(target: str, value: float | None, never: bool, bound: float, shown: str) -> None:
+        ok = False if never else (None if value is None else value <= bound)
+        rows.append({"target": target, "value": value, "ok": ok, "shown": shown})
+
+    cold = ours.get("cold_start")
+    if cold and cold.get("n"):
+        med = cold.get("median")
+        add("cold start -> all next hops: median <= 1.0 s", med, cold["never"] > 0, 1.0,
+            "never" if med is None else f"{med:.2f} s")
+    hang = ours.get("hang_gone")
+    if hang and hang.get("n"):
+        mx = hang.get("max")
+        add("hang (SIGSTOP) -> next hop gone: max <= 0.40 s", mx, hang["never"] > 0, 0.40,
+            "never" if mx is None else f"{mx:.3f} s")
+    pss = ours.get("pss_mb")
+    if pss and pss.get("n"):
+        add("memory: exabgp + speaker + watchdog <= 32 MB PSS (max over nodes)", pss["max"],
+            False, 32.0, f"{pss['max']:.1f} MB")
+    cpu = ours.get("cpu_share")
+    if cpu and cpu.get("n"):
+        add("CPU <= 0.5 % of one core per node at rest (max over nodes)", cpu["max"], False,
+            0.005, f"{100 * cpu['max']:.2f} %")
     return rows
 
 

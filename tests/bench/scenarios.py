@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.bench import procs, timeline
+from tests.lab import pictures
 from tests.lab.lab import QueryStream, summarize
-from tests.lab.speakers import SpeakerLab
+from tests.lab.speakers import LABELS, SpeakerLab
 from tests.lab.system import LabError
 
 PRE = 1.0  # s of client stream before the fault
@@ -78,11 +79,27 @@ def _breakdown(lab: SpeakerLab, node: Any, w0: float, fib: float | None,
             "fib": None if fib is None else round(fib, 4)}
 
 
-def _named_fault(lab: SpeakerLab, s: Settings, inject: Callable[[Any], None]
+def _picture(lab: SpeakerLab, s: Settings, scenario: str, t0: float, trace: pictures.FibTrace,
+             records: list[dict[str, Any]], hops: dict[str, float | None], fault: str
+             ) -> pictures.Timeline:
+    """The timeline picture of one repetition (`__main__` renders it and drops it from the
+    result)."""
+    marks = {"speaker verdict": hops.get("verdict"), "ExaBGP ack": hops.get("ack"),
+             "UPDATE at router": hops.get("update_at_router"), "FIB change": hops.get("fib")}
+    return pictures.Timeline(
+        scenario=f"{scenario}, client at {s.rate:g} queries/s", speaker=LABELS[lab.kind],
+        run=f"bench, lab {lab.lab_id}, ExaBGP {lab.exabgp_version}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        t0=t0, nodes=pictures.node_addresses(lab), fib=trace.stop(), records=records,
+        marks=marks, span=pictures.stream_span(records, t0), fault=fault)
+
+
+def _named_fault(lab: SpeakerLab, s: Settings, inject: Callable[[Any], None], what: str
                  ) -> tuple[Any, float | None, dict[str, Any]]:
     """Inject a named fault on dns1 under the client stream: (node, gone, result so far)."""
     node = lab.node(1)
     lab.reset()
+    trace = pictures.FibTrace(lab.router.nexthops).start()
     stream = _stream(lab, s)
     time.sleep(PRE)
     load = procs.loadavg()
@@ -90,13 +107,17 @@ def _named_fault(lab: SpeakerLab, s: Settings, inject: Callable[[Any], None]
     inject(node)
     gone = wait_until(lambda: node.name not in lab.present(), s.gone_timeout, t0)
     records = stream.wait()
+    hops = _breakdown(lab, node, w0, gone, "service down")
     return node, gone, {"gone": gone, "queries": _queries(records, t0, s), "load1": load[0],
-                        "breakdown": _breakdown(lab, node, w0, gone, "service down")}
+                        "breakdown": hops, "timeline": _picture(
+                            lab, s, f"{what} on {node.name}", t0, trace, records,
+                            {**hops, "fib": gone}, what.split(": ", 1)[1])}
 
 
 def crash(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
     """named SIGKILL on dns1 -> next hop gone; failed queries; then named back -> next hop."""
-    node, gone, result = _named_fault(lab, s, lambda n: n.kill_named(signal.SIGKILL))
+    node, gone, result = _named_fault(lab, s, lambda n: n.kill_named(signal.SIGKILL),
+                                      "crash: named killed (SIGKILL)")
     # recovery: named started again; timed from the moment it answers
     t1 = time.monotonic()
     node.start_named()
@@ -115,7 +136,8 @@ def crash(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
 
 def hang(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
     """named SIGSTOP on dns1 -> next hop gone; SIGCONT -> next hop back."""
-    node, gone, result = _named_fault(lab, s, lambda n: n.stop_named())
+    node, gone, result = _named_fault(lab, s, lambda n: n.stop_named(),
+                                      "hang: named stopped (SIGSTOP)")
     t1 = time.monotonic()
     node.cont_named()
     result["back_after_cont"] = (None if gone is None else
@@ -128,6 +150,7 @@ def drain(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
     """`speakerctl withdraw` on dns2 (this project only) -> next hop gone, failed queries."""
     node = lab.node(2)
     lab.reset()
+    trace = pictures.FibTrace(lab.router.nexthops).start()
     stream = _stream(lab, s)
     time.sleep(PRE)
     load = procs.loadavg()
@@ -142,9 +165,12 @@ def drain(lab: SpeakerLab, s: Settings) -> dict[str, Any]:
     records = stream.wait()
     if not box or box[0].returncode != 0:
         raise LabError(f"speakerctl withdraw failed: {box[0].stdout + box[0].stderr if box else 'hung'}")
+    hops = _breakdown(lab, node, w0, gone, "service maintenance")
     result = {"gone": gone, "ctl_returned": round(returned, 3),
-              "queries": _queries(records, t0, s), "load1": load[0],
-              "breakdown": _breakdown(lab, node, w0, gone, "service maintenance")}
+              "queries": _queries(records, t0, s), "load1": load[0], "breakdown": hops,
+              "timeline": _picture(lab, s, f"drain: speakerctl withdraw on {node.name}", t0,
+                                   trace, records, {**hops, "fib": gone},
+                                   "speakerctl withdraw")}
     announce = node.ctl("announce")
     if announce.returncode != 0:
         raise LabError(f"speakerctl announce failed: {announce.stdout + announce.stderr}")

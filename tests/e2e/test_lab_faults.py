@@ -15,6 +15,8 @@ import pytest
 
 from tests.lab import Lab, summarize, wait_for
 
+from .fib import FibWatch
+
 pytestmark = pytest.mark.lab
 
 
@@ -80,11 +82,13 @@ def test_zone_that_fails_to_load_is_withdrawn(lab: Lab, mode: str) -> None:
     """A zone that does not load (SERVFAIL) or is not served (REFUSED): withdrawn, and it
     stays withdrawn while named answers that way; repaired: back."""
     node = lab.node(1)
-    node.break_zone(mode)  # returns once named answers SERVFAIL / REFUSED
-    lab.router.time_until_gone(node.address, timeout=5)
-    time.sleep(2.0)
-    assert str(node.address) not in lab.router.nexthops(), "re-announced a broken zone"
-    t1 = time.monotonic()
+    with FibWatch(lab, node.address) as fib:
+        t_break = time.monotonic()
+        node.break_zone(mode)  # returns once named answers SERVFAIL / REFUSED
+        t0 = t_break + fib.wait(False, t_break, 10)
+        time.sleep(2.0)
+        t1 = time.monotonic()
+        assert fib.steady(False, t0, t1), f"re-announced a broken zone: {fib.changes}"
     node.fix_zone()
     back = lab.router.time_until_back(node.address, timeout=10, t0=t1)
     print(f"zone {mode}: withdrawn; back {back:.3f} s after the repair")
@@ -108,13 +112,16 @@ def test_speaker_maintenance_drain_loses_no_query(lab: Lab) -> None:
     during = node.ctl("--json", "status")
     assert during.returncode == 0 and json.loads(during.stdout) != json.loads(before.stdout)
     # The maintenance is persisted: a restarted ExaBGP (and speaker) stays withdrawn.
-    node.kill_exabgp(signal.SIGTERM)
-    node.start_exabgp()
-    node.wait_speaker()
-    wait_for(lambda: node.ctl("--json", "status").returncode == 0, 10,
-             what="the restarted speaker's control socket")
-    time.sleep(3.0)  # longer than rise * interval: a forgotten maintenance would announce
-    assert str(node.address) not in lab.router.nexthops(), "maintenance lost on restart"
+    with FibWatch(lab, node.address) as fib:
+        t0 = time.monotonic()
+        node.kill_exabgp(signal.SIGTERM)
+        node.start_exabgp()
+        node.wait_speaker()
+        wait_for(lambda: node.ctl("--json", "status").returncode == 0, 10,
+                 what="the restarted speaker's control socket")
+        time.sleep(3.0)  # longer than rise * interval: a forgotten maintenance would announce
+        t1 = time.monotonic()
+        assert fib.steady(False, t0, t1), f"maintenance lost on restart: {fib.changes}"
     result = node.ctl("announce")
     assert result.returncode == 0, result.stdout + result.stderr
     lab.router.time_until_back(node.address, timeout=10)

@@ -17,6 +17,8 @@ import pytest
 
 from tests.lab import Lab, summarize, wait_for
 
+from .fib import FibWatch
+
 pytestmark = pytest.mark.lab
 
 
@@ -125,11 +127,13 @@ def test_zone_that_fails_to_load_is_withdrawn_and_repaired(dns_lab: Lab, mode: s
     """The server restarted with a zone that does not load (SERVFAIL) or without the zone
     (REFUSED): withdrawn, and it stays withdrawn; the zone repaired: back."""
     node = dns_lab.node(1)
-    node.break_zone(mode)  # returns once the server answers SERVFAIL / REFUSED
-    dns_lab.router.time_until_gone(node.address, timeout=5)
-    time.sleep(2.0)
-    assert str(node.address) not in dns_lab.router.nexthops(), "re-announced a broken zone"
-    t1 = time.monotonic()
+    with FibWatch(dns_lab, node.address) as fib:
+        t_break = time.monotonic()
+        node.break_zone(mode)  # returns once the server answers SERVFAIL / REFUSED
+        t0 = t_break + fib.wait(False, t_break, 10)
+        time.sleep(2.0)
+        t1 = time.monotonic()
+        assert fib.steady(False, t0, t1), f"re-announced a broken zone: {fib.changes}"
     node.fix_zone()
     back = dns_lab.router.time_until_back(node.address, timeout=10, t0=t1)
     print(f"{dns_lab.server.label} zone {mode}: withdrawn; back {back:.3f} s after the repair")

@@ -90,7 +90,8 @@ class StatsChannel:
 class Running:
     """The speaker process with metrics on [::1]; the test plays ExaBGP on its pipes."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, extra: dict[str, object] | None = None) -> None:
+        """`extra`: more top-level keys of the config (hooks, say)."""
         self.dns = DnsServer()
         self.stats = StatsChannel()
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
@@ -108,6 +109,7 @@ class Running:
                           "checks": [{"type": "dns", "server": "127.0.0.1",
                                       "port": self.dns.port, "qname": "example.com.",
                                       "qtype": "SOA"}]}],
+            **(extra or {}),
         }))
         self.env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(

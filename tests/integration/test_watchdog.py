@@ -129,3 +129,14 @@ def test_the_speaker_restarts_a_dead_watchdog(tmp_path: Path) -> None:
         speaker.stdin.close()  # type: ignore[union-attr]
         assert speaker.wait(timeout=10) == 0
     assert "watchdog process restarted" in speaker.stderr.read()  # type: ignore[union-attr]
+
+
+def test_the_watchdog_process_imports_nothing_heavy() -> None:
+    """As `python3 -m speaker.adapters.watchdog` runs it: no typing, subprocess or dependencies."""
+    code = ("import runpy, sys; sys.argv = ['watchdog']; "
+            "runpy.run_module('speaker.adapters.watchdog', run_name='not-main'); "
+            "print(' '.join(sorted(sys.modules)))")
+    out = subprocess.run([SPEAKER_PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.split()
+    heavy = {"typing", "subprocess", "dns", "yaml", "pyroute2", "asyncio", "logging", "re"}
+    assert "select" in out and not heavy & set(out)  # select: the module did run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tests.lab import demo, state
 from tests.lab.lab import EXABGP, Lab, missing_requirements
@@ -15,7 +16,7 @@ from tests.lab.topology import ANYCAST
 
 def _up(args: argparse.Namespace) -> int:
     lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process,
-              dns=args.dns)
+              dns=args.dns, hidden_master=args.hidden_master)
     try:
         lab.up(timeout=args.timeout)
     except LabError as exc:
@@ -33,6 +34,9 @@ def _up(args: argparse.Namespace) -> int:
     print(f"  client    ip netns exec {topo.client_ns} dig @{topo.anycast} example.com AAAA +nsid")
     for node in lab.nodes:
         print(f"  {node.name}      ip netns exec {node.ns} ...   (config {node.config})")
+    if lab.master is not None:
+        print(f"  master    ip netns exec {lab.master.ns} dig @{lab.master.address} "
+              "example.com SOA   (hidden: not in the NS set, never announced)")
     print(f"  stop it:  python3 -m tests.lab down --id {lab.lab_id}")
     return 0
 
@@ -80,7 +84,9 @@ def _demo(args: argparse.Namespace) -> int:
     if problems:
         print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
         return 2
-    return demo.run(exabgp_version=args.exabgp, nodes=args.nodes, dns=args.dns)
+    return demo.run(exabgp_version=args.exabgp, nodes=args.nodes, dns=args.dns,
+                    hidden_master=args.hidden_master,
+                    pictures_dir=None if args.no_pictures else args.pictures)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,6 +104,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--dns", choices=sorted(SERVERS), default="bind",
                         help="the nodes' DNS server: bind (BIND 9, default) or pdns "
                              "(PowerDNS Authoritative, bind backend)")
+        sp.add_argument("--hidden-master", action="store_true",
+                        help="a hidden master (BIND primary, own netns) and the nodes its "
+                             "secondaries, each with a soa check (needs --dns bind)")
 
     up = sub.add_parser("up", help="start a lab and leave it running")
     common(up)
@@ -113,6 +122,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="list labs and their processes").set_defaults(func=_status)
     dm = sub.add_parser("demo", help="the seed's walkthrough, end to end (< 2 min)")
     common(dm)
+    dm.add_argument("--pictures", type=Path, default=Path("out/demo"), metavar="DIR",
+                    help="where the failover and drain steps write their timeline PNGs "
+                         "(default out/demo; the README's are docs/)")
+    dm.add_argument("--no-pictures", action="store_true", help="write no pictures")
     dm.set_defaults(func=_demo)
     return p
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.lab import freshness, pictures
 from tests.lab.lab import Lab, LabNode, summarize
 from tests.lab.system import LabError
 
@@ -26,9 +27,42 @@ RATE = 50.0           # client queries per second during failover and maintenanc
 
 
 class Demo:
-    def __init__(self, lab: Lab, out: Callable[[str], None] = print) -> None:
+    def __init__(self, lab: Lab, out: Callable[[str], None] = print,
+                 pictures_dir: Path | None = None) -> None:
         self.lab, self.out = lab, out
         self.failures: list[str] = []
+        self.pictures_dir = pictures_dir
+        self.trace: pictures.FibTrace | None = None
+
+    # -- pictures ------------------------------------------------------------------
+
+    def trace_fib(self) -> None:
+        """Sample the router's FIB from now until `picture` (only when pictures are wanted)."""
+        self.trace = (pictures.FibTrace(self.lab.router.nexthops).start()
+                      if self.pictures_dir is not None else None)
+
+    def picture(self, name: str, scenario: str, node: LabNode, w0: float, t0: float,
+                records: list[dict[str, Any]], verdict: str, gone: float | None,
+                fault: str) -> None:
+        if self.trace is None or self.pictures_dir is None:
+            return
+        fib = self.trace.stop()
+        self.trace = None
+        marks = {**pictures.hop_marks(self.lab, node, w0, verdict), "FIB change": gone}
+        lab = self.lab
+        timeline = pictures.Timeline(
+            scenario=scenario,
+            speaker=f"anycast-speaker (this project), ExaBGP {lab.exabgp_version}, "
+                    f"{lab.server.label}",
+            run=f"demo, lab {lab.lab_id}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            t0=t0, nodes=pictures.node_addresses(lab), fib=fib, records=records, marks=marks,
+            span=pictures.stream_span(records, t0), fault=fault)
+        try:
+            path = pictures.render(timeline, self.pictures_dir / name)
+        except ImportError as exc:
+            self.check(False, f"no picture: {exc} (apt-get install python3-matplotlib)")
+            return
+        self.out(f"  picture: {path}")
 
     # -- printing ----------------------------------------------------------------
 
@@ -106,9 +140,10 @@ class Demo:
         node = self.lab.node(1)
         self.step(f"Step 3: failover: {self.lab.server.program} killed on {node.name} "
                   f"(kill -9 {node.named.pid}) while the client sends {RATE:g} queries/s")
+        self.trace_fib()
         stream = self.lab.client.stream(rate=RATE, duration=6.0)
         time.sleep(1.0)
-        t0 = time.monotonic()
+        w0, t0 = time.time(), time.monotonic()
         node.kill_named(signal.SIGKILL)
         try:
             gone = self.lab.router.time_until_gone(node.address, timeout=10, t0=t0)
@@ -116,6 +151,9 @@ class Demo:
             gone = None
             self.check(False, str(exc))
         records = stream.wait()
+        self.picture("demo-failover.png", f"failover: {self.lab.server.program} killed "
+                     f"(SIGKILL) on {node.name}, client at {RATE:g} queries/s", node, w0, t0,
+                     records, "service down", gone, "kill -9 named")
         if gone is not None:
             self.check(gone <= GONE_BOUND, f"next hop {node.address} ({node.name}) gone from "
                                            f"the router FIB {gone:.2f} s after the kill "
@@ -153,10 +191,11 @@ class Demo:
         node = self.lab.node(2)
         self.step(f"Step 5: maintenance: speakerctl withdraw on {node.name}, "
                   f"client at {RATE:g} queries/s")
+        self.trace_fib()
         stream = self.lab.client.stream(rate=RATE, duration=5.0)
         time.sleep(1.0)
         before = self.client_rate(node)
-        t0 = time.monotonic()
+        w0, t0 = time.time(), time.monotonic()
         box: list[subprocess.CompletedProcess[str]] = []
         worker = threading.Thread(
             target=lambda: box.append(node.ctl("withdraw", "--reason", "lab demo maintenance")))
@@ -194,6 +233,9 @@ class Demo:
             self.check(False, f"no client rate from {node.name}'s {self.lab.server.label} "
                               f"statistics (before {before}, after {after}): speakerctl status")
         records = stream.wait()
+        self.picture("demo-drain.png", f"drain: speakerctl withdraw on {node.name}, client at "
+                     f"{RATE:g} queries/s", node, w0, t0, records, "service maintenance", gone,
+                     "speakerctl withdraw")
         stats = summarize(records)
         self.out(f"  answered by: {self.spread(records)}")
         self.check(stats["failed"] == 0, f"{stats['failed']} of {stats['sent']} queries "
@@ -217,30 +259,39 @@ def _client_rate(status: dict[str, object]) -> float | None:
     return float(rate) if isinstance(rate, int | float) else None
 
 
-def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind") -> int:
+def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind",
+        hidden_master: bool = False, pictures_dir: Path | None = None) -> int:
+    """The demo; with `pictures_dir`, the failover and drain steps each write a PNG there."""
     started = time.monotonic()
-    lab = Lab(nodes=nodes, exabgp_version=exabgp_version, dns=dns)
+    lab = Lab(nodes=nodes, exabgp_version=exabgp_version, dns=dns, hidden_master=hidden_master,
+              soa={"max_lag": freshness.MAX_LAG} if hidden_master else None)
     print(f"anycast-speaker lab demo: {nodes} DNS nodes ({lab.server.label}, ExaBGP "
           f"{exabgp_version} "
           f"running `python3 -m speaker`), a router (FRR, AS 65101), a client; "
           f"lab id {lab.lab_id}, namespaces {lab.topo.router_ns}, ...")
-    demo = Demo(lab)
+    demo = Demo(lab, pictures_dir=pictures_dir)
     try:
         lab.up(wait=False)
         took = lab.wait_ecmp(timeout=30)
         print(f"lab up; all {nodes} next hops in the router FIB "
               f"{time.monotonic() - started:.1f} s after start ({took:.1f} s after "
               f"ExaBGP started)")
+        if pictures_dir is not None:
+            from tests.bench.timeline import enable_router_debug
+
+            enable_router_debug(lab)  # the UPDATE's arrival in bgpd's log, to the ms
         for step in (demo.step1_sessions, demo.step2_queries, demo.step3_failover,
                      demo.step4_restore, demo.step5_maintenance):
             step()
+        if lab.master is not None:
+            freshness.steps(demo, lab)
     except (LabError, OSError) as exc:
         demo.failures.append(f"lab error: {exc}")
         print(f"\nFAIL lab error: {exc}")
     except KeyboardInterrupt:
         demo.failures.append("interrupted")
     finally:
-        demo.step("Step 6: teardown")
+        demo.step("Step 10: teardown" if lab.master is not None else "Step 6: teardown")
         if demo.failures and lab.root.exists():
             dest = lab.archive_logs(Path(f"/tmp/spklab-{lab.lab_id}-logs"))
             print(f"  logs kept in {dest}")

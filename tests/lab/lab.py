@@ -12,6 +12,7 @@ run. Faults are injected by PID; nothing is ever looked up by process name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
@@ -32,7 +33,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.lab import render, state
+from tests.lab import master, render, state
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
 from tests.lab.system import (
@@ -145,13 +146,20 @@ class Lab:
                  lab_id: str | None = None, run_base: Path = RUN_BASE,
                  log: Callable[[str], None] | None = None,
                  external_exabgp: dict[str, ExternalExabgp] | None = None,
-                 dns: str = "bind") -> None:
+                 dns: str = "bind", hidden_master: bool = False,
+                 soa: dict[str, object] | None = None) -> None:
         if exabgp_version not in EXABGP:
             raise ValueError(f"exabgp_version must be one of {', '.join(EXABGP)}")
         if process not in ("speaker", "standin"):
             raise ValueError("process must be 'speaker' or 'standin'")
         self.lab_id = lab_id or secrets.token_hex(3)[:5]
         self.topo: Topology = build(self.lab_id, nodes)
+        if hidden_master:  # the master's netns is the lab's too (created, recorded, deleted)
+            if dns != "bind":
+                raise ValueError("hidden_master needs dns='bind' (BIND secondaries)")
+            self.topo = dataclasses.replace(
+                self.topo, namespaces=(*self.topo.namespaces, master.namespace(self.lab_id)))
+        self.soa = dict(soa or {})  # the soa check's extra keys (max_lag, action, ...)
         self.exabgp_version = exabgp_version
         self.process = process
         self.server: DnsServer = server(dns)  # the nodes' DNS server: bind or pdns
@@ -165,6 +173,7 @@ class Lab:
         self.router = Router(self)
         self.client = Client(self)
         self.nodes = [LabNode(self, n) for n in self.topo.nodes]
+        self.master = master.HiddenMaster(self) if hidden_master else None
         # Nodes (by name) that run an external command instead of the checkout's ExaBGP.
         self.external_exabgp = dict(external_exabgp or {})
         unknown = set(self.external_exabgp) - {n.name for n in self.topo.nodes}
@@ -249,12 +258,19 @@ class Lab:
         self._save()
         try:
             self._build_network()
+            if self.master is not None:
+                self.master.build_network()
+                self.master.write_configs()
             self._write_configs()
             self._start_router()
+            if self.master is not None:
+                self.master.start()
             for node in self.nodes:
                 node.start_named()
             for node in self.nodes:
                 node.wait_named()
+            if self.master is not None:
+                self.master.wait_in_sync()
             self.started_at = time.monotonic()
             for node in self.nodes:
                 node.start_exabgp()
@@ -363,6 +379,8 @@ class Lab:
     def reset(self, timeout: float = 30.0) -> None:
         """Bring every node back to healthy (named up, zone good, address on lo, ExaBGP
         up, no persisted maintenance) and wait for full ECMP."""
+        if self.master is not None:
+            self.master.heal()
         for node in self.nodes:
             node.heal()
         self.wait_ecmp(timeout=timeout)
@@ -425,6 +443,10 @@ class LabNode:
         self.dir.mkdir(mode=0o755, exist_ok=True)
         self.state_dir.mkdir(mode=0o755, exist_ok=True)
         self.lab.server.write_configs(topo, self.spec, self.dir, zone_mode)
+        more = []
+        if self.lab.master is not None:
+            self.lab.master.write_secondary(self)
+            more.append(master.soa_check(self.address, self.lab.master.address, **self.lab.soa))
         wrapper = self.dir / "run-speaker"
         wrapper.write_text(render.run_script(REPO, self.config,
                                              standin=self.lab.process == "standin"))
@@ -433,7 +455,8 @@ class LabNode:
         self.config.write_text(render.speaker_yaml(topo, self.spec, self.socket, self.state_dir,
                                                    manage=self.lab.manage_address,
                                                    extra=self.lab.speaker_extra,
-                                                   statistics=self.statistics))
+                                                   statistics=self.statistics,
+                                                   more_checks=more))
         self.zone_broken = zone_mode != "good"
 
     # -- processes -------------------------------------------------------------

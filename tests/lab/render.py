@@ -163,7 +163,10 @@ def zone_file(topo: Topology, broken: bool = False, server: str = "bind") -> str
     return "\n".join(body) + "\n"
 
 
-def exabgp_conf(topo: Topology, node: Node, run: Path) -> str:
+HOLD_TIME = 3  # as shipped in conf/speaker.conf
+
+
+def exabgp_conf(topo: Topology, node: Node, run: Path, hold_time: int = HOLD_TIME) -> str:
     """ExaBGP for one node: one neighbour (the router), the process block."""
     return (
         "process speaker {\n"
@@ -177,7 +180,7 @@ def exabgp_conf(topo: Topology, node: Node, run: Path) -> str:
         f"    local-address {node.address};\n"
         f"    local-as {node.asn};\n"
         f"    peer-as {topo.router_asn};\n"
-        "    hold-time 9;\n"
+        f"    hold-time {hold_time};\n"
         "    group-updates false;\n"
         "\n"
         "    family {\n"
@@ -194,9 +197,11 @@ def exabgp_conf(topo: Topology, node: Node, run: Path) -> str:
 
 def speaker_yaml(topo: Topology, node: Node, socket: Path, state_dir: Path,
                  manage: bool = False, extra: dict[str, object] | None = None,
-                 statistics: dict[str, object] | None = None) -> str:
+                 statistics: dict[str, object] | None = None,
+                 more_checks: list[dict[str, object]] | None = None) -> str:
     """The speaker's config for one node (schema: speaker/core/config). `statistics` is
-    the `dns_statistics` block (default: BIND's channel).
+    the `dns_statistics` block (default: BIND's channel); `more_checks` go after the
+    two DNS checks (the hidden master's soa check).
 
     JSON is valid YAML, so the document is rendered with json.dumps.
     """
@@ -209,6 +214,7 @@ def speaker_yaml(topo: Topology, node: Node, socket: Path, state_dir: Path,
              "qtype": "SOA"},
             {"type": "dns", "server": str(node.address), "qname": "www.example.com.",
              "qtype": "AAAA", "expect": {"answers": ["2001:db8::1"]}},
+            *(more_checks or []),
         ],
     }
     doc: dict[str, object] = {

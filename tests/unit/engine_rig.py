@@ -12,20 +12,21 @@ import asyncio
 from speaker.core import config
 from speaker.core.exabgp_api import Ack
 from speaker.engine import Speaker
-from speaker.ports import Addresses, MaintenanceStore
+from speaker.ports import Addresses, HookRunner, MaintenanceStore
 from tests.fakes import Clock, Probes, Sink, Store
 
 
 class EngineRig:
     def __init__(self, cfg: config.Config, addresses: Addresses | None = None,
-                 store: MaintenanceStore | None = None) -> None:
+                 store: MaintenanceStore | None = None,
+                 hook_runner: HookRunner | None = None) -> None:
         self.cfg = cfg
         self.sink = Sink()
         self.clock = Clock()
         self.probes = Probes()
         self.store = store or Store()
         self.speaker = Speaker(cfg, self.sink, addresses, self.store, clock=self.clock,
-                               probe_factory=self.probes)
+                               probe_factory=self.probes, hook_runner=hook_runner)
 
     def round(self, n: int = 1) -> None:
         """`n` probe rounds of every service."""

@@ -1,16 +1,21 @@
 """A Speaker on fakes served by its real ControlServer: the rig of the control and CLI tests.
 
-A helper module, not a test: tests/unit/test_control.py drives it from its
-own event loop, tests/unit/test_ctl.py from a thread (speakerctl blocks).
+A helper module, not a test: tests/unit/test_control.py and
+test_control_safety.py drive it from their own event loop (`run`, `ask`),
+tests/unit/test_ctl.py from a thread (speakerctl blocks).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from speaker.adapters.control import ControlServer
 from speaker.adapters.state import MaintenanceStore
-from speaker.core import config
+from speaker.core import config, protocol
 from speaker.core.exabgp_api import Ack
 from speaker.engine.speaker import Speaker
 from tests.fakes import Addresses, Clock, Probes, Sink
@@ -63,3 +68,33 @@ class Rig:
         for _ in range(run.service.timing.rise):
             self.speaker.observe(run, await self.speaker.probe_round(run))
         self.ack_all()
+
+
+def run(folder: Path, scenario: Callable[[Rig], Awaitable[None]]) -> None:
+    async def main() -> None:
+        rig = Rig(folder)
+        await rig.start()
+        try:
+            await asyncio.wait_for(scenario(rig), 10)
+        finally:
+            await rig.server.stop()
+
+    asyncio.run(main())
+
+
+async def connect(rig: Rig) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_unix_connection(rig.socket, limit=1 << 20)
+
+
+async def exchange(rig: Rig, line: bytes) -> list[dict[str, Any]]:
+    """Send one raw line; return every line of the answer, decoded."""
+    reader, writer = await connect(rig)
+    writer.write(line)
+    await writer.drain()
+    out = [json.loads(raw) for raw in (await reader.read()).splitlines()]
+    writer.close()
+    return out
+
+
+async def ask(rig: Rig, cmd: str, **args: Any) -> list[dict[str, Any]]:
+    return await exchange(rig, protocol.encode_request(protocol.Request(cmd, args)))

@@ -6,46 +6,14 @@ import asyncio
 import json
 import os
 import stat
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from speaker.adapters import control
 from speaker.core import protocol
 from speaker.core.exabgp_api import Ack
-from tests.unit.rig import PREFIX, Rig
-
-
-def run(folder: Path, scenario: Callable[[Rig], Awaitable[None]]) -> None:
-    async def main() -> None:
-        rig = Rig(folder)
-        await rig.start()
-        try:
-            await asyncio.wait_for(scenario(rig), 10)
-        finally:
-            await rig.server.stop()
-
-    asyncio.run(main())
-
-
-async def connect(rig: Rig) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_unix_connection(rig.socket, limit=1 << 20)
-
-
-async def exchange(rig: Rig, line: bytes) -> list[dict[str, Any]]:
-    """Send one raw line; return every line of the answer, decoded."""
-    reader, writer = await connect(rig)
-    writer.write(line)
-    await writer.drain()
-    out = [json.loads(raw) for raw in (await reader.read()).splitlines()]
-    writer.close()
-    return out
-
-
-async def ask(rig: Rig, cmd: str, **args: Any) -> list[dict[str, Any]]:
-    return await exchange(rig, protocol.encode_request(protocol.Request(cmd, args)))
+from tests.unit.rig import PREFIX, Rig, ask, connect, exchange, run
 
 
 def test_ping_and_status_round_trip(folder: Path) -> None:
@@ -178,7 +146,7 @@ def test_drain_without_ack_reports_not_confirmed_and_keeps_maintenance(
 def test_announce_ends_maintenance_and_waits_for_rise(folder: Path) -> None:
     async def scenario(rig: Rig) -> None:
         await rig.bring_up()
-        rig.speaker.set_maintenance(["dns", "other"], "x", "test")
+        await rig.speaker.set_maintenance(["dns", "other"], "x", "test")
         rig.ack_all()
         [reply] = await ask(rig, "announce", services=["dns"])
         assert reply["result"] == {"services": ["dns"], "rise": {"dns": 2}, "held": {"dns": []}}
@@ -199,7 +167,7 @@ def test_events_list_and_follow(folder: Path) -> None:
         writer.write(protocol.encode_request(protocol.Request("events", {"follow": True})))
         old = json.loads(json.loads(await reader.readline())["progress"])
         assert old["new"] == "up"
-        rig.speaker.set_maintenance(["dns"], "patching", "test")
+        await rig.speaker.set_maintenance(["dns"], "patching", "test")
         new = json.loads(json.loads(await reader.readline())["progress"])
         assert (new["old"], new["new"]) == ("up", "maintenance")
         assert "patching" in new["reason"]

@@ -142,7 +142,7 @@ def test_managed_address_is_added_back_and_announced_after_rise(tmp_path: Path) 
 def test_maintenance_withdraws_at_once_and_survives_restart(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     rig.up()
-    rig.speaker.set_maintenance(["dns"], "patching", "test")
+    asyncio.run(rig.speaker.set_maintenance(["dns"], "patching", "test"))
     assert rig.take() == ["withdraw route 2001:db8::100/128 next-hop self"]
     again = Rig(tmp_path)
     again.speaker.start()
@@ -154,11 +154,11 @@ def test_maintenance_withdraws_at_once_and_survives_restart(tmp_path: Path) -> N
 
 def test_resume_needs_rise_fresh_passes(rig: Rig) -> None:
     rig.up()
-    rig.speaker.set_maintenance(["dns"], "patching", "test")
+    asyncio.run(rig.speaker.set_maintenance(["dns"], "patching", "test"))
     rig.ack_all()
     rig.round(3)
     rig.take()
-    rig.speaker.clear_maintenance(["dns"])
+    asyncio.run(rig.speaker.clear_maintenance(["dns"]))
     assert rig.take() == []
     rig.round(2)
     assert rig.take() == []

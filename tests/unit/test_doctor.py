@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from speaker.adapters.checks import Outcome
 from speaker.cli import doctor
 from speaker.cli.doctor import Verdict
-from speaker.core import config
+from speaker.core import config, exabgp_conf
 from speaker.core.exabgp_conf import Finding as ConfFinding
 from tests.fakes import Probe
 
@@ -55,6 +57,56 @@ def test_exabgp_config_problems_fail_and_warnings_warn() -> None:
     assert doctor.judge_exabgp(conf, [warn]).verdict is Verdict.WARN
     error = ConfFinding("error", "x:2", "no local-as")
     assert doctor.judge_exabgp(conf, [warn, error]).verdict is Verdict.FAIL
+
+
+CONF = """\
+process speaker {
+    run /usr/bin/python3 -m speaker --config /etc/speaker/speaker.yaml;
+    encoder json;
+}
+neighbor 2001:db8::1 {
+    router-id 10.0.0.1;
+    local-address 2001:db8::50;
+    local-as 65201;
+    peer-as 65101;
+    hold-time 3;
+    api {
+        processes [ speaker ];
+        neighbor-changes;
+    }
+}
+"""
+
+
+def judge_conf(old: str, new: str) -> doctor.Finding:
+    text = CONF.replace(old, new)
+    assert text != CONF
+    found = exabgp_conf.cross_check(text, "/etc/speaker/speaker.conf", CFG,
+                                    "/etc/speaker/speaker.yaml")
+    return doctor.judge_exabgp(Path("/etc/speaker/speaker.conf"), found)
+
+
+@pytest.mark.parametrize(("old", "new", "verdict", "words"), [
+    ("hold-time 3", "hold-time 10", Verdict.WARN, "hold-time 10 s: a node cut off without a FIN"),
+    ("    hold-time 3;\n", "", Verdict.WARN, "no hold-time"),
+    ("    hold-time 3;\n", "    hold-time 3;\n    capability { graceful-restart 120; }\n",
+     Verdict.FAIL, "graceful-restart must not be advertised"),
+    ("    hold-time 3;\n", "    hold-time 3;\n    adj-rib-out false;\n", Verdict.WARN,
+     "adj-rib-out false: the speaker clears ExaBGP's adj-rib-out at start"),
+    ("    hold-time 3;\n", "    hold-time 3;\n    static { route 2001:db8::9/128 next-hop "
+     "self; }\n", Verdict.WARN, "static routes (static block)"),
+])
+def test_exabgp_config_findings_reach_the_doctor(old: str, new: str, verdict: Verdict,
+                                                 words: str) -> None:
+    f = judge_conf(old, new)
+    assert f.verdict is verdict and words in f.detail, f
+    assert f.fix.startswith("edit /etc/speaker/speaker.conf")
+
+
+def test_the_shipped_hold_time_is_fine_for_the_doctor() -> None:
+    assert judge_conf("hold-time 3", "hold-time 9").verdict is Verdict.OK
+    assert doctor.judge_exabgp(Path("/etc/speaker/speaker.conf"), exabgp_conf.cross_check(
+        CONF, "x.conf", CFG, "/etc/speaker/speaker.yaml")).verdict is Verdict.OK
 
 
 def test_unreachable_process_fails_with_the_hints_as_fix() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from speaker.core import config, exabgp_conf
-from speaker.core.exabgp_conf import Statement, SyntaxProblem
+from speaker.core import config, exabgp_conf, exabgp_syntax
+from speaker.core.exabgp_syntax import Statement, SyntaxProblem
 
 ROOT = Path(__file__).resolve().parents[2]
 YAML_PATH = "/etc/speaker/speaker.yaml"
@@ -48,7 +48,7 @@ def check(conf: str, yaml: str = YAML, yaml_path: str = YAML_PATH,
 
 
 def test_parse_builds_a_tree_of_blocks_and_statements_ignoring_comments() -> None:
-    tree = exabgp_conf.parse('# top\nprocess p {\n run "a b"; # note\n encoder json;\n}\n')
+    tree = exabgp_syntax.parse('# top\nprocess p {\n run "a b"; # note\n encoder json;\n}\n')
     assert tree == (Statement(("process", "p"), 2, (
         Statement(("run", "a b"), 3), Statement(("encoder", "json"), 4))),)
 
@@ -62,7 +62,7 @@ def test_parse_builds_a_tree_of_blocks_and_statements_ignoring_comments() -> Non
 ])
 def test_syntax_problems_carry_their_line(text: str, line: int, words: str) -> None:
     with pytest.raises(SyntaxProblem) as info:
-        exabgp_conf.parse(text)
+        exabgp_syntax.parse(text)
     assert info.value.line == line and words in info.value.message
 
 
@@ -129,13 +129,64 @@ def test_a_local_as_is_checked_against_the_configured_range() -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "words"), [
-    ("    hold-time 9;\n", "", "no hold-time"),
+    ("    hold-time 9;\n", "", "no hold-time: with the default 180 s a node cut off"),
+    ("hold-time 9", "hold-time 10", "hold-time 10 s: a node cut off without a FIN"),
     ("hold-time 9", "hold-time 90", "hold-time 90 s"),
     ("hold-time 9", "hold-time 0", "hold-time 0 disables"),
 ])
 def test_hold_time_warnings(old: str, new: str, words: str) -> None:
     [finding] = check(GOOD.replace(old, new))
     assert ": warning: " in finding and words in finding
+    assert "hold-time 0" in words or "ExaBGP has no BFD" in finding
+
+
+@pytest.mark.parametrize("hold", [3, 5, 9])
+def test_a_hold_time_of_3_to_9_s_is_fine(hold: int) -> None:
+    assert check(GOOD.replace("hold-time 9", f"hold-time {hold}")) == []
+
+
+@pytest.mark.parametrize("gr", ["    graceful-restart 120;\n",
+                                "    capability { graceful-restart; }\n"])
+def test_graceful_restart_is_an_error_on_its_line(gr: str) -> None:
+    [finding] = check(GOOD.replace("    hold-time 9;\n", f"    hold-time 9;\n{gr}"))
+    assert finding.startswith("/etc/speaker/speaker.conf:11: neighbor 2001:db8::1: "
+                              "graceful-restart must not be advertised")
+
+
+@pytest.mark.parametrize("value", ["false", "disable", "FALSE"])
+def test_adj_rib_out_off_is_a_warning_on_its_line(value: str) -> None:
+    [finding] = check(GOOD.replace("    hold-time 9;\n", f"    hold-time 9;\n"
+                                                        f"    adj-rib-out {value};\n"))
+    assert finding.startswith(f"/etc/speaker/speaker.conf:11: warning: neighbor 2001:db8::1: "
+                              f"adj-rib-out {value}: the speaker clears")
+
+
+def test_adj_rib_out_on_is_fine_and_off_in_a_template_is_found() -> None:
+    assert check(GOOD.replace("    hold-time 9;\n", "    hold-time 9;\n"
+                                                    "    adj-rib-out true;\n")) == []
+    conf = GOOD.replace("neighbor 2001:db8::1 {", "neighbor 2001:db8::1 {\n    inherit t;")
+    conf = "template {\n    neighbor t {\n        adj-rib-out false;\n    }\n}\n" + conf
+    [finding] = check(conf)
+    assert finding.startswith("/etc/speaker/speaker.conf:3: warning: ") and "adj-rib-out" in finding
+
+
+@pytest.mark.parametrize(("routes", "kind"), [
+    ("    static {\n        route 2001:db8::99/128 next-hop self;\n    }\n", "static block"),
+    ("    announce {\n        ipv6 {\n            unicast 2001:db8::99/128 next-hop self;\n"
+     "        }\n    }\n", "announce block"),
+    ("    route 2001:db8::99/128 next-hop self;\n", "route"),
+    ("    flow {\n        route x {\n            match { destination 2001:db8::99/128; }\n"
+     "            then { discard; }\n        }\n    }\n", "flow block"),
+])
+def test_static_routes_are_a_warning_on_their_line(routes: str, kind: str) -> None:
+    [finding] = check(GOOD.replace("    hold-time 9;\n", f"    hold-time 9;\n{routes}"))
+    assert finding.startswith(f"/etc/speaker/speaker.conf:11: warning: neighbor 2001:db8::1: "
+                              f"static routes ({kind}): the speaker's start-up clear")
+
+
+def test_an_empty_static_block_is_fine() -> None:
+    assert check(GOOD.replace("    hold-time 9;\n", "    hold-time 9;\n    static {\n    }\n")
+                 ) == []
 
 
 def test_graceful_restart_disabled_and_no_family_block_are_fine() -> None:

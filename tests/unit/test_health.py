@@ -91,3 +91,43 @@ def test_alternating_results_never_change_state(rise: int, fall: int, n: int) ->
     for i in range(n):
         h = observe(h, FAIL if i % 2 == 0 else OK, t)
         assert h.state is State.UP
+
+
+def test_rise_rounds_after_a_start_run_at_fast_interval() -> None:
+    t = Timing(interval=0.3, fast_interval=0.1, rise=3)
+    once = observe(Health(), OK, t)
+    assert once.state is State.STARTING and next_delay(once, t) == 0.1
+    up = observe(observe(once, OK, t), OK, t)
+    assert up.state is State.UP and next_delay(up, t) == 0.3
+
+
+def test_a_round_that_only_timed_out_is_confirmed_at_once() -> None:
+    t = Timing(interval=0.3, fast_interval=0.1, rise=1, fall=2)
+    up = observe(Health(), OK, t)
+    timed_out = Result(False, "timeout", codes=("timeout",))
+    assert next_delay(observe(up, timed_out, t), t, timed_out) == 0.0
+    mixed = Result(False, "timeout; rcode", codes=("timeout", "rcode"))
+    assert next_delay(observe(up, mixed, t), t, mixed) == 0.1
+
+
+@settings(max_examples=500)
+@given(timings, st.lists(st.sampled_from([OK, FAIL, Result(False, "t", codes=("timeout",))]),
+                         max_size=60))
+def test_fast_cold_start_never_announces_before_rise_passing_rounds(
+        timing: Timing, seq: list[Result]) -> None:
+    """Rounds paced by next_delay from a start: the first UP follows `rise` passes in a row,
+    and no sooner than `rise - 1` pauses of at least `fast_interval` after the first of them."""
+    h, now, streak_started, streak = Health(), 0.0, 0.0, 0
+    for r in seq:
+        before = h.state
+        h = observe(h, r, timing)
+        if r.ok:
+            streak_started = now if streak == 0 else streak_started
+            streak += 1
+        else:
+            streak = 0
+        if h.state is State.UP and before is not State.UP:
+            assert streak >= timing.rise
+            assert now - streak_started >= (timing.rise - 1) * timing.fast_interval - 1e-9
+            break
+        now += next_delay(h, timing, r)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import logging
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from speaker.adapters import rtnl
+from speaker.adapters import loopback, rtnl
 from speaker.adapters.loopback import RESYNC, AddressError, all_addresses, index_of
 from tests.fakes import Clock
 from tests.unit.rtnl_records import (
@@ -230,3 +231,23 @@ def test_importing_it_loads_neither_pyroute2s_entry_points_nor_tc() -> None:
     done = subprocess.run([sys.executable, "-W", "error", "-c", script], cwd=REPO,
                           capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "[]", "")
+
+
+def test_a_failing_event_socket_is_logged_when_it_starts_and_ends_and_retried(
+        events: Events, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(loopback, "RETRY", 0.0)
+    caplog.set_level(logging.INFO, logger="speaker")
+    nl = open_netlink(Kernel(DUMP), events, Clock())
+    for _ in range(2):
+        events.fail = errno.EBADMSG
+        events.send(b"")
+        assert nl.watch_once(0) is True  # the thread goes on
+    events.send(NEW_V4_LO)
+    assert nl.watch_once(0) is True and nl.present("lo", V4)
+    nl.close()
+    assert nl.watch_once(0) is False  # closed: the thread ends
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert logged == [
+        ("ERROR", "netlink address events unreadable: addresses may be stale; retrying"),
+        ("INFO", "netlink address events readable again")]
+    assert "scripted" in str(caplog.records[0].__dict__["fields"]["error"])

@@ -121,9 +121,10 @@ def auto_ack(rig: Rig) -> None:
     rig.sink.on_write = answer
 
 
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
+async def until_ended(rig: Rig, name: str = "dns") -> None:
+    """Until the end of `name`'s maintenance is written (the save runs in a thread)."""
+    while rig.speaker.in_maintenance(name):
+        await asyncio.sleep(0.001)
 
 
 def test_an_operators_maintenance_survives_a_dns_server_restart(folder: Path) -> None:
@@ -132,7 +133,7 @@ def test_an_operators_maintenance_survives_a_dns_server_restart(folder: Path) ->
     operator's maintenance, in memory and in the file; only the operator's announce ends it."""
     async def scenario(rig: Rig) -> None:
         await rig.bring_up()
-        rig.speaker.set_maintenance(["dns"], "kernel upgrade", "ops")
+        await rig.speaker.set_maintenance(["dns"], "kernel upgrade", "ops")
         rig.ack_all()
         lines = await ask(rig, "withdraw", services=["dns"], tag=RESTART, reason="named")
         assert lines[-1]["ok"] and lines[-1]["result"]["tag"] == RESTART
@@ -162,7 +163,7 @@ def test_announce_of_a_tag_waits_until_exabgp_confirms_the_announce(folder: Path
         await restart_server(rig)
         answer = asyncio.ensure_future(
             ask(rig, "announce", services=["dns"], tag=RESTART, wait=5))
-        await settle()
+        await until_ended(rig)
         assert not answer.done()  # rise passes still to come
         await rig.bring_up()
         lines = await answer
@@ -184,7 +185,7 @@ def test_repeated_drained_restarts_never_count_as_flaps(folder: Path) -> None:
             rig.speaker.server_gone("dns", "its last listening socket closed")
             answer = asyncio.ensure_future(
                 ask(rig, "announce", services=["dns"], tag=RESTART, wait=5))
-            await settle()
+            await until_ended(rig)
             await rig.bring_up()
             assert (await answer)[-1]["ok"]
         assert rig.speaker.state_name(rig.speaker.runs["dns"]) == "up"
@@ -200,8 +201,10 @@ def test_announce_wait_that_runs_out_is_not_confirmed(folder: Path) -> None:
         await ask(rig, "withdraw", services=["dns"], tag=RESTART)
         answer = asyncio.ensure_future(
             ask(rig, "announce", services=["dns"], tag=RESTART, wait=0.01))
-        await settle()
-        rig.clock.advance(1.0)  # no probe round in between: never announced
+        await until_ended(rig)
+        while not answer.done():  # time passes, no probe round: never announced
+            rig.clock.advance(1.0)
+            await asyncio.sleep(0.001)
         reply = (await answer)[-1]
         assert reply["error"]["code"] == protocol.NOT_CONFIRMED
         assert rig.store.load() == {}  # the drain did end

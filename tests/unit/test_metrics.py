@@ -3,10 +3,13 @@
 import asyncio
 import ipaddress
 import socket
+import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from speaker.adapters import metrics
@@ -94,7 +97,7 @@ def test_metrics_follow_announce_withdraw_and_sessions(served) -> None:  # type:
                  check="dns check [2001:db8::100]:53 SOA example.com.") == 1
     assert value(data, "speaker_build_info", version=__import__("speaker").__version__) == 1
 
-    speaker.set_maintenance(["dns"], "test", "pytest")
+    asyncio.run(speaker.set_maintenance(["dns"], "test", "pytest"))
     speaker.on_message(Ack(True))
     data = scrape(url)
     assert value(data, "speaker_service_state", service="dns", state="maintenance") == 1
@@ -102,7 +105,7 @@ def test_metrics_follow_announce_withdraw_and_sessions(served) -> None:  # type:
     assert value(data, "speaker_service_transitions_total", service="dns", from_state="up",
                  to_state="maintenance") == 1
 
-    speaker.clear_maintenance(["dns"])
+    asyncio.run(speaker.clear_maintenance(["dns"]))
     probes.built[0].default = Outcome(True, "ok", 0.002)
     step(speaker)
     data = scrape(url)
@@ -139,3 +142,47 @@ def test_a_failing_recorder_never_reaches_the_speaker(tmp_path: Path) -> None:
     assert sink.lines[-1] == "announce route 2001:db8::100/128 next-hop self"
     assert isinstance(speaker.recorder, metrics.Guard) and speaker.recorder.failed
     assert ipaddress.ip_network("2001:db8::100/128") in speaker.book.prefixes()
+
+
+def test_a_scrape_reads_the_state_on_the_event_loop_in_one_go() -> None:
+    """The HTTP thread never reads the engine's state itself: the loop does, in one callback."""
+    readers: list[int] = []
+
+    def status() -> dict[str, Any]:
+        readers.append(threading.get_ident())
+        return {"started": 1.0, "services": [], "neighbors": [], "dns_server": None,
+                "exabgp": {"waiting": 0}}
+
+    async def main() -> bytes:
+        prom = metrics.Prometheus(metrics.on_loop(asyncio.get_running_loop(), status))
+        return await asyncio.to_thread(generate_latest, prom.registry)  # a scrape, elsewhere
+
+    text = asyncio.run(main()).decode()
+    assert readers == [threading.main_thread().ident]  # the loop's thread, once
+    assert "speaker_exabgp_commands_waiting 0.0" in text
+
+
+def test_a_stuck_loop_gives_a_scrape_without_the_state_gauges(
+        caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.new_event_loop()  # never runs: a stuck loop
+    try:
+        prom = metrics.Prometheus(metrics.on_loop(loop, lambda: {}, timeout=0.01))
+        text = generate_latest(prom.registry).decode()
+        generate_latest(prom.registry)
+    finally:
+        loop.close()
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert "speaker_build_info" in names and "speaker_service_state" not in names
+    unreadable = [r for r in caplog.records if "state is unreadable" in r.getMessage()]
+    assert len(unreadable) == 1  # once, not at every scrape
+    assert "did not answer within 0.01 s" in str(unreadable[0].__dict__["fields"]["error"])
+
+
+def test_hook_runs_are_counted_by_service_and_result(served) -> None:  # type: ignore[no-untyped-def]
+    speaker, _, _, url, _ = served
+    speaker.recorder.hook("dns", "failed")
+    speaker.recorder.hook("dns", "failed")
+    speaker.recorder.hook("dns", "timeout")
+    data = scrape(url)
+    assert value(data, "speaker_hook_runs_total", service="dns", result="failed") == 2
+    assert value(data, "speaker_hook_runs_total", service="dns", result="timeout") == 1

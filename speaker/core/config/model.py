@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from speaker.core.config.types import IPAddress, IPNetwork
+from speaker.core.hooks import Hooks
 
 __all__ = [
     "DEFAULT_PATH",
@@ -21,6 +22,7 @@ __all__ = [
     "LOOPBACK",
     "OUTCOME_CODES",
     "RCODES",
+    "SOA_ACTIONS",
     "STATISTICS_KINDS",
     "STATISTICS_URLS",
     "Address",
@@ -31,12 +33,14 @@ __all__ = [
     "DnsStatistics",
     "Expect",
     "Flap",
+    "Hooks",
     "IPAddress",
     "IPNetwork",
     "Metrics",
     "Overload",
     "Route",
     "Service",
+    "SoaCheck",
     "Timing",
     "Watch",
 ]
@@ -62,9 +66,10 @@ class Timing:
     Worst cases at the defaults (see README, "Timing"): a killed server
     refuses at once, and a refusal needs no confirmation (`fail_at_once`), so
     it is withdrawn after at most ``interval`` = 0.3 s; a hung one after at
-    most ``interval + 2 * timeout`` = 0.8 s (the confirming probe starts as
-    soon as the timed-out one ends). One lost or slow probe never withdraws
-    (fall = 2).
+    most ``interval + min_timeout + timeout`` = 0.57 s (the first timeout is
+    adaptive, `speaker.core.rtt`; the confirming probe starts as soon as it
+    ends and waits the full timeout). One lost or slow probe never withdraws
+    (fall = 2). The rise rounds after a start run at ``fast_interval``.
     """
 
     interval: float = 0.3
@@ -73,6 +78,10 @@ class Timing:
     rise: int = 3
     fall: int = 2
     fail_at_once: tuple[str, ...] = ("refused",)  # outcome codes that need no confirmation
+    # the first timeout comes after the server's measured latency (speaker.core.rtt), not
+    # before `min_timeout`; a confirming probe waits the full `timeout`
+    adaptive_timeout: bool = True
+    min_timeout: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -129,7 +138,37 @@ class DnsCheck:
         return f"dns check {host}:{self.port}{tcp} {self.qtype} {self.qname}"
 
 
-Check = DnsCheck
+SOA_ACTIONS = ("withdraw", "warn")  # "degrade" waits for a degraded state a check can ask for
+
+
+@dataclass(frozen=True)
+class SoaCheck:
+    """Zone freshness: the serial `server` serves for `zone` against the master's.
+
+    Stale once behind the master for longer than `max_lag` seconds (None: the
+    master's SOA refresh + retry); then `action` (withdraw, or only warn). An
+    unreachable master is a warning, never a failure (speaker.core.freshness).
+    """
+
+    server: IPAddress
+    zone: str
+    master: IPAddress
+    port: int = 53
+    master_port: int = 53
+    max_lag: float | None = None
+    action: str = "withdraw"
+    timeout: float | None = None
+    type: str = "soa"
+
+    def describe(self) -> str:
+        def host(a: IPAddress, port: int) -> str:
+            return f"[{a}]:{port}" if a.version == 6 else f"{a}:{port}"
+
+        return (f"soa check {self.zone} at {host(self.server, self.port)} "
+                f"vs master {host(self.master, self.master_port)}")
+
+
+Check = DnsCheck | SoaCheck
 
 
 @dataclass(frozen=True)
@@ -186,6 +225,7 @@ class Service:
     route: Route = field(default_factory=Route)
     watch: Watch = field(default_factory=Watch)
     overload: Overload | None = None  # None: every failure is hard (timeouts too)
+    hooks: Hooks | None = None  # replaces the top-level hooks block for this service
 
     @property
     def anycast(self) -> IPAddress:
@@ -235,6 +275,7 @@ class Config:
     metrics: Metrics | None = None
     dns_statistics: DnsStatistics | None = None
     local_as_range: tuple[int, int] = (65200, 65299)
+    hooks: Hooks | None = None
     source: str = "<config>"
 
     def service(self, name: str) -> Service | None:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
+from speaker.core.config import soa
+from speaker.core.config.hooks import hooks
 from speaker.core.config.model import (
     OUTCOME_CODES,
     RCODES,
@@ -143,7 +145,7 @@ AS_RANGE = Describe(Parse(ListOf(AS_NUMBER, min_items=2, max_items=2), _low_high
 
 def timing(value: object, at: At) -> Timing:
     f = Fields(value, at, ("interval", "fast_interval", "timeout", "rise", "fall",
-                           "fail_at_once"))
+                           "fail_at_once", "adaptive_timeout", "min_timeout"))
     d = Timing()
     interval = f.get("interval", Seconds(0.05, 3600), d.interval)
     fast = f.get("fast_interval", Seconds(0.01, 3600), min(d.fast_interval, interval))
@@ -154,8 +156,12 @@ def timing(value: object, at: At) -> Timing:
         ensure(at / "fast_interval", fast, "<=", interval, "interval")
     ensure(at / "timeout", timeout, "<=", interval, "interval")
     at_once = f.get("fail_at_once", ListOf(OneOf(OUTCOME_CODES)), d.fail_at_once)
+    adaptive = f.get("adaptive_timeout", Boolean(), d.adaptive_timeout)
+    least = f.get("min_timeout", Seconds(0.001, 60), min(d.min_timeout, timeout))
+    if f.has("min_timeout"):
+        ensure(at / "min_timeout", least, "<=", timeout, "timeout")
     return Timing(interval=interval, fast_interval=fast, timeout=timeout, rise=rise, fall=fall,
-                  fail_at_once=at_once)
+                  fail_at_once=at_once, adaptive_timeout=adaptive, min_timeout=least)
 
 
 def flap(value: object, at: At) -> Flap:
@@ -210,6 +216,7 @@ CHECK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[Fields], Check]]] = {
         ("type", "server", "qname", "qtype", "port", "transport", "timeout", "expect"),
         dns_check,
     ),
+    "soa": (soa.KEYS, soa.soa_check),
 }
 
 
@@ -252,7 +259,7 @@ def overload(value: object, at: At) -> Overload:
 
 CHECKS = ListOf(check, min_items=1, too_few="must list at least one check")
 SERVICE_KEYS = ("name", "prefixes", "allow_shorter_prefixes", "address", "timing", "flap",
-                "checks", "route", "watch", "overload")
+                "checks", "route", "watch", "overload", "hooks")
 
 
 def service(value: object, at: At) -> Service:
@@ -271,11 +278,12 @@ def service(value: object, at: At) -> Service:
     routed = f.get("route", route, Route(), null=True)
     watched = f.get("watch", watch, Watch(), null=True)
     busy = f.get("overload", overload, None, null=True)
+    hooked = f.get("hooks", hooks, None, null=True)
     if name is None or not prefixes or not checks:
         raise Reported
     return Service(name=name, prefixes=prefixes, checks=tuple(probe for _, probe in checks),
                    address=where, timing=timed, flap=held, route=routed, watch=watched,
-                   overload=busy)
+                   overload=busy, hooks=hooked)
 
 
 def services(value: object, at: At) -> tuple[Service, ...]:
@@ -351,7 +359,7 @@ def _overload_needs_statistics(at: At, found: tuple[Service, ...],
 
 
 TOP_KEYS = ("control", "state_dir", "drain_delay", "watchdog_timeout", "metrics",
-            "dns_statistics", "local_as_range", "services")
+            "dns_statistics", "local_as_range", "hooks", "services")
 
 
 def config(value: object, at: At) -> Config:
@@ -370,6 +378,7 @@ def config(value: object, at: At) -> Config:
         metrics=f.get("metrics", metrics, d.metrics, null=True),
         dns_statistics=stats,
         local_as_range=f.get("local_as_range", AS_RANGE, d.local_as_range, null=True),
+        hooks=f.get("hooks", hooks, None, null=True),
         source=at.problems.source,
     )
 

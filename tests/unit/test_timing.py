@@ -1,0 +1,124 @@
+"""The adaptive timeout and the fast cold start, wired: config keys, probes, engine rounds."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import dns.flags
+import dns.message
+import dns.rrset
+import pytest
+
+from speaker.adapters.checks import DnsProbe
+from speaker.core import config
+from speaker.core.config import DnsCheck
+from speaker.core.errors import ConfigError
+from speaker.core.verdicts import Outcome
+from tests.unit.engine_rig import EngineRig
+
+YAML = """
+services:
+  - name: dns
+    prefixes: ["2001:db8::100/128"]
+    checks:
+      - {{type: dns, server: "2001:db8::100", qname: example.com.}}
+    timing: {{{timing}}}
+"""
+TIMEOUT = Outcome(False, "dns check: timeout after 20 ms (adaptive)", 0.02, "timeout")
+
+
+def timing(text: str) -> config.Timing:
+    return config.parse(YAML.format(timing=text)).services[0].timing
+
+
+def test_adaptive_timeout_is_on_by_default_with_a_20_ms_floor() -> None:
+    t = timing("")
+    assert t.adaptive_timeout and t.min_timeout == 0.02
+    assert timing("adaptive_timeout: false, min_timeout: 0.005") == config.Timing(
+        adaptive_timeout=False, min_timeout=0.005)
+    assert timing("timeout: 0.01, interval: 0.05").min_timeout == 0.01  # the default, capped
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("min_timeout: 0.3", "/services/0/timing/min_timeout: must be <= timeout (0.25)"),
+    ("min_timeout: 0", "/services/0/timing/min_timeout: must be >= 0.001"),
+    ("adaptive_timeout: yes please", "/services/0/timing/adaptive_timeout: must be true or false"),
+])
+def test_bad_adaptive_settings_are_refused_with_their_path(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.parse(YAML.format(timing=text), "t.yaml")
+    assert any(expected in p for p in info.value.problems), info.value.problems
+
+
+def test_the_engine_builds_adaptive_probes_and_confirms_a_failure_at_the_full_timeout() -> None:
+    rig = EngineRig(config.parse(YAML.format(timing="rise: 1, fall: 2")))
+    rig.up()
+    probe = rig.probes.built[0]
+    assert probe.min_timeout == 0.02
+    probe.default = TIMEOUT
+    rig.round(2)
+    assert probe.confirms[-2:] == [False, True]  # the first timeout may be early, not the second
+    assert rig.speaker.runs["dns"].health.state.value == "down"
+
+
+def test_fall_one_and_adaptive_off_keep_the_fixed_timeout() -> None:
+    for text in ("fall: 1", "adaptive_timeout: false"):
+        rig = EngineRig(config.parse(YAML.format(timing=text)))
+        assert rig.probes.built[0].min_timeout is None
+
+
+def test_announce_starts_the_rise_rounds_at_once() -> None:
+    rig = EngineRig(config.parse(YAML.format(timing="")))
+    rig.up()
+    run = rig.speaker.runs["dns"]
+    asyncio.run(rig.speaker.set_maintenance(["dns"], "test", "test"))
+    asyncio.run(rig.speaker.clear_maintenance(["dns"]))
+    assert run.probe_now  # no pause before the first rise round
+
+
+class Slow(asyncio.DatagramProtocol):
+    """Answers every query after `delay` seconds."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        query = dns.message.from_wire(data)
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        response.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", "SOA",
+                                                   "ns. host. 1 2 3 4 5"))
+        assert self.transport is not None
+        asyncio.get_running_loop().call_later(self.delay, self.transport.sendto,
+                                              response.to_wire(), addr)
+
+
+def test_a_probe_times_out_early_on_a_slowed_server_but_its_confirming_run_passes() -> None:
+    async def go() -> tuple[float, Outcome, Outcome]:
+        loop = asyncio.get_running_loop()
+        server = Slow()
+        transport, _ = await loop.create_datagram_endpoint(lambda: server,
+                                                           local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="example.com.",
+                         port=port)
+        probe = DnsProbe(check, 1.0, min_timeout=0.02)
+        try:
+            for _ in range(8):
+                assert (await probe.run()).ok
+            learned = probe.current_timeout()
+            server.delay = 0.25  # slow, but well within the configured 1 s
+            return learned, await probe.run(), await probe.run(confirm=True)
+        finally:
+            probe.close()
+            transport.close()
+
+    learned, early, confirmed = asyncio.run(go())
+    assert learned < 0.25  # a local server: the timeout comes down towards the floor
+    assert early.code == "timeout" and "adaptive" in early.reason
+    assert confirmed.ok
