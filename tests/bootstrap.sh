@@ -10,7 +10,8 @@ APT_PACKAGES=(
   python3 python3-venv python3-exabgp exabgp python3-dnspython python3-pyroute2 python3-yaml
   python3-prometheus-client
   # the lab: router, DNS servers (BIND, PowerDNS with its bind backend), client tools, namespaces
-  frr bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
+  frr bird2 bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
+  dnsperf   # the overload lab test's load generator (tests/e2e/test_lab_overload.py)
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)

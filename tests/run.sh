@@ -5,7 +5,7 @@
 # Needs root (namespaces, packages). Extra arguments go to pytest, e.g.
 #   tests/run.sh -m "not lab and not package and not fuzz"    # quick, no root needed
 # A full run (root, no arguments) ends with the version lanes; one lane alone:
-#   tests/run.sh --lane newest      # or oldest
+#   tests/run.sh --lane newest      # or oldest, or trixie (Debian 13's packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -29,6 +29,7 @@ lane_e2e() {  # EXABGP-SERIES
   echo "tests/e2e/test_lab_faults.py::test_speaker_maintenance_drain_loses_no_query"
 }
 run_lane() {  # NAME
+  if [ "$1" = trixie ]; then run_trixie_lane; return; fi
   local python=$PWD/.venv-$1/bin/python start=$SECONDS series rc=0
   echo "== lane $1: the installed copy starts ($python -I, from /)" >&2
   (cd / && "$python" -I -m speaker --version && "${python%/python}/speakerctl" --help >/dev/null)
@@ -42,8 +43,19 @@ run_lane() {  # NAME
   echo "== lane $1: $((SECONDS - start)) s, $([ "$rc" = 0 ] && echo passed || echo FAILED)" >&2
   return "$rc"
 }
+# Lane (d), Debian 13's packages: the same unit suite and lab tests with trixie's python3
+# 3.13, python3-exabgp 4.2.25, FRR 10 and BIND 9.20, in a cached Debian 13 root run (not booted)
+# by systemd-nspawn --private-network (tests/packaging/lane_trixie.py; helper trixie).
+run_trixie_lane() {
+  local start=$SECONDS rc=0
+  mapfile -t tests < <(lane_e2e 4.2)
+  tests+=(tests/e2e/test_named_kill_timing.py)  # BIND 9.20's dead server, a few samples
+  /usr/bin/python3 -m tests.packaging.lane_trixie "${tests[@]}" || rc=$?
+  echo "== lane trixie: $((SECONDS - start)) s, $([ "$rc" = 0 ] && echo passed || echo FAILED)" >&2
+  return "$rc"
+}
 if [ "${1:-}" = --lane ]; then
-  run_lane "${2:?--lane needs newest or oldest}"
+  run_lane "${2:?--lane needs newest, oldest or trixie}"
   exit
 fi
 # ---- end of version lanes -------------------------------------------------------------------
@@ -65,6 +77,7 @@ if [ "$(id -u)" = 0 ]; then
   if [ "$full" = 1 ]; then  # the version lanes run in a full run only
     run_lane newest || status=$?
     run_lane oldest || status=$?
+    run_lane trixie || status=$?
   fi
 fi
 exit "$status"

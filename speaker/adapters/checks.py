@@ -27,6 +27,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from speaker.adapters import loopsock
 from speaker.adapters.soa import SoaProbe
 from speaker.core import config, rtt
 from speaker.core.verdicts import Outcome, classify, plainly_ok
@@ -189,11 +190,8 @@ class UdpSocket:
             self._waiting = None
 
     def close(self) -> None:
-        if self._sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+        loopsock.close(self._sock, self._loop)
+        self._sock = None
 
 
 def _expire(done: asyncio.Future[bytes]) -> None:

@@ -11,6 +11,10 @@ its event loop: the gauges are read through `on_loop`, which has the loop
 itself read the state, in one callback, so a scrape sees one consistent state
 (never a service half-way through a change), or, if the loop does not answer
 within READ_TIMEOUT, no state gauges (the counters and the build info still).
+
+The registry also holds the process_* metrics of `speaker.adapters.procstats`
+(prometheus_client's own process collector exports nothing under the unit's
+ProcSubset=pid); the two never share a registry.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from speaker import __version__, logs
+from speaker.adapters import procstats
 from speaker.ports import Recorder
 
 LOG = logs.get("metrics")
@@ -69,6 +74,39 @@ def on_loop(loop: asyncio.AbstractEventLoop, read: Callable[[], T],
     return call
 
 
+# The gauges read from the speaker's status at scrape time: key -> (name, help, labels).
+SERVICE_GAUGES: dict[str, tuple[str, str, list[str]]] = {
+    "state": ("speaker_service_state",
+              "1 for the state the service is in (starting, up, degraded, down, "
+              "maintenance, held-down).", ["service", "state"]),
+    "since": ("speaker_service_state_since_timestamp_seconds",
+              "When the service entered its current health state (unix time).", ["service"]),
+    "held": ("speaker_service_held_down_seconds",
+             "Seconds the service stays withdrawn for flapping (0 when not held).", ["service"]),
+    "holds": ("speaker_service_flap_holds", "Flap hold-downs since the process started.",
+              ["service"]),
+    "announced": ("speaker_prefix_announced",
+                  "1 when ExaBGP acknowledged the announce of the prefix, else 0.",
+                  ["service", "prefix"]),
+    "warning": ("speaker_check_warning",
+                "1 while the check passes with a warning (a soa check's master unreachable, "
+                "...), by its outcome code; else 0.", ["service", "check", "outcome"]),
+    "desired": ("speaker_prefix_desired",
+                "1 when health says the prefix should be announced, else 0.",
+                ["service", "prefix"]),
+    "failing": ("speaker_service_failure",
+                "1 for the kind of the service's last failing round (soft: timeouts of a busy "
+                "server, hard: the rest); 0 for both after a pass.", ["service", "kind"]),
+}
+NEIGHBOR_GAUGES = (
+    ("speaker_bgp_neighbor_up", "1 when the BGP session with the neighbour is established.",
+     ["peer"]),
+    ("speaker_bgp_neighbor_resetting",
+     "1 while the session keeps resetting: 3 or more downs in 60 s, each within 5 s of its up "
+     "or of an UPDATE we sent.", ["peer"]),
+)
+
+
 class Guard(Recorder):
     """Wraps a Recorder so that none of its failures escapes (logged once).
 
@@ -102,7 +140,8 @@ _METHODS = [name for name, value in vars(Recorder).items()
 class Prometheus:
     """The Recorder behind the endpoint, plus a collector of the speaker's current state."""
 
-    def __init__(self, status: Callable[[], dict[str, Any]], registry: Any = None) -> None:
+    def __init__(self, status: Callable[[], dict[str, Any]], registry: Any = None,
+                 process: procstats.ProcessCollector | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
         from prometheus_client.core import GaugeMetricFamily
 
@@ -133,6 +172,7 @@ class Prometheus:
                              "State-change hook commands run, by result (ok, failed, timeout, "
                              "error: not started).", ["service", "result"], registry=r)
         r.register(self)  # type: ignore[arg-type]  # a collector by duck typing: collect()
+        r.register(process or procstats.ProcessCollector())  # type: ignore[arg-type]  # likewise
 
     # -- Recorder --------------------------------------------------------------------
 
@@ -186,31 +226,11 @@ class Prometheus:
         start = g("speaker_start_time_seconds", "When the speaker process started (unix time).")
         start.add_metric([], status["started"])
         yield start
-        state = g("speaker_service_state",
-                  "1 for the state the service is in (starting, up, degraded, down, "
-                  "maintenance, held-down).", labels=["service", "state"])
-        since = g("speaker_service_state_since_timestamp_seconds",
-                  "When the service entered its current health state (unix time).",
-                  labels=["service"])
-        held = g("speaker_service_held_down_seconds",
-                 "Seconds the service stays withdrawn for flapping (0 when not held).",
-                 labels=["service"])
-        holds = g("speaker_service_flap_holds",
-                  "Flap hold-downs since the process started.", labels=["service"])
-        announced = g("speaker_prefix_announced",
-                      "1 when ExaBGP acknowledged the announce of the prefix, else 0.",
-                      labels=["service", "prefix"])
-        warning = g("speaker_check_warning",
-                    "1 while the check passes with a warning (a soa check's master "
-                    "unreachable, ...), by its outcome code; else 0.",
-                    labels=["service", "check", "outcome"])
-        desired = g("speaker_prefix_desired",
-                    "1 when health says the prefix should be announced, else 0.",
-                    labels=["service", "prefix"])
-        failing = g("speaker_service_failure",
-                    "1 for the kind of the service's last failing round (soft: timeouts of a "
-                    "busy server, hard: the rest); 0 for both after a pass.",
-                    labels=["service", "kind"])
+        gauge = {key: g(name, doc, labels=labels)
+                 for key, (name, doc, labels) in SERVICE_GAUGES.items()}
+        state, since, held, holds = (gauge[k] for k in ("state", "since", "held", "holds"))
+        announced, warning, desired, failing = (
+            gauge[k] for k in ("announced", "warning", "desired", "failing"))
         for svc in status["services"]:
             name = svc["name"]
             for kind in FAILURES:
@@ -227,13 +247,19 @@ class Prometheus:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)
                 desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
-        yield from (state, since, held, holds, failing, warning, announced, desired)
-        session = g("speaker_bgp_neighbor_up",
-                    "1 when the BGP session with the neighbour is established.",
-                    labels=["peer"])
+        yield from gauge.values()
+        session, resetting = (g(name, doc, labels=labels)
+                              for name, doc, labels in NEIGHBOR_GAUGES)
+        from prometheus_client.core import CounterMetricFamily
+
+        resets = CounterMetricFamily("speaker_bgp_session_resets",
+                                     "Downs of the session within 5 s of its up or of an "
+                                     "UPDATE we sent.", labels=["peer"])
         for n in status["neighbors"]:
             session.add_metric([n["peer"]], 1 if n["state"] == "up" else 0)
-        yield session
+            resetting.add_metric([n["peer"]], 1 if n.get("resetting") else 0)
+            resets.add_metric([n["peer"]], n.get("resets", 0))
+        yield from (session, resetting, resets)
         server = status.get("dns_server")
         if server and server.get("queries_total") is not None:
             from prometheus_client.core import CounterMetricFamily

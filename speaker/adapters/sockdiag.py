@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from speaker.adapters import loopsock
 from speaker.core import sockdiag
 from speaker.core.sockdiag import Listener, Socket
 from speaker.core.watch import Detection
@@ -274,11 +275,8 @@ class SocketWatch:
         return found
 
     def close(self) -> None:
-        if self._kernel is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(self._kernel.fileno())
-            self._kernel.close()
-            self._kernel = None
+        loopsock.close(self._kernel, self._loop)
+        self._kernel = None
 
 
 def _why(exc: Exception) -> str:

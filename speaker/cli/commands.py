@@ -11,8 +11,10 @@ and an exit code from `speaker.core.errors`, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from speaker.adapters.state import StateError
 from speaker.cli import offline
 from speaker.cli.client import READ_TIMEOUT, UNIT, NotRunning, Target, call, locate
 from speaker.cli.render import render_event, render_status
-from speaker.core import config, exabgp_conf
+from speaker.core import config, exabgp_conf, exabgp_security
 from speaker.core.config import Config
 from speaker.core.errors import ConfigError, RequestError, UnknownServiceError, UnreachableError
 from speaker.core.maintenance import OPERATOR
@@ -245,15 +247,29 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.normpath(a) == os.path.normpath(b)
 
 
-def exabgp_findings(cfg: Config, yaml_path: Path,
-                    conf: Path) -> list[exabgp_conf.Finding]:
+def exabgp_version(given: str | None) -> tuple[str | None, str]:
+    """The ExaBGP version that runs the config, and how it was found."""
+    if given is not None:
+        return given, "--exabgp-version"
+    try:
+        return importlib.metadata.version("exabgp"), f"installed for {sys.executable}"
+    except importlib.metadata.PackageNotFoundError:
+        return None, ""
+
+
+def exabgp_findings(cfg: Config, yaml_path: Path, conf: Path,
+                    version: str | None = None) -> list[exabgp_conf.Finding]:
     try:
         text = conf.read_text(encoding="utf-8")
+        mode = conf.stat().st_mode
     except FileNotFoundError:
         return [exabgp_conf.Finding("error", str(conf), "no such file")]
     except (OSError, UnicodeDecodeError) as exc:
         return [exabgp_conf.Finding("error", str(conf), f"cannot read: {exc}")]
-    return exabgp_conf.cross_check(text, str(conf), cfg, str(yaml_path.absolute()), _same_file)
+    found, how = exabgp_version(version)
+    host = exabgp_security.Host(found, how, mode)
+    return exabgp_conf.cross_check(text, str(conf), cfg, str(yaml_path.absolute()), _same_file,
+                                   host)
 
 
 def cmd_check_config(env: Env) -> int:
@@ -269,7 +285,8 @@ def cmd_check_config(env: Env) -> int:
         env.note(f"{PROG}: {path}: NOT valid ({len(exc.problems)} problem(s))")
         return exc.exit_code
     conf = _exabgp_path(env, path)
-    findings = exabgp_findings(cfg, path, conf) if conf is not None else []
+    findings = (exabgp_findings(cfg, path, conf, env.args.exabgp_version)
+                if conf is not None else [])
     errors = [str(f) for f in findings if f.level == "error"]
     warnings = [str(f) for f in findings if f.level != "error"]
     if env.json:
@@ -303,7 +320,8 @@ def cmd_doctor(env: Env) -> int:
     findings = doctor.examine(
         config_path=target.config_path, cfg=cfg, config_problem=target.config_problem,
         exabgp_path=conf,
-        exabgp=exabgp_findings(cfg, target.config_path, conf) if cfg and conf else [],
+        exabgp=(exabgp_findings(cfg, target.config_path, conf, env.args.exabgp_version)
+                if cfg and conf else []),
         status=status, unreachable=unreachable_why, dns_config=env.args.dns_config)
     if env.json:
         env.dump([f.as_dict() for f in findings])

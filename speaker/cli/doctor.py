@@ -179,6 +179,10 @@ def judge_bgp(status: dict[str, Any] | None) -> list[Finding]:
     if status is None:
         return [Finding("bgp", Verdict.SKIP, "process not reachable")]
     neighbors = status["neighbors"]
+    if not neighbors and not status.get("exabgp", {}).get("neighbors_known", True):
+        return [Finding("bgp", Verdict.WARN, "BGP session state unknown: ExaBGP has not "
+                        "answered show neighbor summary, nor reported a change",
+                        "on the router: show bgp summary; journalctl -u anycast-speaker")]
     if not neighbors:
         return [Finding("bgp", Verdict.FAIL, "ExaBGP has reported no BGP session",
                         "speakerctl check-config (neighbor, local-address, ASNs, api "
@@ -190,7 +194,15 @@ def judge_bgp(status: dict[str, Any] | None) -> list[Finding]:
     for n in neighbors:
         name = f"bgp {n['peer']}"
         since = f"since {max(0.0, now - n['since']):.0f} s"
-        if n["state"] == "up":
+        if n.get("resetting"):
+            out.append(Finding(name, Verdict.FAIL,
+                               f"session keeps resetting: {n['recent_resets']} downs in the "
+                               "last 60 s, each right after its start or our UPDATE; last: "
+                               f"{n.get('down_reason') or 'no reason given'}",
+                               "the router refuses what we send: read the NOTIFICATION above "
+                               "and the router's log (a martian next hop: route.next_hop; too "
+                               "many prefixes: router_limits)"))
+        elif n["state"] == "up":
             out.append(Finding(name, Verdict.OK, f"established {since}"))
         else:
             reason = f": {n['reason']}" if n.get("reason") else ""
@@ -208,7 +220,12 @@ def judge_prefixes(status: dict[str, Any] | None) -> list[Finding]:
     for service in status["services"]:
         for item in service["prefixes"]:
             name = f"prefix {item['prefix']}"
-            if item["confirmed"] == "announced" and item["desired"] == "announced":
+            if item.get("resetting") and item["confirmed"] == "announced":
+                out.append(Finding(name, Verdict.FAIL,
+                                   "confirmed by ExaBGP but not held: the session with "
+                                   f"{', '.join(item['resetting'])} keeps resetting",
+                                   "see the bgp finding of that neighbour"))
+            elif item["confirmed"] == "announced" and item["desired"] == "announced":
                 out.append(Finding(name, Verdict.OK, "announced (confirmed by ExaBGP)"))
             elif service["state"] == "maintenance":
                 maint = service.get("maintenance") or {}

@@ -112,6 +112,9 @@ def _exabgp_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exabgp", type=Path, metavar="CONF",
                    help="the ExaBGP config to cross-check (default: speaker.conf next to "
                         "the YAML, if present)")
+    p.add_argument("--exabgp-version", metavar="VERSION",
+                   help="the version of the ExaBGP that runs it, for the GTSM check "
+                        "(default: the exabgp installed for this Python, if any)")
 
 
 def _args_check_config(p: argparse.ArgumentParser) -> None:

@@ -44,6 +44,9 @@ def _progress(service: dict[str, Any]) -> str:
 
 def _prefix_state(item: dict[str, Any]) -> str:
     desired, confirmed = item["desired"], item["confirmed"]
+    if item.get("resetting") and confirmed == "announced":
+        return (f"NOT held: confirmed by ExaBGP, but the session with "
+                f"{', '.join(item['resetting'])} keeps resetting")
     if desired == confirmed:
         return f"{confirmed} (confirmed by ExaBGP)"
     return f"{desired}, not yet confirmed by ExaBGP (last confirmed: {confirmed})"
@@ -93,12 +96,20 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
     if neighbors:
         nrows = [["NEIGHBOR", "STATE", "SINCE", "PEER-AS", "LOCAL", "UPS/DOWNS", "REASON"]]
         for n in neighbors:
-            nrows.append([n["peer"], n["state"], ago(now - n["since"]) + " ago",
+            state, reason = n["state"], n["reason"] or ""
+            if n.get("resetting"):
+                state = f"{state}, RESETTING"
+                reason = (f"{n['recent_resets']} resets in 60 s, last: "
+                          f"{n.get('down_reason') or 'no reason given'}")
+            nrows.append([n["peer"], state, ago(now - n["since"]) + " ago",
                           str(n["peer_as"] or "-"), n["local"] or "-",
-                          f"{n['ups']}/{n['downs']}", n["reason"] or ""])
+                          f"{n['ups']}/{n['downs']}", reason])
         out.extend(table(nrows))
+    elif not status.get("exabgp", {}).get("neighbors_known", True):
+        out.append("NEIGHBOR  unknown (ExaBGP has not answered show neighbor summary, nor "
+                   "reported a session change since this process started)")
     else:
-        out.append("NEIGHBOR  none reported yet (ExaBGP reports sessions when the neighbour's "
+        out.append("NEIGHBOR  none established (ExaBGP reports sessions when the neighbour's "
                    "api block has neighbor-changes)")
     ex = status["exabgp"]
     out.append("")

@@ -5,11 +5,12 @@ enough of ExaBGP 4.2/5.0 (the syntax is speaker.core.exabgp_syntax; templates
 with `inherit`) to check what the speaker relies on: a process block runs the
 speaker with the checked YAML and `encoder json`; every neighbour's `api`
 names that process and has `neighbor-changes`; the prefixes' families are
-configured; `local-as` is inside `local_as_range`; no graceful-restart;
-`local-address` and `router-id` set; a short hold time (ExaBGP has no BFD);
-adj-rib-out on and no static routes (the speaker's start-up clear of the
-adj-rib-out relies on the one and would withdraw the others). It is no
-substitute for `exabgp --test` (4.2) or `exabgp validate` (5.0).
+configured and their next hops fit the session (nexthops); `local-as` is
+inside `router_limits.asn_range`; no graceful-restart; `local-address` and
+`router-id` set; a short hold time (ExaBGP has no BFD); adj-rib-out on and no
+static routes (the speaker's start-up clear of the adj-rib-out relies on the
+one and would withdraw the others); MD5 and GTSM settings (exabgp_security).
+It is no substitute for `exabgp --test` (4.2) or `exabgp validate` (5.0).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from speaker.core import exabgp_security, nexthops
 from speaker.core.config import DEFAULT_PATH, Config
 from speaker.core.exabgp_syntax import Statement, SyntaxProblem, listed, parse
 
@@ -199,12 +201,14 @@ def _same(a: str, b: str) -> bool:
 
 
 def cross_check(text: str, source: str, cfg: Config, yaml_path: str,
-                same: Callable[[str, str], bool] = _same) -> list[Finding]:
+                same: Callable[[str, str], bool] = _same,
+                host: exabgp_security.Host | None = None) -> list[Finding]:
     """Every problem of the ExaBGP config `text` (read from `source`) with `cfg`.
 
     `yaml_path` is the absolute path of the YAML `cfg` was read from; `same`
     says whether two paths name the same file (pure by default: normalised
-    paths compared).
+    paths compared); `host`: the ExaBGP version and the file's mode, for the
+    MD5/GTSM checks (speaker.core.exabgp_security).
     """
     conf_dir = os.path.dirname(os.path.abspath(source))
     out: list[Finding] = []
@@ -243,6 +247,12 @@ def cross_check(text: str, source: str, cfg: Config, yaml_path: str,
     low, high = cfg.local_as_range
     for nb in conf.neighbors:
         _check_neighbor(nb, names, families, cfg, (low, high), yaml_path, add)
+        for line, message in nexthops.problems(cfg, nb.value("local-address"), nb.address,
+                                               nb.line, nb.families, yaml_path):
+            add("error", line, message)
+        for level, line, message in exabgp_security.problems(
+                nb.address, nb.settings, host or exabgp_security.Host()):
+            add(level, line, message)
     return out
 
 
@@ -279,7 +289,7 @@ def _check_neighbor(nb: Neighbor, names: set[str], families: list[str], cfg: Con
         add("error", local_as[1], f"{who}: local-as {local_as[0]} is not an AS number")
     elif not low <= int(local_as[0]) <= high:
         add("error", local_as[1], f"{who}: local-as {local_as[0]} is outside {low}-{high} "
-                                  f"(local_as_range in {yaml_path})")
+                                  f"(router_limits/asn_range in {yaml_path})")
     for key, why in (("local-address", "ExaBGP 4.2 needs it and next-hop self uses it"),
                      ("router-id", "mandatory without an IPv4 address on the session")):
         if nb.value(key) is None:

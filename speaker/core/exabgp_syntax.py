@@ -14,10 +14,15 @@ SPECIAL = "{};[]"
 
 
 class SyntaxProblem(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
+    """`SyntaxProblem(line, message)`: what is wrong with the text, and on which line."""
+
+    @property
+    def line(self) -> int:
+        return int(self.args[0])
+
+    @property
+    def message(self) -> str:
+        return str(self.args[1])
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,15 @@
 
 Owns writing the RouteBook's commands to the Sink, reading ExaBGP's messages
 (acks, neighbour changes, shutdown, lines it did not understand), the
-neighbour table, the ack counters and the waits for a prefix to settle. It
-decides nothing about health: the speaker sets what each prefix should be in
-the RouteBook, and this sends the difference.
+neighbour table (and which sessions keep resetting: core.resets), the ack
+counters and the waits for a prefix to settle. At start it asks `show neighbor
+summary`: ExaBGP sends neighbour changes only, so a respawned process would
+otherwise know no session. The answer is known by its content: its text lines,
+then the `done` that follows them (not by counting acks: a respawned process
+can first get the `done` of what the watchdog wrote for the dead one). Until
+it, the neighbour table is "unknown", not empty. It decides nothing about
+health: the speaker sets what each prefix should be in the RouteBook, and this
+sends the difference.
 """
 
 from __future__ import annotations
@@ -17,8 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from speaker import logs
-from speaker.core import config, exabgp_api
-from speaker.core.exabgp_api import Ack, Garbage, Message, NeighborState, Other, Shutdown
+from speaker.core import config, exabgp_api, resets
+from speaker.core.exabgp_api import (
+    Ack,
+    Garbage,
+    Message,
+    NeighborState,
+    Other,
+    Shutdown,
+    SummaryRow,
+    Text,
+)
 from speaker.core.routes import Action, Clear, Command, RouteBook
 from speaker.ports import ChannelClosed, Clock, NullRecorder, Recorder, Sink
 
@@ -36,11 +51,19 @@ class Neighbor:
     reason: str = ""
     ups: int = 0
     downs: int = 0
+    down_reason: str = ""  # what ExaBGP said at the last down (the NOTIFICATION)
 
     def as_dict(self) -> dict[str, Any]:
         return {"peer": self.peer, "state": self.state, "since": self.since,
                 "local": self.local, "peer_as": self.peer_as, "reason": self.reason,
-                "ups": self.ups, "downs": self.downs}
+                "ups": self.ups, "downs": self.downs, "down_reason": self.down_reason}
+
+
+@dataclass
+class _Query:
+    """`show neighbor summary` in flight, and the text lines of its answer so far."""
+
+    lines: list[str]
 
 
 class ExaBGP:
@@ -55,12 +78,17 @@ class ExaBGP:
         self.wall = wall
         self.recorder: Recorder = NullRecorder()
         self.neighbors: dict[str, Neighbor] = {}
+        self.resets: dict[str, resets.Resets] = {}
+        self._last_update: float | None = None  # when the last announce/withdraw was sent
+        self._resetting: set[str] = set()  # peers logged as resetting
         self.acks = {"done": 0, "error": 0, "unexpected": 0}
         self.garbage = 0
         self.settle_waiters: list[asyncio.Event] = []
         self.on_prefixes_changed: Callable[[list[str], list[str]], None] = lambda a, r: None
         self._ack_warned = False
         self._ack_waiting_since: float | None = None
+        self.neighbors_known = False  # the table holds every session ExaBGP has
+        self._query: _Query | None = None
 
     # -- commands out --------------------------------------------------------------
 
@@ -73,6 +101,7 @@ class ExaBGP:
             logs.log(LOG, logging.ERROR, "cannot send to ExaBGP", command=line, error=exc)
             self.stopping.set()
             return
+        self._last_update = self.clock()
         logs.log(LOG, logging.DEBUG, "sent", command=line)
 
     def flush(self) -> None:
@@ -90,6 +119,31 @@ class ExaBGP:
         if added or removed:
             self.on_prefixes_changed([str(p) for p in added], [str(p) for p in removed])
 
+    def start(self) -> None:
+        """The first commands of a process: clear what a previous one left, then ask
+        which sessions are up."""
+        self.clear()
+        self.ask_neighbors()
+
+    def ask_neighbors(self) -> None:
+        """Write `show neighbor summary`; its answer fills the neighbour table."""
+        if self._query is not None:
+            return
+        try:
+            self.sink.write(exabgp_api.SHOW_NEIGHBOR_SUMMARY)
+        except ChannelClosed as exc:
+            logs.log(LOG, logging.ERROR, "cannot send to ExaBGP",
+                     command=exabgp_api.SHOW_NEIGHBOR_SUMMARY, error=exc)
+            self.stopping.set()
+            return
+        self._query = _Query(lines=[])
+        logs.log(LOG, logging.DEBUG, "sent", command=exabgp_api.SHOW_NEIGHBOR_SUMMARY)
+
+    @property
+    def asking(self) -> bool:
+        """`show neighbor summary` is written and its answer not read yet."""
+        return self._query is not None
+
     def clear(self) -> None:
         """Have ExaBGP withdraw whatever it announces (`clear adj-rib out`): what a
         previous process left, and nothing it never announced."""
@@ -103,7 +157,15 @@ class ExaBGP:
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, Ack):
+            if self._query is not None and self._query.lines:  # the answer's own `done`
+                self._on_summary(message.ok)
+                return
             self._on_ack(message.ok)
+        elif isinstance(message, Text):
+            if self._query is not None:
+                self._query.lines.append(message.line)
+            else:
+                self.on_message(message.garbage())
         elif isinstance(message, NeighborState):
             self._on_neighbor(message)
         elif isinstance(message, Shutdown):
@@ -163,19 +225,77 @@ class ExaBGP:
         if old is None or old.state != message.state:
             entry = Neighbor(peer=message.peer, state=message.state, since=self.wall(),
                              local=message.local, peer_as=message.peer_as, reason=message.reason,
-                             ups=old.ups if old else 0, downs=old.downs if old else 0)
+                             ups=old.ups if old else 0, downs=old.downs if old else 0,
+                             down_reason=old.down_reason if old else "")
+            session = self.resets.setdefault(message.peer, resets.Resets())
             if message.state == "up":
                 entry.ups += 1
+                session.up(self.clock())
             elif message.state == "down":
                 entry.downs += 1
+                entry.down_reason = message.reason
+                session.down(self.clock(), self._last_update)
             self.neighbors[message.peer] = entry
             self.recorder.neighbor(message.peer, message.state)
             level = logging.WARNING if message.state == "down" else logging.INFO
             logs.log(LOG, level, f"BGP neighbor {message.state}", peer=message.peer,
                      peer_as=message.peer_as, reason=message.reason)
+            self._log_resetting(entry, session)
         if message.state == "up":
             for command in self.book.refresh():
                 self.write(command)
+
+    def _on_summary(self, ok: bool) -> None:
+        assert self._query is not None
+        lines, self._query = self._query.lines, None
+        rows = exabgp_api.parse_summary(lines) if ok else None
+        if rows is None:
+            logs.log(LOG, logging.WARNING, "ExaBGP did not answer show neighbor summary; "
+                     "BGP sessions unknown until the next change",
+                     answer="error" if not ok else (lines[0] if lines else "nothing"))
+            return
+        for row in rows:
+            self._from_summary(row)
+        self.neighbors_known = True
+
+    def _from_summary(self, row: SummaryRow) -> None:
+        """A session as the summary shows it; an event already seen keeps its counts."""
+        old = self.neighbors.get(row.peer)
+        if old is not None and old.state == row.state:
+            return
+        since = self.wall() - (row.for_seconds or 0.0)
+        self.neighbors[row.peer] = Neighbor(
+            peer=row.peer, state=row.state, since=since, peer_as=row.peer_as,
+            local=old.local if old else "", reason="" if row.state == "up" else row.fsm,
+            ups=old.ups if old else 0, downs=old.downs if old else 0)
+        self.recorder.neighbor(row.peer, row.state)
+        logs.log(LOG, logging.INFO, f"BGP neighbor {row.state} (ExaBGP's summary)",
+                 peer=row.peer, peer_as=row.peer_as, fsm=row.fsm)
+
+    def _log_resetting(self, entry: Neighbor, session: resets.Resets) -> None:
+        now = self.clock()
+        if not session.resetting(now):
+            self._resetting.discard(entry.peer)
+        elif entry.peer not in self._resetting:
+            self._resetting.add(entry.peer)
+            logs.log(LOG, logging.ERROR, "BGP session keeps resetting: the router does not "
+                     "hold our routes", peer=entry.peer, downs=session.recent(now),
+                     window=f"{resets.WINDOW:g}s", reason=entry.down_reason)
+
+    def resetting(self) -> list[str]:
+        """The peers whose session keeps resetting (core.resets), now."""
+        now = self.clock()
+        return sorted(p for p, r in self.resets.items() if r.resetting(now))
+
+    def neighbor_status(self) -> list[dict[str, Any]]:
+        """The neighbour table as status shows it, with each session's resets."""
+        now = self.clock()
+        out = []
+        for n in self.neighbors.values():
+            session = self.resets.get(n.peer, resets.Resets())
+            out.append({**n.as_dict(), "resetting": session.resetting(now),
+                        "recent_resets": session.recent(now), "resets": session.total})
+        return out
 
     def check_acks(self) -> None:
         """Warn once when ExaBGP leaves a command unacknowledged for too long."""
@@ -221,4 +341,4 @@ class ExaBGP:
     def status(self) -> dict[str, Any]:
         return {"acks_done": self.acks["done"], "acks_error": self.acks["error"],
                 "acks_unexpected": self.acks["unexpected"], "waiting": self.book.waiting,
-                "ignored_lines": self.garbage}
+                "ignored_lines": self.garbage, "neighbors_known": self.neighbors_known}

@@ -161,7 +161,7 @@ class Speaker:
         """Withdraw everything a previous process may have announced, before anything else:
         `clear adj-rib out` (ExaBGP withdraws what it announces, nothing else)."""
         self.maint.load()
-        self.exabgp.clear()
+        self.exabgp.start()
         for run in self.runs.values():
             self.prober.ensure_addresses(run)
             self.server_events.watch(run.service.name, watch.of_service(run.service))
@@ -343,9 +343,10 @@ class Speaker:
             "uptime": round(self.wall() - self.started, 1),
             "config": str(self.config_path) if self.config_path else self.config.source,
             "services": [status.service(r, self.state_name(r), self.maint.all_of(r.service.name),
-                                        self.book, now, self.server_events.report(r.service.name))
+                                        self.book, now, self.server_events.report(r.service.name),
+                                        self.exabgp.resetting())
                          for r in self.runs.values()],
-            "neighbors": [n.as_dict() for n in self.exabgp.neighbors.values()],
+            "neighbors": self.exabgp.neighbor_status(),
             "dns_server": self.dns_stats(),
             "exabgp": self.exabgp.status(),
         }

@@ -15,9 +15,12 @@ from speaker.engine.runs import ServiceRun
 
 
 def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], book: RouteBook,
-            now: float, detection: list[Detection] | None = None) -> dict[str, Any]:
+            now: float, detection: list[Detection] | None = None,
+            resetting: list[str] | None = None) -> dict[str, Any]:
     """The status of `run`, shown as `state`; `now` is the monotonic clock; `detection`:
-    which event sources watch its server; `maintenances`: every one that holds it."""
+    which event sources watch its server; `resetting`: the peers whose session keeps
+    resetting (a prefix announced to them is not held); `maintenances`: every one that
+    holds it."""
     svc = run.service
     return {
         "name": svc.name,
@@ -49,7 +52,8 @@ def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], 
         ],
         "prefixes": [
             {"prefix": str(p), "desired": "announced" if book.desired(p) else "withdrawn",
-             "confirmed": book.confirmed(p).value}
+             "confirmed": book.confirmed(p).value,
+             "resetting": list(resetting or []) if book.desired(p) else []}
             for p in svc.prefixes
         ],
     }

@@ -14,7 +14,7 @@ Covered elsewhere: an unhandled exception in the speaker (tests/integration/
 test_crash.py runs the real process with a probe that raises: it withdraws and
 exits 70, and ExaBGP starts a fresh one as after a kill), truncated/malformed DNS
 responses and answers slow near the timeout (BIND does not produce them; see
-tests/unit/test_checks.py).
+tests/unit/adapters/test_checks.py).
 The last test runs the speaker outside the lab with a pipe as its stdin.
 """
 

@@ -44,9 +44,11 @@ def test_route_follows_dns_health_under_real_exabgp(exabgp_version: str) -> None
         node.wait_named()
         ready = time.monotonic()
         back = router.time_until_back(node.address, timeout=10, t0=ready)
-        # rise 3 at 0.3 s: at least two intervals after the first pass, which may come a
-        # little before this test's own poll saw named answer
-        assert 0.3 <= back < 5.0, f"route back {back:.2f} s after named answered"
+        # rise 3: the first pass may come a little before this test's own poll saw named
+        # answer; a service that never passed since its start is still `starting` through
+        # refusals (core.health.STARTUP_GRACE, 3 s) and rises at fast_interval, so no lower
+        # bound here: that only `rise` passes announce is asserted by the unit tests
+        assert back < 5.0, f"route back {back:.2f} s after named answered"
 
         t0 = time.monotonic()
         node.kill_named()

@@ -125,6 +125,8 @@ class Running:
         for raw in self.proc.stdout:
             self.commands.append(raw.decode().strip())
             try:
+                if self.commands[-1] == "show neighbor summary":  # as ExaBGP: the header
+                    self.send("Peer  AS  up/down state  |  #sent  #recvd")
                 self.send("done")
             except (OSError, ValueError):  # stdin closed: the process is stopping
                 return

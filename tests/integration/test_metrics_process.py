@@ -34,7 +34,8 @@ def free_port(family: int, kind: int, host: str) -> int:
 
 
 class Exabgp:
-    """Plays ExaBGP: reads the process's commands, answers each with `done`."""
+    """Plays ExaBGP: reads the process's commands, answers each with `done` (and the
+    summary's header, the answer of an ExaBGP with no session, before its `done`)."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc
@@ -47,6 +48,8 @@ class Exabgp:
         for raw in self.proc.stdout:
             self.commands.append(raw.decode().strip())
             try:
+                if self.commands[-1] == "show neighbor summary":
+                    self.proc.stdin.write(b"Peer  AS  up/down state  |  #sent  #recvd\n")
                 self.proc.stdin.write(b"done\n")
                 self.proc.stdin.flush()
             except (OSError, ValueError):  # the test closed stdin: the process is stopping
@@ -151,7 +154,7 @@ def test_metrics_of_a_running_process_follow_withdraw_and_announce(
                  outcome="ok") >= 3
     assert value(values, "speaker_check_latency_seconds_count", service="dns", check=check) >= 3
     assert value(values, "speaker_exabgp_acks_total", result="done") >= 2
-    assert exabgp.commands[:2] == ["clear adj-rib out",
+    assert exabgp.commands[:3] == ["clear adj-rib out", "show neighbor summary",
                                    "announce route 2001:db8::53/128 next-hop self"]
 
     drained = ctl(cfg, "withdraw", "--reason", "metrics test")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.lab import demo, state
-from tests.lab.lab import EXABGP, Lab, missing_requirements
+from tests.lab.lab import EXABGP, ROUTERS, Lab, missing_requirements
 from tests.lab.lanes import DEFAULT_EXABGP
 from tests.lab.servers import SERVERS
 from tests.lab.system import LabError, alive, run
@@ -16,7 +16,7 @@ from tests.lab.topology import ANYCAST
 
 def _up(args: argparse.Namespace) -> int:
     lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process,
-              dns=args.dns, hidden_master=args.hidden_master)
+              dns=args.dns, hidden_master=args.hidden_master, router=args.router)
     try:
         lab.up(timeout=args.timeout)
     except LabError as exc:
@@ -30,7 +30,11 @@ def _up(args: argparse.Namespace) -> int:
           f"{topo.anycast}/128")
     print(f"  run dir   {lab.root}")
     print(f"  router    ip netns exec {topo.router_ns} ip -6 route show {topo.anycast}")
-    print(f"            vtysh -N {topo.frr_name} -c 'show bgp ipv6 unicast summary'")
+    if args.router == "bird":
+        print(f"            ip netns exec {topo.router_ns} birdc -s {lab.bird_socket} "
+              "show protocols")
+    else:
+        print(f"            vtysh -N {topo.frr_name} -c 'show bgp ipv6 unicast summary'")
     print(f"  client    ip netns exec {topo.client_ns} dig @{topo.anycast} example.com AAAA +nsid")
     for node in lab.nodes:
         print(f"  {node.name}      ip netns exec {node.ns} ...   (config {node.config})")
@@ -80,20 +84,30 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    problems = missing_requirements(args.exabgp, args.dns)
+    if args.geo:
+        from tests.lab import geo_demo
+
+        problems = missing_requirements(args.exabgp, args.dns, args.router)
+        if problems or args.router != "frr" or args.dns != "bind":
+            print("the geo demo runs with FRR and BIND: "
+                  + ("; ".join(problems) or "drop --router/--dns"), file=sys.stderr)
+            return 2
+        return geo_demo.run(args.exabgp)
+    problems = missing_requirements(args.exabgp, args.dns, args.router)
     if problems:
         print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
         return 2
     return demo.run(exabgp_version=args.exabgp, nodes=args.nodes, dns=args.dns,
                     hidden_master=args.hidden_master,
-                    pictures_dir=None if args.no_pictures else args.pictures)
+                    pictures_dir=None if args.no_pictures else args.pictures,
+                    router=args.router)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m tests.lab",
-                                description="The anycast lab: FRR router, DNS (BIND or "
-                                            "PowerDNS)+ExaBGP nodes and a client in network "
-                                            "namespaces (run as root).")
+                                description="The anycast lab: FRR or BIRD router, DNS "
+                                            "(BIND or PowerDNS)+ExaBGP nodes and a client in "
+                                            "network namespaces (run as root).")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
@@ -107,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--hidden-master", action="store_true",
                         help="a hidden master (BIND primary, own netns) and the nodes its "
                              "secondaries, each with a soa check (needs --dns bind)")
+        sp.add_argument("--router", choices=ROUTERS, default="frr",
+                        help="the router: FRR (default) or BIRD 2 (merge paths on)")
 
     up = sub.add_parser("up", help="start a lab and leave it running")
     common(up)
@@ -126,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
                     help="where the failover and drain steps write their timeline PNGs "
                          "(default out/demo; the README's are docs/)")
     dm.add_argument("--no-pictures", action="store_true", help="write no pictures")
+    dm.add_argument("--geo", action="store_true",
+                    help="geographic anycast: London and Sofia, two routers joined by eBGP")
     dm.set_defaults(func=_demo)
     return p
 

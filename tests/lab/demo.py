@@ -114,7 +114,9 @@ class Demo:
 
     def step1_sessions(self) -> None:
         self.step("Step 1: BGP sessions on the router, 3 next hops in its FIB")
-        self.shell("vtysh -c 'show bgp ipv6 unicast summary'    # on the router (VR)",
+        shown = ("birdc show protocols    # on the router (VR)" if self.lab.router_kind == "bird"
+                 else "vtysh -c 'show bgp ipv6 unicast summary'    # on the router (VR)")
+        self.shell(shown,
                    self.lab.router.bgp_summary())
         established = self.lab.router.established()
         self.check(len(established) == len(self.lab.nodes),
@@ -260,14 +262,16 @@ def _client_rate(status: dict[str, object]) -> float | None:
 
 
 def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind",
-        hidden_master: bool = False, pictures_dir: Path | None = None) -> int:
+        hidden_master: bool = False, pictures_dir: Path | None = None,
+        router: str = "frr") -> int:
     """The demo; with `pictures_dir`, the failover and drain steps each write a PNG there."""
     started = time.monotonic()
     lab = Lab(nodes=nodes, exabgp_version=exabgp_version, dns=dns, hidden_master=hidden_master,
-              soa={"max_lag": freshness.MAX_LAG} if hidden_master else None)
+              soa={"max_lag": freshness.MAX_LAG} if hidden_master else None, router=router)
+    name = "BIRD 2" if router == "bird" else "FRR"
     print(f"anycast-speaker lab demo: {nodes} DNS nodes ({lab.server.label}, ExaBGP "
           f"{exabgp_version} "
-          f"running `python3 -m speaker`), a router (FRR, AS 65101), a client; "
+          f"running `python3 -m speaker`), a router ({name}, AS 65101), a client; "
           f"lab id {lab.lab_id}, namespaces {lab.topo.router_ns}, ...")
     demo = Demo(lab, pictures_dir=pictures_dir)
     try:

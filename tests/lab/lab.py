@@ -33,7 +33,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.lab import master, render, state
+from tests.lab import bird, master, render, state
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
 from tests.lab.system import (
@@ -62,12 +62,17 @@ BINARIES = (FRR_BIN / "zebra", FRR_BIN / "bgpd", Path("/usr/bin/vtysh"),
 SAFE_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def missing_requirements(exabgp_version: str = DEFAULT_EXABGP, dns: str = "bind") -> list[str]:
+ROUTERS = ("frr", "bird")
+
+
+def missing_requirements(exabgp_version: str = DEFAULT_EXABGP, dns: str = "bind",
+                         router: str = "frr") -> list[str]:
     """What keeps a lab from running here (empty list: it can run)."""
     problems = []
     if os.geteuid() != 0:
         problems.append("must run as root (network namespaces)")
-    for path in (*BINARIES, server(dns).binary,
+    extra = bird.BINARIES if router == "bird" else ()
+    for path in (*BINARIES, *extra, server(dns).binary,
                  EXABGP.get(exabgp_version, Path("/nonexistent"))):
         if not path.exists():
             problems.append(f"missing {path}")
@@ -147,13 +152,17 @@ class Lab:
                  log: Callable[[str], None] | None = None,
                  external_exabgp: dict[str, ExternalExabgp] | None = None,
                  dns: str = "bind", hidden_master: bool = False,
-                 soa: dict[str, object] | None = None) -> None:
+                 soa: dict[str, object] | None = None, router: str = "frr",
+                 topology: Topology | None = None) -> None:
+        if router not in ROUTERS:
+            raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
+        self.router_kind = router
         if exabgp_version not in EXABGP:
             raise ValueError(f"exabgp_version must be one of {', '.join(EXABGP)}")
         if process not in ("speaker", "standin"):
             raise ValueError("process must be 'speaker' or 'standin'")
-        self.lab_id = lab_id or secrets.token_hex(3)[:5]
-        self.topo: Topology = build(self.lab_id, nodes)
+        self.lab_id = (topology.lab_id if topology else lab_id) or secrets.token_hex(3)[:5]
+        self.topo: Topology = topology or build(self.lab_id, nodes)  # topology: its own id
         if hidden_master:  # the master's netns is the lab's too (created, recorded, deleted)
             if dns != "bind":
                 raise ValueError("hidden_master needs dns='bind' (BIND secondaries)")
@@ -215,6 +224,7 @@ class Lab:
                 "process": self.process,
                 "dns": self.server.name,
                 "nodes": len(self.nodes),
+                "router": self.router_kind,
             })
 
     def detach(self) -> None:
@@ -247,7 +257,7 @@ class Lab:
     # -- up ------------------------------------------------------------------------
 
     def up(self, wait: bool = True, timeout: float = 30.0) -> None:
-        problems = missing_requirements(self.exabgp_version, self.server.name)
+        problems = missing_requirements(self.exabgp_version, self.server.name, self.router_kind)
         if problems:
             raise LabError("lab cannot run here: " + "; ".join(problems))
         taken = [ns for ns in self.topo.namespaces if (NETNS_DIR / ns).exists()]
@@ -335,8 +345,11 @@ class Lab:
     def _write_configs(self) -> None:
         rdir = self.root / "router"
         rdir.mkdir(mode=0o755)
-        (rdir / "zebra.conf").write_text(render.zebra_conf(self.topo))
-        (rdir / "bgpd.conf").write_text(render.bgpd_conf(self.topo))
+        if self.router_kind == "bird":
+            (rdir / "bird.conf").write_text(bird.conf(self.topo))
+        else:
+            (rdir / "zebra.conf").write_text(render.zebra_conf(self.topo))
+            (rdir / "bgpd.conf").write_text(render.bgpd_conf(self.topo))
         for f in rdir.iterdir():
             f.chmod(0o644)
         for node in self.nodes:
@@ -346,6 +359,13 @@ class Lab:
         import grp
         import pwd
 
+        if self.router_kind == "bird":
+            rdir = self.root / "router"
+            sock = self.bird_socket
+            self.spawn("router/bird", self.topo.router_ns, bird.argv(rdir / "bird.conf", sock),
+                       rdir / "bird.log")
+            wait_for(sock.exists, 10, what="BIRD's control socket")
+            return
         self.frr_dir.mkdir(mode=0o755, exist_ok=False)
         os.chown(self.frr_dir, pwd.getpwnam("frr").pw_uid, grp.getgrnam("frr").gr_gid)
         self._save()
@@ -359,6 +379,10 @@ class Lab:
                    [str(FRR_BIN / "bgpd"), "-N", name, "-f", str(rdir / "bgpd.conf"),
                     "--log", "stdout"], rdir / "bgpd.log")
         wait_for(lambda: (self.frr_dir / "bgpd.vty").exists(), 10, what="bgpd's vty socket")
+
+    @property
+    def bird_socket(self) -> Path:
+        return self.root / "router" / "bird.ctl"
 
     def wait_ecmp(self, count: int | None = None, timeout: float = 30.0) -> float:
         """Wait until the anycast route has `count` (default: all) next hops; seconds taken."""
@@ -809,13 +833,27 @@ class Router:
     def vtysh(self, command: str) -> str:
         return run(["vtysh", "-N", self.lab.topo.frr_name, "-c", command]).stdout
 
+    def vtysh_config(self, lines: Sequence[str]) -> str:
+        """Enter `lines` in FRR's configure mode, one command each."""
+        argv = ["vtysh", "-N", self.lab.topo.frr_name, "-c", "configure terminal"]
+        for line in lines:
+            argv += ["-c", line]
+        return run(argv).stdout
+
     def bgp_summary(self) -> str:
+        if self.lab.router_kind == "bird":
+            return self.birdc("show protocols")
         return self.vtysh("show bgp ipv6 unicast summary")
+
+    def birdc(self, command: str) -> str:
+        return bird.birdc(self.lab.topo.router_ns, self.lab.bird_socket, command)
 
     def bgp_summary_json(self) -> dict[str, Any]:
         return json.loads(self.vtysh("show bgp ipv6 unicast summary json"))  # type: ignore[no-any-return]
 
     def established(self) -> set[str]:
+        if self.lab.router_kind == "bird":
+            return bird.established(self.lab.topo, self.birdc("show protocols"))
         peers = self.bgp_summary_json().get("peers", {})
         return {addr for addr, peer in peers.items() if peer.get("state") == "Established"}
 

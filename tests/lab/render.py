@@ -166,8 +166,10 @@ def zone_file(topo: Topology, broken: bool = False, server: str = "bind") -> str
 HOLD_TIME = 3  # as shipped in conf/speaker.conf
 
 
-def exabgp_conf(topo: Topology, node: Node, run: Path, hold_time: int = HOLD_TIME) -> str:
-    """ExaBGP for one node: one neighbour (the router), the process block."""
+def exabgp_conf(topo: Topology, node: Node, run: Path, hold_time: int = HOLD_TIME,
+                extra: tuple[str, ...] = ()) -> str:
+    """ExaBGP for one node: one neighbour (the router), the process block; `extra`: more
+    statements of the neighbour (`md5-password "x"`, `incoming-ttl 255`), without the ';'."""
     return (
         "process speaker {\n"
         f"    run {run};\n"
@@ -182,7 +184,8 @@ def exabgp_conf(topo: Topology, node: Node, run: Path, hold_time: int = HOLD_TIM
         f"    peer-as {topo.router_asn};\n"
         f"    hold-time {hold_time};\n"
         "    group-updates false;\n"
-        "\n"
+        + "".join(f"    {line};\n" for line in extra)
+        + "\n"
         "    family {\n"
         "        ipv6 unicast;\n"
         "    }\n"

@@ -66,9 +66,11 @@ def mirror() -> str:
     raise RootError("no Debian mirror in /etc/apt/sources*: set ANYCAST_TEST_MIRROR")
 
 
-def recipe_key(release: str) -> str:
-    recipe = {"release": release, "base": BASE, "tools": TOOLS, "depends": DEPENDS,
-              "recipe": RECIPE}
+def recipe_key(release: str, extra: tuple[str, ...] = ()) -> str:
+    recipe: dict[str, object] = {"release": release, "base": BASE, "tools": TOOLS,
+                                 "depends": DEPENDS, "recipe": RECIPE}
+    if extra:  # a flavour (e.g. the trixie lane's): its packages installed too
+        recipe["extra"] = sorted(extra)
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -88,8 +90,8 @@ def _in_root(root: Path, script: str, timeout: float) -> None:
                              "/bin/sh", "-ec", script], timeout)
 
 
-def build(release: str, target: Path) -> None:
-    """The whole recipe into `target` (which must not exist)."""
+def build(release: str, target: Path, extra: tuple[str, ...] = ()) -> None:
+    """The whole recipe into `target` (which must not exist), `extra` installed too."""
     _run("debootstrap", ["debootstrap", "--variant=minbase", f"--include={','.join(BASE)}",
                          release, str(target), mirror()], 900)
     policy = target / "usr/sbin/policy-rc.d"
@@ -98,11 +100,13 @@ def build(release: str, target: Path) -> None:
     policy.chmod(0o755)
     apt = "apt-get -y -q -o DPkg::Lock::Timeout=120"
     _in_root(target, f"apt-get -q update && {apt} install --no-install-recommends "
-                     f"{' '.join(TOOLS)} && {apt} install --download-only {' '.join(DEPENDS)}",
+                     f"{' '.join(TOOLS)} && {apt} install --download-only {' '.join(DEPENDS)}"
+                     + (f" && {apt} install --no-install-recommends {' '.join(extra)}"
+                        if extra else ""),
              900)
     policy.unlink()
     (target / "etc/hostname").write_text(f"as-{release}\n")
-    (target / STAMP).write_text(f"{time.time():.0f} {recipe_key(release)}\n")
+    (target / STAMP).write_text(f"{time.time():.0f} {recipe_key(release, extra)}\n")
 
 
 def _fresh(root: Path) -> bool:
@@ -121,20 +125,25 @@ def _locked(release: str) -> Iterator[None]:
         yield
 
 
-def pristine(release: str) -> Path:
-    """The cached pristine root of `release`, built first if needed; never written to."""
+def pristine(release: str, extra: tuple[str, ...] = (), flavour: str = "") -> Path:
+    """The cached pristine root of `release`, built first if needed; never written to.
+
+    `extra` packages are installed in it too; such a root is cached apart, under
+    `flavour` (e.g. "trixie-lane-<key>"), so it never replaces the plain one."""
     if release not in RELEASES:
         raise RootError(f"unknown release {release!r}: one of {', '.join(RELEASES)}")
-    root = CACHE / f"{release}-{recipe_key(release)}"
-    with _locked(release):
+    name = f"{release}-{flavour}" if flavour else release
+    root = CACHE / f"{name}-{recipe_key(release, extra)}"
+    with _locked(name):
         if _fresh(root):
             return root
-        work = Path(tempfile.mkdtemp(prefix=f".{release}-building-", dir=CACHE))
+        work = Path(tempfile.mkdtemp(prefix=f".{name}-building-", dir=CACHE))
         try:
             target = work / "root"
-            build(release, target)
-            for old in CACHE.glob(f"{release}-*"):
-                shutil.rmtree(old, ignore_errors=True)
+            build(release, target, extra)
+            for old in CACHE.glob(f"{name}-*"):
+                if flavour or old.name.count("-") == 1:  # a plain root spares the flavours
+                    shutil.rmtree(old, ignore_errors=True)
             target.rename(root)
         finally:
             shutil.rmtree(work, ignore_errors=True)

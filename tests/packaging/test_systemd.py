@@ -13,6 +13,7 @@ under CI a missing prerequisite fails instead of skipping.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -145,6 +146,63 @@ def test_systemd_analyze_security_of_the_running_unit(node: Node) -> None:
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
     assert m, out[-2000:]
     assert float(m.group(1)) <= MAX_EXPOSURE, out[-2000:]
+
+
+SCRAPE = """
+import json, sys, urllib.request
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+def values(text):
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+served = urllib.request.urlopen("http://[::1]:9474/metrics", timeout=5).read().decode()
+reference = CollectorRegistry()  # root, outside the unit, sees /proc/stat
+ProcessCollector(pid=lambda: int(sys.argv[1]), registry=reference)
+print(json.dumps({"served": values(served), "reference": values(generate_latest(reference).decode())}))
+"""
+
+
+def test_process_metrics_are_served_under_proc_subset_pid(node: Node) -> None:
+    """metrics: on: the endpoint of the unit's speaker (ProcSubset=pid: no /proc/stat) has
+    every process_* metric, agreeing with prometheus_client's reading of the same PID by
+    root outside the unit."""
+    assert node.prop("ProcSubset") == "pid"
+    yaml = "/etc/speaker/speaker.yaml"
+    original = node.box.read(yaml)
+    node.box.write(yaml, original + 'metrics: {listen: "::1", port: 9474}\n', 0o640)
+    node.box.run("chown", "root:speaker", yaml)
+    try:
+        node.systemctl("restart", UNIT)
+        node.wait_active()
+        node.wait_announced()
+        pid = node.speaker_pid()
+        assert pid, node.processes()
+        got = json.loads(node.box.run("python3", "-c", SCRAPE, str(pid)).stdout)
+        served, reference = got["served"], got["reference"]
+        names = ("process_virtual_memory_bytes", "process_resident_memory_bytes",
+                 "process_start_time_seconds", "process_cpu_seconds_total",
+                 "process_open_fds", "process_max_fds")
+        missing = [n for n in names if n not in served]
+        assert not missing, f"not served: {missing}"
+        assert set(names) <= set(reference), reference
+        # LimitNOFILE=65536, or less where the container's own hard limit is lower
+        assert served["process_max_fds"] == reference["process_max_fds"] <= 65536
+        assert abs(served["process_open_fds"] - reference["process_open_fds"]) <= 3
+        assert 3 <= served["process_open_fds"] < 1000, served
+        assert 5e6 < served["process_resident_memory_bytes"] < 1e9, served
+        assert 0 < served["process_cpu_seconds_total"] <= reference["process_cpu_seconds_total"]
+        # /proc/stat's btime is whole seconds
+        assert abs(served["process_start_time_seconds"]
+                   - reference["process_start_time_seconds"]) < 1.5, (served, reference)
+        assert abs(served["process_start_time_seconds"]
+                   - served["speaker_start_time_seconds"]) < 30, served
+    finally:
+        node.box.write(yaml, original, 0o640)
+        node.box.run("chown", "root:speaker", yaml)
+        node.systemctl("restart", UNIT)
+        node.wait_active()
+        node.wait_announced()
 
 
 # -- failures ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """A Speaker on fakes and the steps its tests repeat: the rig of the engine tests.
 
 A helper module, not a test: tests/unit/test_daemon.py and
-tests/unit/test_speaker_reload.py drive it. No network, no sleeps: the clock
+tests/unit/engine/test_speaker_reload.py drive it. No network, no sleeps: the clock
 moves 0.5 s per probe round.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 
 from speaker.core import config
-from speaker.core.exabgp_api import Ack
 from speaker.engine import Speaker
 from speaker.ports import Addresses, HookRunner, MaintenanceStore
 from tests.fakes import Clock, Probes, Sink, Store
@@ -36,8 +35,9 @@ class EngineRig:
             self.clock.advance(0.5)
 
     def ack_all(self, ok: bool = True) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(ok))
+        from tests.exabgp_answers import ack_everything  # (kept off the import lines)
+
+        ack_everything(self.speaker, ok)
 
     def take(self) -> list[str]:
         """The lines written to ExaBGP since the last take."""

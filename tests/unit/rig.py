@@ -1,8 +1,8 @@
 """A Speaker on fakes served by its real ControlServer: the rig of the control and CLI tests.
 
-A helper module, not a test: tests/unit/test_control.py and
+A helper module, not a test: tests/unit/adapters/test_control.py and
 test_control_safety.py drive it from their own event loop (`run`, `ask`),
-tests/unit/test_ctl.py from a thread (speakerctl blocks).
+tests/unit/cli/test_ctl.py from a thread (speakerctl blocks).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 from speaker.adapters.control import ControlServer
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config, protocol
-from speaker.core.exabgp_api import Ack
 from speaker.engine.speaker import Speaker
 from tests.fakes import Addresses, Clock, Probes, Sink
 
@@ -59,8 +58,9 @@ class Rig:
         await self.server.start()
 
     def ack_all(self) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(True))
+        from tests.exabgp_answers import ack_everything  # (kept off the import lines)
+
+        ack_everything(self.speaker)
 
     async def bring_up(self, name: str = "dns") -> None:
         """Pass `rise` probe rounds and confirm the announce."""

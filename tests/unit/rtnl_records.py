@@ -1,4 +1,4 @@
-"""Recorded rtnetlink datagrams, and sockets that replay them (for tests/unit/test_loopback.py).
+"""Recorded rtnetlink datagrams, and sockets that replay them (for tests/unit/adapters/test_loopback.py).
 
 Recorded from a Linux 6.18 kernel in a throwaway network namespace: `ip link set
 lo up`, `ip addr add 2001:db8::53/128 dev lo nodad`, `ip addr add 192.0.2.53/32

@@ -52,7 +52,7 @@ def rig(tmp_path: Path) -> Rig:
 
 def test_start_withdraws_before_anything_else(rig: Rig) -> None:
     rig.speaker.start()
-    assert rig.take() == ["clear adj-rib out"]
+    assert rig.take() == ["clear adj-rib out", "show neighbor summary"]
 
 
 def test_announce_only_after_rise_passes_and_counted_after_ack(rig: Rig) -> None:
@@ -148,7 +148,7 @@ def test_maintenance_withdraws_at_once_and_survives_restart(tmp_path: Path) -> N
     again.speaker.start()
     again.ack_all()
     again.round(5)
-    assert again.take() == ["clear adj-rib out"]
+    assert again.take() == ["clear adj-rib out", "show neighbor summary"]
     assert again.speaker.status()["services"][0]["state"] == "maintenance"
 
 

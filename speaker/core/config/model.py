@@ -14,6 +14,7 @@ from pathlib import Path
 
 from speaker.core.config.types import IPAddress, IPNetwork
 from speaker.core.hooks import Hooks
+from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits
 
 __all__ = [
     "DEFAULT_PATH",
@@ -39,6 +40,7 @@ __all__ = [
     "Metrics",
     "Overload",
     "Route",
+    "RouterLimits",
     "Service",
     "SoaCheck",
     "Timing",
@@ -274,7 +276,8 @@ class Config:
     watchdog_timeout: float = 2.0
     metrics: Metrics | None = None
     dns_statistics: DnsStatistics | None = None
-    local_as_range: tuple[int, int] = (65200, 65299)
+    local_as_range: tuple[int, int] = DEFAULT_ASN_RANGE  # = router_limits.asn_range
+    router_limits: RouterLimits = field(default_factory=RouterLimits)
     hooks: Hooks | None = None
     source: str = "<config>"
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
-from speaker.core.config import soa
+from speaker.core.config import routing, soa
 from speaker.core.config.hooks import hooks
 from speaker.core.config.model import (
     OUTCOME_CODES,
@@ -45,7 +45,6 @@ from speaker.core.config.types import (
     Describe,
     Fields,
     Integer,
-    Invalid,
     IPNetwork,
     ListOf,
     Number,
@@ -105,12 +104,6 @@ def _stats_url(url: str) -> bool:
         return False
 
 
-def _low_high(pair: tuple[int, ...]) -> tuple[int, int]:
-    if len(pair) != 2 or pair[0] > pair[1]:
-        raise Invalid("not [low, high]")
-    return pair[0], pair[1]
-
-
 def _community(text: str) -> bool:
     return all(int(part) <= 65535 for part in text.split(":"))
 
@@ -136,8 +129,6 @@ STATS_URLS = {kind: Refine(Text(), _stats_url,
 METRICS_ADDRESS = Refine(IP_ADDRESS, lambda address: not address.is_unspecified,
                          "must be one address, not the wildcard {value} "
                          "(metrics are served on exactly this address)")
-AS_RANGE = Describe(Parse(ListOf(AS_NUMBER, min_items=2, max_items=2), _low_high, errors=()),
-                    "must be [low, high] with 1 <= low <= high <= 4294967295")
 
 
 # -- the parts of a service -----------------------------------------------------
@@ -230,8 +221,9 @@ def check(value: object, at: At) -> Check:
 
 
 def route(value: object, at: At) -> Route:
-    f = Fields(value, at, ("med", "communities", "as_path"))
-    return Route(med=f.get("med", Integer(0, 2**32 - 1), None),
+    f = Fields(value, at, ("next_hop", "med", "communities", "as_path"))
+    return Route(next_hop=f.get("next_hop", routing.next_hop, "self"),
+                 med=f.get("med", Integer(0, 2**32 - 1), None),
                  communities=f.get("communities", ListOf(COMMUNITY), ()),
                  as_path=f.get("as_path", ListOf(AS_NUMBER, max_items=16), ()))
 
@@ -276,6 +268,8 @@ def service(value: object, at: At) -> Service:
             ensure(here / "timeout", probe.timeout, "<=", timed.interval, "the service's interval")
     held = f.get("flap", flap, Flap(), null=True)
     routed = f.get("route", route, Route(), null=True)
+    if prefixes:
+        routing.check_next_hop(at / "route" / "next_hop", routed, prefixes)
     watched = f.get("watch", watch, Watch(), null=True)
     busy = f.get("overload", overload, None, null=True)
     hooked = f.get("hooks", hooks, None, null=True)
@@ -359,7 +353,7 @@ def _overload_needs_statistics(at: At, found: tuple[Service, ...],
 
 
 TOP_KEYS = ("control", "state_dir", "drain_delay", "watchdog_timeout", "metrics",
-            "dns_statistics", "local_as_range", "hooks", "services")
+            "dns_statistics", "local_as_range", "router_limits", "hooks", "services")
 
 
 def config(value: object, at: At) -> Config:
@@ -369,6 +363,7 @@ def config(value: object, at: At) -> Config:
     found = f.need("services", services) or ()
     stats = f.get("dns_statistics", dns_statistics, d.dns_statistics, null=True)
     _overload_needs_statistics(at, found, stats)
+    limits = routing.router_limits(f, at, found)
     return Config(
         services=found,
         control=f.get("control", control, d.control, null=True),
@@ -377,7 +372,8 @@ def config(value: object, at: At) -> Config:
         watchdog_timeout=f.get("watchdog_timeout", Seconds(0.5, 60), d.watchdog_timeout),
         metrics=f.get("metrics", metrics, d.metrics, null=True),
         dns_statistics=stats,
-        local_as_range=f.get("local_as_range", AS_RANGE, d.local_as_range, null=True),
+        local_as_range=limits.asn_range,
+        router_limits=limits,
         hooks=f.get("hooks", hooks, None, null=True),
         source=at.problems.source,
     )

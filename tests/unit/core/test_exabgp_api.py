@@ -20,7 +20,7 @@ from speaker.core.exabgp_api import (
 from speaker.core.routes import CLEAR, Action, Command
 
 P = ipaddress.ip_network("2001:db8::100/128")
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exabgp"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exabgp"
 
 
 def test_render_plain_announce_and_withdraw() -> None:
@@ -73,9 +73,7 @@ def test_other_messages_are_recognised_not_garbage() -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b"hello", "unexpected line"),
         (b'{"type": "state"', "invalid JSON"),
-        (b"[1, 2]", "unexpected line"),
         (b'{"neighbor": {}}', "JSON without a type"),
         (b'{"type": "state", "neighbor": 3}', "state message without a neighbor"),
         (b'{"type": "state", "neighbor": {"state": "up"}}', "without state or address"),

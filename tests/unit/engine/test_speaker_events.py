@@ -10,7 +10,6 @@ import pytest
 
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.exabgp_api import Ack
 from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Process
@@ -44,8 +43,9 @@ class Rig:
         self.run = self.speaker.runs["dns"]
 
     def ack_all(self) -> None:
-        while self.speaker.book.waiting:
-            self.speaker.on_message(Ack(True))
+        from tests.exabgp_answers import ack_everything  # (kept off the import lines)
+
+        ack_everything(self.speaker)
 
     async def up(self) -> None:
         self.speaker.start()

@@ -9,7 +9,7 @@ import pytest
 from speaker.core import config, exabgp_conf, exabgp_syntax
 from speaker.core.exabgp_syntax import Statement, SyntaxProblem
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 YAML_PATH = "/etc/speaker/speaker.yaml"
 
 YAML = """\

@@ -23,7 +23,8 @@ def test_ping_and_status_round_trip(folder: Path) -> None:
         names = [s["name"] for s in reply["result"]["services"]]
         assert reply["ok"] and names == ["dns", "other"]
         assert reply["result"]["services"][0]["prefixes"] == [
-            {"prefix": PREFIX, "desired": "withdrawn", "confirmed": "withdrawn"}]
+            {"prefix": PREFIX, "desired": "withdrawn", "confirmed": "withdrawn",
+             "resetting": []}]
 
     run(folder, scenario)
 

@@ -39,7 +39,7 @@ V6 = ipaddress.ip_address("2001:db8::53")
 V4 = ipaddress.ip_address("192.0.2.53")
 VA_V6 = ipaddress.ip_address("2001:db8:1::1")
 NEW = ipaddress.ip_address("2001:db8::54")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def changes(*datagrams: bytes) -> list[rtnl.Change | None]:

@@ -7,7 +7,7 @@ import pytest
 from speaker.core import config
 from speaker.core.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 GOOD = """
 services:

@@ -18,6 +18,7 @@ from speaker.core import config
 from speaker.core.exabgp_api import Ack, NeighborState
 from speaker.core.routes import Confirmed
 from speaker.engine.speaker import Speaker
+from tests.exabgp_answers import answer_summary
 from tests.fakes import Addresses, Clock, Probes, Sink
 
 P = ipaddress.ip_network("2001:db8::100/128")
@@ -34,6 +35,7 @@ services:
 """
 ANNOUNCE_P = "announce route 2001:db8::100/128 next-hop self"
 ANNOUNCE_Q = "announce route 2001:db8::101/128 next-hop self"
+START = ["clear adj-rib out", "show neighbor summary"]
 
 
 def make(tmp: Path, rise: int = 1) -> tuple[Speaker, Sink, Clock, list[tuple[list[str], list[str]]]]:
@@ -57,10 +59,10 @@ def probe(speaker: Speaker) -> None:
     speaker.observe(run, asyncio.run(speaker.probe_round(run)))
 
 
-def test_start_sends_only_clear_adj_rib_out(tmp_path: Path) -> None:
+def test_start_sends_only_clear_adj_rib_out_and_asks_the_sessions(tmp_path: Path) -> None:
     speaker, sink, _, _ = make(tmp_path)
     speaker.start()
-    assert sink.lines == ["clear adj-rib out"]
+    assert sink.lines == START
     assert speaker.book.waiting == 1
 
 
@@ -69,9 +71,9 @@ def test_nothing_is_announced_before_the_clear_is_acknowledged(tmp_path: Path) -
     speaker.start()
     probe(speaker)  # healthy at once (rise 1): wants both announced
     speaker.flush()
-    assert sink.lines == ["clear adj-rib out"]
+    assert sink.lines == START
     speaker.on_message(Ack(True))
-    assert sink.lines == ["clear adj-rib out", ANNOUNCE_P, ANNOUNCE_Q]
+    assert sink.lines == [*START, ANNOUNCE_P, ANNOUNCE_Q]
 
 
 def test_clear_done_confirms_withdrawn_without_any_withdraw(
@@ -82,7 +84,7 @@ def test_clear_done_confirms_withdrawn_without_any_withdraw(
     with caplog.at_level(logging.INFO):
         speaker.on_message(Ack(True))
     probe(speaker)
-    assert sink.lines == ["clear adj-rib out"]
+    assert sink.lines == START
     assert speaker.book.confirmed(P) is Confirmed.WITHDRAWN
     assert speaker.book.confirmed(Q) is Confirmed.WITHDRAWN
     assert speaker.exabgp.acks == {"done": 1, "error": 0, "unexpected": 0}
@@ -99,7 +101,7 @@ def test_clear_refused_falls_back_to_withdrawing_each_prefix(
     speaker.start()
     with caplog.at_level(logging.WARNING):
         speaker.on_message(Ack(False))
-    assert sink.lines == ["clear adj-rib out",
+    assert sink.lines == [*START,
                           "withdraw route 2001:db8::100/128 next-hop self",
                           "withdraw route 2001:db8::101/128 next-hop self"]
     assert "ExaBGP refused to clear its adj-rib-out" in caplog.text
@@ -111,8 +113,10 @@ def test_session_up_while_clearing_announces_after_the_clear(tmp_path: Path) -> 
     speaker.start()
     probe(speaker)
     speaker.on_message(NeighborState("fd00::1", "up"))  # re-announce what is wanted
-    assert sink.lines == ["clear adj-rib out", ANNOUNCE_P, ANNOUNCE_Q]
-    for _ in range(3):
+    assert sink.lines == [*START, ANNOUNCE_P, ANNOUNCE_Q]
+    speaker.on_message(Ack(True))  # the clear's
+    answer_summary(speaker, ["fd00::1          65101     0:00:01 established  0  0"])
+    for _ in range(2):
         speaker.on_message(Ack(True))
     assert speaker.book.confirmed(P) is Confirmed.ANNOUNCED
     assert speaker.book.confirmed(Q) is Confirmed.ANNOUNCED

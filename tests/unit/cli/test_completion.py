@@ -14,7 +14,7 @@ import pytest
 
 from speaker.cli import completion, parser
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "packaging/completion/speakerctl"
 INSTALL = REPO / "packaging/debian/anycast-speaker.install"
 YAML = """
