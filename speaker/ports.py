@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from speaker.core.config import Check, Config, IPAddress, Service
 from speaker.core.hooks import Argv, Transition
-from speaker.core.maintenance import Maintenance
+from speaker.core.maintenance import OPERATOR, Entries
 from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
@@ -143,11 +143,11 @@ class NullHooks:
 
 
 class MaintenanceStore(Protocol):
-    def load(self) -> dict[str, Maintenance]:
+    def load(self) -> Entries:
         """Services in maintenance; {ALL: ...} when the record cannot be read."""
         ...
 
-    def save(self, entries: dict[str, Maintenance]) -> None:
+    def save(self, entries: Entries) -> None:
         """Replace the record; raises StateError if it cannot be written.
 
         May block (fsync): the engine calls it in a worker thread, one call at a time.
@@ -178,16 +178,21 @@ class Controlled(Protocol):
         """The services named, all of them if none is; raises UnknownService."""
         ...
 
-    async def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
-        """Record maintenance (raises StateError if it cannot), then withdraw at once."""
+    async def set_maintenance(self, names: Sequence[str], reason: str, by: str,
+                              tag: str = OPERATOR) -> None:
+        """Record maintenance `tag` (raises StateError if it cannot), then withdraw at once."""
         ...
 
-    async def clear_maintenance(self, names: Sequence[str]) -> None:
-        """End maintenance (raises StateError if it cannot be recorded)."""
+    async def clear_maintenance(self, names: Sequence[str],
+                                tag: str | None = None) -> dict[str, list[str]]:
+        """End maintenance `tag` (every tag if None); raises StateError if it cannot be
+        recorded. Returns, per service of `names`, the tags that still keep it withdrawn."""
         ...
 
-    async def wait_settled(self, names: Sequence[str], timeout: float) -> bool:
-        """True once ExaBGP confirmed the desired state of every prefix of `names`."""
+    async def wait_settled(self, names: Sequence[str], timeout: float,
+                           announced: bool = False) -> bool:
+        """True once ExaBGP confirmed the desired state of every prefix of `names` (with
+        `announced`: once that state is announced)."""
         ...
 
     def reload(self, new: Config) -> dict[str, list[str]]:

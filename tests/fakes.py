@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from speaker.core.config import Check, IPAddress
 from speaker.core.hooks import Argv, Transition
-from speaker.core.maintenance import Maintenance
+from speaker.core.maintenance import Entries
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
 from speaker.ports import AddressError, ChannelClosed, StateError
@@ -114,14 +114,14 @@ class Probes:
 class Store:
     """A maintenance record in memory; `error` makes saving fail."""
 
-    def __init__(self, entries: dict[str, Maintenance] | None = None) -> None:
+    def __init__(self, entries: Entries | None = None) -> None:
         self.entries = dict(entries or {})
         self.error: str | None = None
 
-    def load(self) -> dict[str, Maintenance]:
+    def load(self) -> Entries:
         return dict(self.entries)
 
-    def save(self, entries: dict[str, Maintenance]) -> None:
+    def save(self, entries: Entries) -> None:
         if self.error:
             raise StateError(self.error)
         self.entries = dict(entries)

@@ -31,6 +31,7 @@ from speaker import logs
 from speaker.adapters.peers import Names, Peer, credentials, peer_of
 from speaker.core import config, protocol
 from speaker.core.errors import ConfigError, ControlSocketError
+from speaker.core.maintenance import OPERATOR
 from speaker.core.protocol import ProtocolError, Reply, Request
 from speaker.ports import Controlled, StateError, UnknownService
 
@@ -244,13 +245,12 @@ class ControlServer:
     async def do_withdraw(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         services = self._services(args)
         reason = protocol.text_arg(args, "reason", "maintenance")
-        delay = args.get("drain_delay", self.speaker.config.drain_delay)
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 3600:
-            raise ProtocolError(protocol.BAD_REQUEST, "'drain_delay' must be 0..3600 seconds")
+        delay = protocol.seconds_arg(args, "drain_delay", self.speaker.config.drain_delay)
+        tag = protocol.tag_arg(args) or OPERATOR
         names = [s.name for s in services]
         by = await self.names.describe(peer)
         try:
-            await self.speaker.set_maintenance(names, reason, by)
+            await self.speaker.set_maintenance(names, reason, by, tag)
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT recorded: {exc}")
         await send(f"withdrawing {', '.join(names)}: maintenance recorded")
@@ -265,17 +265,26 @@ class ControlServer:
                    f"draining for {delay:g} s")
         await asyncio.sleep(delay)
         return Reply(ok=True, result={"services": names, "prefixes": prefixes, "safe": True,
-                                      "drain_delay": delay})
+                                      "drain_delay": delay, "tag": tag})
 
     async def do_announce(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         services = self._services(args)
+        tag = protocol.tag_arg(args)
+        wait = protocol.seconds_arg(args, "wait", 0.0)
         try:
-            await self.speaker.clear_maintenance([s.name for s in services])
+            held = await self.speaker.clear_maintenance([s.name for s in services], tag)
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT cleared: {exc}")
-        return Reply(ok=True, result={
-            "services": [s.name for s in services],
-            "rise": {s.name: s.timing.rise for s in services}})
+        result: dict[str, Any] = {"services": [s.name for s in services], "held": held,
+                                  "rise": {s.name: s.timing.rise for s in services}}
+        free = [n for n in result["services"] if not held.get(n)]
+        if wait and free:
+            await send(f"waiting up to {wait:g} s for ExaBGP to announce {', '.join(free)}")
+            if not await self.speaker.wait_settled(free, wait, announced=True):
+                return protocol.error(protocol.NOT_CONFIRMED,
+                                      f"{', '.join(free)}: maintenance ended, but not announced "
+                                      f"within {wait:g} s (see: speakerctl status)")
+        return Reply(ok=True, result=result)
 
     async def do_reload(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         try:

@@ -29,6 +29,7 @@ from speaker.cli.render import render_event, render_status
 from speaker.core import config, exabgp_conf, exabgp_security
 from speaker.core.config import Config
 from speaker.core.errors import ConfigError, RequestError, UnknownServiceError, UnreachableError
+from speaker.core.maintenance import OPERATOR
 
 PROG = "speakerctl"
 DOCTOR_FAILED = 1
@@ -113,6 +114,8 @@ def _edit_offline(env: Env, target: Target, exc: UnreachableError, action: str,
 def cmd_withdraw(env: Env) -> int:
     target = env.target()
     args: dict[str, Any] = {"services": env.args.services}
+    if env.args.tag != OPERATOR:
+        args["tag"] = env.args.tag
     if env.args.reason is not None:
         args["reason"] = env.args.reason
     delay = env.args.drain_delay
@@ -130,7 +133,9 @@ def cmd_withdraw(env: Env) -> int:
         env.dump(result)
     else:
         env.say(f"withdrawn and drained: safe to stop the DNS server "
-                f"(afterwards: speakerctl announce {' '.join(result['services'])})")
+                f"(afterwards: speakerctl announce "
+                f"{'' if env.args.tag == OPERATOR else f'--tag {env.args.tag} '}"
+                f"{' '.join(result['services'])})")
     return 0
 
 
@@ -138,7 +143,8 @@ def withdraw_offline(env: Env, target: Target, exc: UnreachableError) -> int:
     """Record the maintenance in the file so the next start stays withdrawn; exit 69."""
     reason = env.args.reason if env.args.reason is not None else "maintenance"
     names, path = _edit_offline(env, target, exc, "recorded",
-                                lambda cfg, names: offline.withdraw(cfg, names, reason))
+                                lambda cfg, names: offline.withdraw(cfg, names, reason,
+                                                                    env.args.tag))
     env.note(f"{PROG}: the live route could NOT be changed through the process.\n"
              f"{PROG}: maintenance recorded in {path} for {', '.join(names)}: the next "
              "start of the process keeps it withdrawn.\n"
@@ -150,22 +156,39 @@ def withdraw_offline(env: Env, target: Target, exc: UnreachableError) -> int:
 
 def cmd_announce(env: Env) -> int:
     target = env.target()
+    tag, wait = env.args.tag, env.args.wait
+    args: dict[str, Any] = {"services": env.args.services}
+    if tag is not None:
+        args["tag"] = tag
+    if wait is not None:
+        args["wait"] = wait
     try:
-        result = call(target, "announce", {"services": env.args.services}, changes=True)
+        result = call(target, "announce", args, changes=True,
+                      on_progress=env.note if env.json else env.say,
+                      read_timeout=READ_TIMEOUT + (wait or 0.0))
     except NotRunning as exc:
         return announce_offline(env, target, exc)
     if env.json:
         env.dump(result)
         return 0
+    ended = f"maintenance {tag}" if tag else "maintenance"
     for name in result["services"]:
-        env.say(f"{name}: maintenance ended; announced again once its checks pass "
-                f"{result['rise'][name]} times in a row (watch: speakerctl status)")
+        held = result.get("held", {}).get(name)
+        if held:
+            env.say(f"{name}: {ended} ended; still withdrawn: in maintenance {', '.join(held)} "
+                    f"(speakerctl announce --tag TAG {name} ends one)")
+        elif wait is not None:
+            env.say(f"{name}: {ended} ended; announced again (acknowledged by ExaBGP)")
+        else:
+            env.say(f"{name}: {ended} ended; announced again once its checks pass "
+                    f"{result['rise'][name]} times in a row (watch: speakerctl status)")
     return 0
 
 
 def announce_offline(env: Env, target: Target, exc: UnreachableError) -> int:
     """Clear the maintenance in the file; the next start announces after `rise` passes."""
-    names, path = _edit_offline(env, target, exc, "cleared", offline.announce)
+    names, path = _edit_offline(env, target, exc, "cleared",
+                                lambda cfg, names: offline.announce(cfg, names, env.args.tag))
     env.note(f"{PROG}: maintenance cleared in {path} for {', '.join(names)}; nothing "
              "changed on the live route: the next start of the process announces once the "
              "checks pass.")

@@ -21,9 +21,7 @@ from pathlib import Path
 
 from speaker.adapters.state import Maintenance, MaintenanceStore
 from speaker.core.config import Config
-from speaker.core.maintenance import cleared, recorded
-
-Entries = dict[str, Maintenance]
+from speaker.core.maintenance import OPERATOR, Entries, cleared, recorded
 
 
 @dataclass(frozen=True)
@@ -37,16 +35,18 @@ class Edit:
 # -- the file -------------------------------------------------------------------------------
 
 
-def withdraw(cfg: Config, names: list[str], reason: str) -> Edit:
-    """Put `names` in maintenance in the file; raises StateError if it cannot be written."""
-    entry = Maintenance(reason=reason, since=time.time(), by=_me())
+def withdraw(cfg: Config, names: list[str], reason: str, tag: str = OPERATOR) -> Edit:
+    """Put `names` in maintenance `tag` in the file; raises StateError if it cannot be
+    written."""
+    entry = Maintenance(reason=reason, since=time.time(), by=_me(), tag=tag)
     return _edit(cfg, lambda entries: recorded(entries, names, entry))
 
 
-def announce(cfg: Config, names: list[str]) -> Edit:
-    """Take `names` out of maintenance in the file; raises StateError if it cannot be written."""
+def announce(cfg: Config, names: list[str], tag: str | None = None) -> Edit:
+    """Take `names` out of maintenance `tag` (of every tag if None) in the file; raises
+    StateError if it cannot be written."""
     known = [s.name for s in cfg.services]
-    return _edit(cfg, lambda entries: cleared(entries, names, known))
+    return _edit(cfg, lambda entries: cleared(entries, names, known, tag))
 
 
 def _edit(cfg: Config, change: Callable[[Entries], Entries]) -> Edit:

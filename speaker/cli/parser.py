@@ -31,6 +31,7 @@ from speaker.cli.commands import (
 )
 from speaker.core import config
 from speaker.core.errors import SpeakerError, UsageError
+from speaker.core.maintenance import OPERATOR, tag_problem
 
 INTERRUPTED = 130
 
@@ -51,6 +52,13 @@ def _seconds(text: str) -> float:
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"must be 0..3600 seconds (got {text})")
     return value
+
+
+def _tag(text: str) -> str:
+    problem = tag_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:
@@ -74,11 +82,23 @@ def _args_withdraw(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drain-delay", type=_seconds, metavar="SECONDS",
                    help="wait this long after ExaBGP acknowledged the withdraw "
                         "(default: drain_delay of the config, 2 s)")
+    p.add_argument("--tag", type=_tag, metavar="TAG", default=OPERATOR,
+                   help=f"the maintenance's origin (default {OPERATOR}); a service stays "
+                        "withdrawn while any tag holds it")
+    p.add_argument("--wait", action="store_true",
+                   help="return only once ExaBGP acknowledged the withdraw and the drain "
+                        "delay passed (always so; for scripts and units)")
     _json_flag(p)
 
 
 def _args_announce(p: argparse.ArgumentParser) -> None:
     _services(p, "services to announce again")
+    p.add_argument("--tag", type=_tag, metavar="TAG",
+                   help="end only the maintenance of this tag (default: every maintenance "
+                        "of the services)")
+    p.add_argument("--wait", type=_seconds, nargs="?", const=60.0, metavar="SECONDS",
+                   help="return once ExaBGP acknowledged the announce (the checks passed "
+                        "rise times), at most SECONDS (default 60); exit 75 if not")
     _json_flag(p)
 
 

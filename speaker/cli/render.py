@@ -74,11 +74,14 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
             lines.append([f"event {watch['kind']}", watch["target"],
                           f"{shown}: {watch['detail']}"])
         extra = []
-        maint = service.get("maintenance")
-        if maint:
-            extra.append(f"    maintenance since {stamp(maint['since'])} by "
+        held = service.get("maintenances") or ([service["maintenance"]]
+                                               if service.get("maintenance") else [])
+        for maint in held:
+            tag = maint.get("tag", "operator")
+            end = "" if tag == "operator" else f"--tag {tag} "
+            extra.append(f"    maintenance {tag} since {stamp(maint['since'])} by "
                          f"{maint['by'] or 'unknown'}: {maint['reason'] or '-'} "
-                         f"(end it: speakerctl announce {service['name']})")
+                         f"(end it: speakerctl announce {end}{service['name']})")
         if service.get("held_down_for"):
             extra.append(f"    held down for {service['held_down_for']:g} s more (flapping)")
         if service.get("address_present") is False:

@@ -6,13 +6,23 @@ progress lines `{"v": 1, "progress": TEXT}` and then one final line,
 `{"v": 1, "ok": true, "result": {...}}` or
 `{"v": 1, "ok": false, "error": {"code": CODE, "message": TEXT}}`.
 Pure: encoding and decoding only; both sides import it.
+
+Maintenance requests may carry a `tag` (the origin of a maintenance:
+`speaker.core.maintenance`): `withdraw` records it (default `operator`),
+`announce` ends only it (without one, every maintenance of the services).
+`announce` with `wait` (seconds) answers once ExaBGP confirmed the announce,
+or with NOT_CONFIRMED at the end of the wait; a service another tag still
+holds is not waited for (the reply's `held` names the tags that hold it).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from speaker.core.maintenance import tag_problem
 
 VERSION = 1
 MAX_LINE = 64 * 1024
@@ -138,3 +148,25 @@ def text_arg(args: dict[str, Any], key: str, default: str = "", limit: int = 500
     if len(value) > limit:
         raise ProtocolError(BAD_REQUEST, f"'{key}' is longer than {limit} characters")
     return value
+
+
+def tag_arg(args: dict[str, Any]) -> str | None:
+    """The optional `tag` argument: a valid maintenance tag, or None if absent."""
+    value = args.get("tag")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(BAD_REQUEST, "'tag' must be a string")
+    problem = tag_problem(value)
+    if problem:
+        raise ProtocolError(BAD_REQUEST, problem)
+    return value
+
+
+def seconds_arg(args: dict[str, Any], key: str, default: float, limit: float = 3600) -> float:
+    """An optional number of seconds, 0..limit."""
+    value = args.get(key, default)
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or not 0 <= value <= limit):
+        raise ProtocolError(BAD_REQUEST, f"'{key}' must be 0..{limit:g} seconds")
+    return float(value)

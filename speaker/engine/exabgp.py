@@ -317,10 +317,13 @@ class ExaBGP:
     def settled(self, prefixes: Iterable[config.IPNetwork]) -> bool:
         return all(self.book.settled(p) for p in prefixes)
 
-    async def wait_settled(self, prefixes: list[config.IPNetwork], timeout: float) -> bool:
-        """True once ExaBGP confirmed the desired state of every prefix; False at `timeout`."""
+    async def wait_settled(self, prefixes: list[config.IPNetwork], timeout: float,
+                           announced: bool = False) -> bool:
+        """True once ExaBGP confirmed the desired state of every prefix (with `announced`:
+        once that state is announced); False at `timeout`."""
         deadline = self.clock() + timeout
-        while not self.settled(prefixes):
+        while not self.settled(prefixes) or (
+                announced and not all(self.book.desired(p) for p in prefixes)):
             remaining = deadline - self.clock()
             if remaining <= 0:
                 return False

@@ -24,7 +24,7 @@ from speaker import __version__, logs
 from speaker.core import config, flap, health, hooks, overload, rtt, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
-from speaker.core.maintenance import Maintenance
+from speaker.core.maintenance import OPERATOR, Entries, Maintenance
 from speaker.core.routes import RouteBook
 from speaker.engine import reloading, status
 from speaker.engine.events import Event, EventLog
@@ -99,12 +99,8 @@ class Speaker:
         self._recorder = self.exabgp.recorder = self.prober.recorder = recorder
 
     @property
-    def maintenance(self) -> dict[str, Maintenance]:
+    def maintenance(self) -> Entries:
         return self.maint.entries
-
-    @maintenance.setter
-    def maintenance(self, entries: dict[str, Maintenance]) -> None:
-        self.maint.entries = entries
 
     @property
     def event_waiters(self) -> list[asyncio.Event]:
@@ -198,10 +194,11 @@ class Speaker:
         if run.health.state is not old.state:
             run.since = self.wall()
             # a flap is a change of the route; the first verdict after a start, a resume or
-            # a reload (from STARTING) is not one
-            # nor is a withdraw because a soft failure outlasted its bound, or its end
+            # a reload (from STARTING) is not one, nor is a change in maintenance (withdrawn
+            # already), nor a withdraw because a soft failure outlasted its bound, or its end
             if (old.state is not State.STARTING and State.UP in (old.state, run.health.state)
-                    and overload.counts_as_flap(old_degraded, run.degraded)):
+                    and overload.counts_as_flap(old_degraded, run.degraded)
+                    and not self.in_maintenance(run.service.name)):
                 run.damping = flap.record(run.damping, self.clock(), run.service.flap)
         self.update(run, result.reason)
 
@@ -295,30 +292,33 @@ class Speaker:
             raise UnknownService(unknown, list(self.runs))
         return [self.runs[n] for n in names]
 
-    async def set_maintenance(self, names: Sequence[str], reason: str, by: str) -> None:
+    async def set_maintenance(self, names: Sequence[str], reason: str, by: str,
+                              tag: str = OPERATOR) -> None:
         """Persist (off the loop), then withdraw at once (before any check runs again)."""
         self._resolve(names)
-        await self.maint.enter(names, reason, by)
+        await self.maint.enter(names, reason, by, tag)
         for run in [self.runs[n] for n in names if n in self.runs]:  # a reload may have run
             self.update(run, f"speakerctl withdraw: {reason}" if reason else "speakerctl withdraw")
 
-    async def clear_maintenance(self, names: Sequence[str]) -> None:
-        """Persist (off the loop), then let the checks bring the service back after `rise` passes.
-
-        Only `names` leave maintenance: an all-services entry stays in force for the others.
-        """
+    async def clear_maintenance(self, names: Sequence[str],
+                                tag: str | None = None) -> dict[str, list[str]]:
+        """Persist (off the loop); those no tag holds any more return after `rise` passes,
+        one not in maintenance is left as it is. Returns {name: the tags that still hold it}."""
         self._resolve(names)
-        await self.maint.leave(names, list(self.runs))
+        held = {n for n in names if self.in_maintenance(n)}
+        await self.maint.leave(names, list(self.runs), tag)
         for run in [self.runs[n] for n in names if n in self.runs]:
-            run.health = Health(reason="maintenance ended")
-            run.since = self.wall()
-            self.update(run, f"speakerctl announce: announced again after "
-                             f"{run.service.timing.rise} passing checks")
-            run.wake()  # its rise rounds start now, `fast_interval` apart
+            if run.service.name in held and not self.in_maintenance(run.service.name):
+                run.health, run.since = Health(reason="maintenance ended"), self.wall()
+                self.update(run, f"speakerctl announce: announced again after "
+                                 f"{run.service.timing.rise} passing checks")
+                run.wake()  # its rise rounds start now, `fast_interval` apart
+        return {n: [m.tag for m in self.maint.all_of(n)] for n in names}
 
-    async def wait_settled(self, names: Sequence[str], timeout: float) -> bool:
+    async def wait_settled(self, names: Sequence[str], timeout: float,
+                           announced: bool = False) -> bool:
         prefixes = [p for r in self._resolve(names) for p in r.service.prefixes]
-        return await self.exabgp.wait_settled(prefixes, timeout)
+        return await self.exabgp.wait_settled(prefixes, timeout, announced)
 
     def event_list(self) -> list[dict[str, Any]]:
         return [e.as_dict() for e in self.events]
@@ -342,7 +342,7 @@ class Speaker:
             "started": self.started,
             "uptime": round(self.wall() - self.started, 1),
             "config": str(self.config_path) if self.config_path else self.config.source,
-            "services": [status.service(r, self.state_name(r), self.in_maintenance(r.service.name),
+            "services": [status.service(r, self.state_name(r), self.maint.all_of(r.service.name),
                                         self.book, now, self.server_events.report(r.service.name),
                                         self.exabgp.resetting())
                          for r in self.runs.values()],

@@ -14,12 +14,13 @@ from speaker.core.watch import Detection
 from speaker.engine.runs import ServiceRun
 
 
-def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: RouteBook,
+def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], book: RouteBook,
             now: float, detection: list[Detection] | None = None,
             resetting: list[str] | None = None) -> dict[str, Any]:
     """The status of `run`, shown as `state`; `now` is the monotonic clock; `detection`:
     which event sources watch its server; `resetting`: the peers whose session keeps
-    resetting (a prefix announced to them is not held)."""
+    resetting (a prefix announced to them is not held); `maintenances`: every one that
+    holds it."""
     svc = run.service
     return {
         "name": svc.name,
@@ -31,8 +32,9 @@ def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: 
         "fails": run.health.fails,
         "rise": svc.timing.rise,
         "fall": svc.timing.fall,
-        "maintenance": None if maintenance is None else {
-            "reason": maintenance.reason, "since": maintenance.since, "by": maintenance.by},
+        # the first maintenance that holds it (as before tags), then all of them
+        "maintenance": _maintenance(maintenances[0]) if maintenances else None,
+        "maintenances": [_maintenance(m) for m in maintenances],
         "held_down_for": round(run.damping.remaining(now), 1),
         "flap_holds": run.damping.holds,
         "address_present": run.address_ok,
@@ -55,3 +57,7 @@ def service(run: ServiceRun, state: str, maintenance: Maintenance | None, book: 
             for p in svc.prefixes
         ],
     }
+
+
+def _maintenance(m: Maintenance) -> dict[str, Any]:
+    return {"reason": m.reason, "since": m.since, "by": m.by, "tag": m.tag}

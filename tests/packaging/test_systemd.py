@@ -219,6 +219,37 @@ def test_named_death_withdraws_and_its_return_announces(node: Node) -> None:
     assert time.monotonic() - t0 < 30
 
 
+def test_restart_named_with_the_drain_unit_withdraws_first_and_announces_after(
+        node: Node) -> None:
+    """anycast-speaker-drain@named enabled: `systemctl restart named` stops named only after
+    the withdraw was acknowledged and drained, and the route is back after named started."""
+    unit = "anycast-speaker-drain@named.service"
+    r = node.box.run("systemd-analyze", "verify", unit, check=False)
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+    node.systemctl("enable", "--now", unit)
+    cursor = node.cursor()
+    node.systemctl("restart", "named.service")
+    wait_for(lambda: node.prop("ActiveState", unit) == "active", 90, f"{unit} started again")
+    node.wait_announced(timeout=10)
+    out = node.box.run("journalctl", "-u", unit, "-u", "named.service", "--no-pager", "-o",
+                       "cat", f"--after-cursor={cursor}").stdout.splitlines()
+
+    def first(pattern: str) -> int:
+        found = [i for i, line in enumerate(out) if re.search(pattern, line)]
+        assert found, f"no {pattern!r} in:\n" + "\n".join(out)
+        return found[0]
+
+    drained = first(r"safe to stop the DNS server")
+    assert drained < first(r"^Stopping named\.service|^Stopping BIND"), "\n".join(out)
+    assert first(r"^Started named\.service|^Started BIND") < first(r"announced again"), \
+        "\n".join(out)
+    assert node.service()["maintenances"] == []
+    # off again; stopping the unit drains, so the drain is ended by hand
+    node.systemctl("disable", "--now", unit)
+    node.box.run("speakerctl", "announce", "--tag", "dns-restart", "--wait", "60")
+    node.wait_announced(timeout=10)
+
+
 def test_a_killed_speaker_is_respawned_and_the_watchdog_withdraws_meanwhile(node: Node) -> None:
     """SIGKILL of the speaker: its watchdog withdraws, ExaBGP starts a new one, back."""
     old = node.speaker_pid()

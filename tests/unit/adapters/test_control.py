@@ -113,7 +113,7 @@ def test_drain_withdraws_at_once_and_waits_for_the_ack(folder: Path) -> None:
         first = json.loads(await reader.readline())
         assert "maintenance recorded" in first["progress"]
         assert rig.sink.lines[-1].startswith(f"withdraw route {PREFIX}")  # before any check ran
-        assert json.loads(rig.store.path.read_text())["services"]["dns"]["reason"] == "patching"
+        assert json.loads(rig.store.path.read_text())["services"]["dns"][0]["reason"] == "patching"
         with pytest.raises(asyncio.TimeoutError):  # no ack yet: no answer yet
             await asyncio.wait_for(reader.readline(), 0.1)
         rig.speaker.on_message(Ack(True))
@@ -150,7 +150,7 @@ def test_announce_ends_maintenance_and_waits_for_rise(folder: Path) -> None:
         await rig.speaker.set_maintenance(["dns", "other"], "x", "test")
         rig.ack_all()
         [reply] = await ask(rig, "announce", services=["dns"])
-        assert reply["result"] == {"services": ["dns"], "rise": {"dns": 2}}
+        assert reply["result"] == {"services": ["dns"], "rise": {"dns": 2}, "held": {"dns": []}}
         assert set(rig.store.load()) == {"other"}
         assert rig.sink.lines[-1].startswith(f"withdraw route {PREFIX}")  # not announced blindly
         await rig.bring_up()

@@ -132,7 +132,7 @@ def test_a_slow_user_name_lookup_stalls_no_other_request(
             rig.ack_all()
             await asyncio.sleep(0.01)
         assert withdraw.result()[-1]["ok"]
-        assert rig.speaker.maintenance["dns"].by == f"op (pid {os.getpid()})"
+        assert rig.speaker.maintenance["dns"][0].by == f"op (pid {os.getpid()})"
 
     run(folder, scenario)
 
@@ -149,7 +149,7 @@ def test_a_user_name_lookup_that_hangs_records_the_uid(
             rig.ack_all()
             lines = await ask(rig, "withdraw", services=["other"])
             assert lines[-1]["ok"]
-            assert rig.speaker.maintenance["other"].by == f"{os.getuid()} (pid {os.getpid()})"
+            assert rig.speaker.maintenance["other"][0].by == f"{os.getuid()} (pid {os.getpid()})"
         finally:
             lookup.released.set()
 

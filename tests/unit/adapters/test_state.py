@@ -10,7 +10,7 @@ from speaker.core.maintenance import ALL, Maintenance
 def test_round_trip_and_atomic_replace(tmp_path: Path) -> None:
     store = MaintenanceStore(tmp_path / "state")
     assert store.load() == {}
-    entries = {"dns": Maintenance("patching", 1.5, "root (pid 1)")}
+    entries = {"dns": (Maintenance("patching", 1.5, "root (pid 1)"),)}
     store.save(entries)
     assert store.load() == entries
     assert [p.name for p in (tmp_path / "state").iterdir()] == ["maintenance.json"]
@@ -21,7 +21,7 @@ def test_unreadable_file_keeps_everything_withdrawn(tmp_path: Path) -> None:
     store = MaintenanceStore(tmp_path)
     store.path.write_text("{ half a file")
     loaded = store.load()
-    assert list(loaded) == [ALL] and "cannot parse" in loaded[ALL].reason
+    assert list(loaded) == [ALL] and "cannot parse" in loaded[ALL][0].reason
 
 
 def test_wrong_version_is_unreadable(tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ def test_withdraw_prints_progress_then_safe_and_persists(served: Served, run: Ru
     lines = out.splitlines()
     assert "maintenance recorded" in lines[0] and "acknowledged by ExaBGP" in lines[1]
     assert "safe to stop the DNS server" in lines[-1]
-    assert served.rig.store.load()["dns"].reason == "named upgrade"
+    assert served.rig.store.load()["dns"][0].reason == "named upgrade"
     assert served.rig.sink.lines[-1].startswith(f"withdraw route {PREFIX}")
 
 
@@ -206,16 +206,16 @@ def test_announce_and_resume_end_maintenance(served: Served, run: Run) -> None:
 
 def test_announce_of_one_service_keeps_the_others_in_all_services_maintenance(
         served: Served, run: Run) -> None:
-    everything = {ALL: Maintenance("everything", 1.0, "root")}
+    everything = {ALL: (Maintenance("everything", 1.0, "root"),)}
 
     def load_all() -> None:  # as a start with a file that has an all-services entry
         served.rig.store.save(everything)
-        served.rig.speaker.maintenance = dict(everything)
+        served.rig.speaker.maint.entries = dict(everything)
 
     served.call(load_all)
     code, _, _ = run(*cli(served.folder, "announce", "dns"))
     assert code == 0 and served.rig.store.load() == {"other": everything[ALL]}
-    assert served.rig.speaker.in_maintenance("other") == everything[ALL]
+    assert served.rig.speaker.in_maintenance("other") == everything[ALL][0]
     assert served.rig.speaker.in_maintenance("dns") is None
 
 
@@ -281,7 +281,7 @@ def test_withdraw_without_process_records_maintenance_and_exits_69(
     assert code == 69
     assert "could NOT be changed through the process" in err
     assert "next start of the process keeps it withdrawn" in err
-    assert MaintenanceStore(folder / "state").load()["dns"].reason == "offline"
+    assert MaintenanceStore(folder / "state").load()["dns"][0].reason == "offline"
 
 
 def test_announce_without_process_clears_maintenance_and_exits_69(
@@ -324,8 +324,8 @@ def test_offline_withdraw_warns_when_the_file_cannot_be_handed_over(
 
 
 def test_clearing_one_service_keeps_an_all_services_entry_for_the_others() -> None:
-    everything = Maintenance("file unreadable", 0.0)
-    own = Maintenance("patching", 5.0, "ops")
+    everything = (Maintenance("file unreadable", 0.0),)
+    own = (Maintenance("patching", 5.0, "ops"),)
     assert offline.cleared({ALL: everything, "b": own}, ["a"], ["a", "b", "c"]) == {
         "b": own, "c": everything}
     assert offline.cleared({ALL: everything}, ["a", "b", "c"], ["a", "b", "c"]) == {}
@@ -335,9 +335,9 @@ def test_offline_announce_of_one_service_keeps_the_others_in_all_services_mainte
         folder: Path, run: Run) -> None:
     write_config(folder)
     store = MaintenanceStore(folder / "state")
-    store.save({ALL: Maintenance("everything", 1.0, "root")})
+    store.save({ALL: (Maintenance("everything", 1.0, "root"),)})
     code, _, _ = run(*cli(folder, "announce", "dns"))
-    assert code == 69 and store.load() == {"other": Maintenance("everything", 1.0, "root")}
+    assert code == 69 and store.load() == {"other": (Maintenance("everything", 1.0, "root"),)}
     run(*cli(folder, "announce"))
     assert store.load() == {}
 
