@@ -35,7 +35,10 @@ from tests.packaging import roots
 REPO = Path(__file__).resolve().parents[2]
 LANE_PACKAGES = ("exabgp", "python3-exabgp", "python3-dnspython", "python3-pyroute2",
                  "python3-yaml", "python3-prometheus-client", "python3-pytest",
-                 "python3-hypothesis", "util-linux")
+                 "python3-hypothesis", "util-linux",
+                 # the unit suite's own tools: promtool for the alert rules, matplotlib for
+                 # the failover pictures (test_monitoring.py, test_pictures.py)
+                 "prometheus", "python3-matplotlib")
 VERSIONS = ("python3", "python3-exabgp", "python3-pyroute2", "python3-dnspython",
             "python3-yaml", "python3-prometheus-client", "frr", "bind9")
 TIMEOUT = 1500
