@@ -194,8 +194,10 @@ class Demo:
         self.step(f"Step 5: maintenance: speakerctl withdraw on {node.name}, "
                   f"client at {RATE:g} queries/s")
         self.trace_fib()
-        stream = self.lab.client.stream(rate=RATE, duration=5.0)
-        time.sleep(1.0)
+        stream = self.lab.client.stream(rate=RATE, duration=7.0)
+        # the statistics rate is taken over one polling interval (2 s): wait until a whole
+        # interval saw the stream, or `before` reads part of the quiet time before it
+        time.sleep(2.5)
         before = self.client_rate(node)
         w0, t0 = time.time(), time.monotonic()
         box: list[subprocess.CompletedProcess[str]] = []
