@@ -132,6 +132,17 @@ def test_package_ships_only_our_python_package(debs: Debs) -> None:
     assert {t for t in top if not t.endswith(".dist-info")} == {"speaker"}
 
 
+def test_package_ships_the_operator_files(debs: Debs) -> None:
+    """The alert rules, the dashboard, the bash completion, the drain unit and the man page."""
+    shipped = {str(p) for p in deb_paths(debs.current)}
+    for path in ("/usr/share/anycast-speaker/prometheus-alerts.yml",
+                 "/usr/share/anycast-speaker/grafana-dashboard.json",
+                 "/usr/share/bash-completion/completions/speakerctl",
+                 "/usr/lib/systemd/system/anycast-speaker-drain@.service",
+                 "/usr/share/man/man1/speakerctl.1.gz"):
+        assert path in shipped or path.replace("/usr/lib/", "/lib/") in shipped, path
+
+
 def test_install_pulls_only_debian_packages(debs: Debs) -> None:
     """apt installs nothing but Debian's packages beside ours, and our deps come from Debian."""
     sim = run(*APT, "install", "-s", debs.current).stdout
