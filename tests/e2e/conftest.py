@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,48 +44,48 @@ def keep_logs(lab: Lab) -> None:
         print(f"lab logs kept in {lab.archive_logs(Path(f'/tmp/spklab-{lab.lab_id}-logs'))}")
 
 
-@pytest.fixture(scope="module")
-def shared_lab() -> Iterator[Lab]:
-    """One lab (3 nodes, ExaBGP 4.2, the real speaker) for a whole test module."""
-    lab = Lab()
-    lab.up(timeout=30)
+def running_lab(timeout: float = 30, **options: Any) -> Iterator[Lab]:
+    """A lab up for a whole module, torn down after it, leaving nothing behind."""
+    lab = Lab(**options)
+    lab.up(timeout=timeout)
     try:
         yield lab
     finally:
         left = lab.down()
         assert not left, f"lab teardown left: {left}"
+
+
+def healthy(lab: Lab, request: pytest.FixtureRequest, timeout: float = 30) -> Iterator[Lab]:
+    """`lab` reset to healthy for one test; its logs kept if the test failed."""
+    lab.reset(timeout=timeout)
+    yield lab
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        keep_logs(lab)
+
+
+@pytest.fixture(scope="module")
+def shared_lab() -> Iterator[Lab]:
+    """One lab (3 nodes, ExaBGP 4.2, the real speaker) for a whole test module."""
+    yield from running_lab()
 
 
 @pytest.fixture
 def lab(shared_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """The module's lab, healthy (all next hops in the FIB) when the test starts."""
-    shared_lab.reset(timeout=30)
-    yield shared_lab
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        keep_logs(shared_lab)
+    yield from healthy(shared_lab, request)
 
 
 @pytest.fixture(scope="module", params=["bind", "pdns"])
 def server_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """One lab per DNS server (BIND, then PowerDNS) for a whole test module."""
-    lab = Lab(dns=request.param)
-    lab.up(timeout=30)
-    try:
-        yield lab
-    finally:
-        left = lab.down()
-        assert not left, f"lab teardown left: {left}"
+    yield from running_lab(dns=request.param)
 
 
 @pytest.fixture
 def dns_lab(server_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """The module's lab of one DNS server, healthy when the test starts."""
-    server_lab.reset(timeout=30)
-    yield server_lab
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        keep_logs(server_lab)
+    yield from healthy(server_lab, request)
 
 
 # -- the fault matrix's results table (filled by tests/e2e/test_fault_matrix.py) ---------

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.conftest import keep_logs
+from tests.e2e.conftest import healthy, running_lab
 from tests.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -25,24 +25,15 @@ MAX_LAG = 3.0
 
 @pytest.fixture(scope="module")
 def master_lab() -> Iterator[Lab]:
-    lab = Lab(hidden_master=True, soa={"max_lag": MAX_LAG})
-    lab.up(timeout=40)
-    try:
-        yield lab
-    finally:
-        left = lab.down()
-        assert not left, f"lab teardown left: {left}"
+    yield from running_lab(timeout=40, hidden_master=True, soa={"max_lag": MAX_LAG})
 
 
 @pytest.fixture
 def hm(master_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
-    master_lab.reset(timeout=40)
     assert master_lab.master is not None
-    master_lab.master.wait_in_sync()
-    yield master_lab
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        keep_logs(master_lab)
+    for ready in healthy(master_lab, request, timeout=40):
+        master_lab.master.wait_in_sync()
+        yield ready
 
 
 def watch(lab: Lab, seconds: float, until: Callable[[frozenset[str]], bool] | None = None
