@@ -46,6 +46,7 @@ def test_server_sigkill_withdraws_within_1_5_s_and_returns(dns_lab: Lab) -> None
     assert dns_lab.router.nexthops() == others(dns_lab, node.name)
     after = summarize(records, since=t0 + gone + 0.1)
     assert after["sent"] > 50 and after["failed"] == 0, after
+    assert set(after["per_node"]) == {n.name for n in dns_lab.nodes} - {node.name}, after
     t1 = time.monotonic()
     node.start_named()
     back = dns_lab.router.time_until_back(node.address, timeout=10, t0=t1)
