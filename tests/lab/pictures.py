@@ -227,28 +227,30 @@ def render_side_by_side(panels: Sequence[tuple[str, Timeline | str]], path: Path
     import matplotlib.pyplot as plt
 
     names: list[str] = []
-    for tl in shown:
-        names += [n for n, _ in tl.nodes if n not in names]
+    for one in shown:
+        names += [n for n, _ in one.nodes if n not in names]
     colours = {name: NODE_COLOURS[i % len(NODE_COLOURS)] for i, name in enumerate(names)}
     whole = (min(tl.span[0] for tl in shown), max(tl.span[1] for tl in shown))
     zooms = [zoom_span(tl) for tl in shown]
     close = (min(z[0] for z in zooms), max(z[1] for z in zooms))
     top = max(_peak(tl) for tl in shown)
     heights: list[float] = []
-    for _, tl in panels:
-        heights += ([0.45 * len(tl.nodes) + 0.5, 2.2] if isinstance(tl, Timeline) else [0.7])
+    for _, panel in panels:
+        heights += ([0.45 * len(panel.nodes) + 0.5, 2.2] if isinstance(panel, Timeline)
+                    else [0.7])
     fig = plt.figure(figsize=(15, sum(heights) + 1.6))
     grid = fig.add_gridspec(len(heights), 3, height_ratios=heights, width_ratios=[3, 1.2, 1.1])
     first: list[Any] = [None, None]  # the axes every row shares its x with, per column
     row = 0
     last_bars: list[Any] = []
-    for label, tl in panels:
-        if not isinstance(tl, Timeline):
+    for label, panel in panels:
+        if not isinstance(panel, Timeline):
             note = fig.add_subplot(grid[row, :])
             note.axis("off")
-            note.text(0.0, 0.5, f"{label}: {tl}", fontsize=10, va="center")
+            note.text(0.0, 0.5, f"{label}: {panel}", fontsize=10, va="center")
             row += 1
             continue
+        tl = panel
         legend_ax = fig.add_subplot(grid[row:row + 2, 2])
         legend_ax.axis("off")
         for col, span in enumerate((whole, close)):
