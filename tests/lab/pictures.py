@@ -237,8 +237,9 @@ def render_side_by_side(panels: Sequence[tuple[str, Timeline | str]], path: Path
     heights: list[float] = []
     for _, panel in panels:
         heights += ([0.45 * len(panel.nodes) + 0.5, 2.2] if isinstance(panel, Timeline)
-                    else [0.7])
-    fig = plt.figure(figsize=(15, sum(heights) + 1.6))
+                    else [0.5])
+    tall = sum(heights) + 1.6
+    fig = plt.figure(figsize=(15, tall))
     grid = fig.add_gridspec(len(heights), 3, height_ratios=heights, width_ratios=[3, 1.2, 1.1])
     first: list[Any] = [None, None]  # the axes every row shares its x with, per column
     row = 0
@@ -280,7 +281,7 @@ def render_side_by_side(panels: Sequence[tuple[str, Timeline | str]], path: Path
     for bars in last_bars[-2:]:
         bars.set_xlabel(f"seconds from the fault: {shown[0].fault}")
     fig.suptitle(f"{shown[0].scenario}\n{run}", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / tall), w_pad=2.5)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
