@@ -2,12 +2,17 @@
 
 Runs the namespace lab (tests/lab) with each speaker in turn, same topology and
 client stream, and writes a markdown table and a JSON file into --out
-(default ./out/bench/): bench-<time>.md/.json and latest.md/.json.
+(default ./out/bench/): bench-<time>.md/.json and latest.md/.json; and the
+timeline pictures into <out>/pictures/: <scenario>-<speaker>[-repN].png and,
+with more than one speaker, <scenario>-speakers.png (side by side, first
+repetition). --pictures docs copies the crash, hang and drain ones to docs/.
 
     sudo /usr/bin/python3 -m tests.bench                     # the default run, 10 repetitions (~29 min)
     sudo /usr/bin/python3 -m tests.bench --reps 3            # a shorter run
     sudo /usr/bin/python3 -m tests.bench --quick             # 1 repetition, short CPU window
     sudo /usr/bin/python3 -m tests.bench --speakers speaker --scenarios crash,hang
+    sudo /usr/bin/python3 -m tests.bench --reps 1 --speakers speaker,frr,healthcheck \
+        --scenarios crash,hang,drain --pictures docs          # the README's pictures
 
 Not part of the test suite (`tests/run.sh` never starts it).
 """
@@ -36,6 +41,9 @@ from tests.lab.system import LabError
 
 SCENARIOS = ("crash", "hang", "drain", "coldstart", "resources", "services", "nodes")
 PER_REP = ("crash", "hang", "drain", "coldstart")
+PICTURED = ("crash", "hang", "drain")
+NOT_RUN = {"drain": "no drain here: the bench drains with `speakerctl withdraw`, "
+                    "this project's command"}
 DEFAULT_REPS = 10
 
 
@@ -69,6 +77,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "(default: `py-spy` on PATH if there is one)")
     p.add_argument("--out", type=Path, default=Path("out/bench"),
                    help="output folder (default ./out/bench/)")
+    p.add_argument("--pictures", type=Path, default=None, metavar="DIR",
+                   help="also copy the crash, hang and drain pictures (side by side, and "
+                        "this project's) to DIR as bench-<scenario>[-speaker].png: "
+                        "--pictures docs regenerates the README's")
     p.add_argument("--quick", action="store_true",
                    help="1 repetition, 10 s CPU windows (a smoke run, not a result)")
     args = p.parse_args(argv)
@@ -94,8 +106,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_speaker(kind: str, args: argparse.Namespace, settings: scenarios.Settings,
-                errors: list[str]) -> dict[str, Any]:
-    """Every per-speaker scenario for one speaker kind, on a lab of its own."""
+                errors: list[str], drawn: dict[str, dict[str, pictures.Timeline]]
+                ) -> dict[str, Any]:
+    """Every per-speaker scenario for one speaker kind, on a lab of its own; the first
+    picture of each scenario goes into drawn[scenario][kind]."""
     raw: dict[str, Any] = {k: [] for k in PER_REP}
     lab = SpeakerLab(kind, nodes=3, exabgp_version=args.exabgp)
     log(f"{LABELS[kind]}: lab {lab.lab_id} up")
@@ -129,6 +143,7 @@ def run_speaker(kind: str, args: argparse.Namespace, settings: scenarios.Setting
                 picture = got.pop("timeline", None)
                 if picture is not None:
                     _draw(picture, args.out, f"{step}-{kind}", rep)
+                    drawn.setdefault(step, {}).setdefault(kind, picture)
                 raw[step].append(got)
                 log(f"  {step} rep {rep + 1}/{args.reps}: " + _brief(step, got))
     except LabError as exc:
@@ -153,6 +168,42 @@ def _draw(picture: pictures.Timeline, out: Path, name: str, rep: int) -> None:
             shutil.copyfile(path, out / "pictures" / f"{name}.png")
     except ImportError as exc:
         log(f"  no picture: {exc} (apt-get install python3-matplotlib)")
+
+
+def side_by_side(drawn: dict[str, dict[str, pictures.Timeline]], speakers: list[str],
+                 out: Path, run: str) -> list[Path]:
+    """<scenario>-speakers.png for each pictured scenario: every speaker of the run in
+    the order given, a note for one that did not run it. None with a single speaker."""
+    if len(speakers) < 2:
+        return []
+    written = []
+    for step in PICTURED:
+        got = drawn.get(step, {})
+        if not got:
+            continue
+        panels: list[tuple[str, pictures.Timeline | str]] = [
+            (LABELS[k], got.get(k) or NOT_RUN.get(step, "no picture: the scenario failed"))
+            for k in speakers]
+        try:
+            written.append(pictures.render_side_by_side(
+                panels, out / "pictures" / f"{step}-speakers.png", run))
+        except ImportError as exc:
+            log(f"  no picture: {exc} (apt-get install python3-matplotlib)")
+            break
+    return written
+
+
+def copy_pictures(out: Path, into: Path) -> list[Path]:
+    """The README's pictures: each pictured scenario side by side and this project's
+    own, copied from out/pictures/ to `into` as bench-<scenario>[-speaker].png."""
+    into.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for step in PICTURED:
+        for source, name in ((f"{step}-speakers.png", f"bench-{step}.png"),
+                             (f"{step}-speaker.png", f"bench-{step}-speaker.png")):
+            if (out / "pictures" / source).exists():
+                copied.append(Path(shutil.copyfile(out / "pictures" / source, into / name)))
+    return copied
 
 
 def _brief(step: str, got: dict[str, Any]) -> str:
@@ -247,10 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     errors: list[str] = summary["errors"]
     per_speaker = [s for s in args.scenario_list if s in (*PER_REP, "resources")]
+    drawn: dict[str, dict[str, pictures.Timeline]] = {}
     try:
         if per_speaker:
             for kind in args.speaker_list:
-                raw = run_speaker(kind, args, settings, errors)
+                raw = run_speaker(kind, args, settings, errors, drawn)
                 summary["speakers"][kind] = summarize_speaker(raw)
                 if kind == "speaker":
                     summary["breakdown"] = breakdown(raw)
@@ -276,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
                 summary["scale"]["nodes"] = {"nodes": args.scale_nodes, "error": str(exc)}
     except KeyboardInterrupt:
         errors.append("interrupted")
+    run = (f"bench {summary['meta']['started']}, ExaBGP {args.exabgp}, repetition 1 of "
+           f"{args.reps}, {os.cpu_count()} CPUs (shared)")
+    for path in side_by_side(drawn, args.speaker_list, args.out, run):
+        log(f"wrote {path}")
+    if args.pictures is not None:
+        for path in copy_pictures(args.out, args.pictures):
+            log(f"copied {path}")
     summary["meta"]["load_end"] = procs.loadavg()
     summary["meta"]["elapsed"] = round(time.monotonic() - t_start, 1)
     summary["targets"] = report.check_targets(summary)

@@ -14,6 +14,10 @@ dependency, never the speaker's):
   router and the FIB change, where the run has them;
 - a title naming the scenario, the speaker and the run.
 
+`render_side_by_side` puts several speakers' pictures of the same fault in one
+PNG (the bench's crash-, hang- and drain-speakers.png): one row per speaker,
+every row on the same time axis and the same query scale.
+
 All times are `time.monotonic()` seconds (the client stream's clock too).
 """
 
@@ -203,6 +207,91 @@ def render(tl: Timeline, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def render_side_by_side(panels: Sequence[tuple[str, Timeline | str]], path: Path,
+                        run: str) -> Path:
+    """Several speakers' pictures of the same fault in one PNG at `path`; returns the path.
+
+    One row per panel, in order: the speaker's FIB lanes over its query bars, left the
+    whole stream, right a close-up, on one time axis (every stream, every close-up) and
+    one query scale; a third column holds the row's legend (its marks with their offsets).
+    A panel given as text instead of a Timeline (a speaker that did not run this fault)
+    is a row that says so. The title is the first picture's scenario and `run`."""
+    shown = [tl for _, tl in panels if isinstance(tl, Timeline)]
+    if not shown:
+        raise ValueError("side by side: no picture to draw, only notes")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names: list[str] = []
+    for one in shown:
+        names += [n for n, _ in one.nodes if n not in names]
+    colours = {name: NODE_COLOURS[i % len(NODE_COLOURS)] for i, name in enumerate(names)}
+    whole = (min(tl.span[0] for tl in shown), max(tl.span[1] for tl in shown))
+    zooms = [zoom_span(tl) for tl in shown]
+    close = (min(z[0] for z in zooms), max(z[1] for z in zooms))
+    top = max(_peak(tl) for tl in shown)
+    heights: list[float] = []
+    for _, panel in panels:
+        heights += ([0.45 * len(panel.nodes) + 0.5, 2.2] if isinstance(panel, Timeline)
+                    else [0.5])
+    tall = sum(heights) + 1.6
+    fig = plt.figure(figsize=(15, tall))
+    grid = fig.add_gridspec(len(heights), 3, height_ratios=heights, width_ratios=[3, 1.2, 1.1])
+    first: list[Any] = [None, None]  # the axes every row shares its x with, per column
+    row = 0
+    last_bars: list[Any] = []
+    for label, panel in panels:
+        if not isinstance(panel, Timeline):
+            note = fig.add_subplot(grid[row, :])
+            note.axis("off")
+            note.text(0.0, 0.5, f"{label}: {panel}", fontsize=10, va="center")
+            row += 1
+            continue
+        tl = panel
+        legend_ax = fig.add_subplot(grid[row:row + 2, 2])
+        legend_ax.axis("off")
+        for col, span in enumerate((whole, close)):
+            lanes = fig.add_subplot(grid[row, col], sharex=first[col])
+            bars = fig.add_subplot(grid[row + 1, col], sharex=lanes)
+            first[col] = first[col] or lanes
+            _draw(tl, lanes, bars, span, colours, legend=col == 0)
+            lanes.set_ylim(-0.6, len(tl.nodes) - 0.4)
+            lanes.tick_params(labelbottom=False)
+            bars.set_ylim(0, max(top, 1) * 1.1)
+            bars.set_xlabel("")
+            if col == 0:
+                lanes.set_yticks(range(len(tl.nodes)),
+                                 list(reversed([f"{n} in FIB" for n, _ in tl.nodes])))
+                lanes.set_title(f"{label} · {tl.run}", loc="left", fontsize=9)
+                bars.set_ylabel(f"per {BUCKET * 1000:.0f} ms")
+                handles, labels = bars.get_legend_handles_labels()
+                legend_ax.legend(handles, labels, loc="center left", fontsize=7,
+                                 frameon=False)
+            else:
+                lanes.set_yticks([])
+                bars.tick_params(labelleft=False)
+                if row == 0:
+                    lanes.set_title("close-up", fontsize=10)
+            last_bars.append(bars)
+        row += 2
+    for bars in last_bars[-2:]:
+        bars.set_xlabel(f"seconds from the fault: {shown[0].fault}")
+    fig.suptitle(f"{shown[0].scenario}\n{run}", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / tall), w_pad=2.5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _peak(tl: Timeline) -> int:
+    """The highest stacked bar of `tl`: answered and failed queries in one bucket."""
+    _, answered, failed = tl.buckets()
+    return max((sum(c) for c in zip(*answered.values(), failed, strict=True)), default=0)
 
 
 def _draw(tl: Timeline, lanes: Any, bars: Any, span: tuple[float, float],

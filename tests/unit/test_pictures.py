@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.pictures import BUCKET, Timeline, render
+from tests.lab.pictures import BUCKET, Timeline, render, render_side_by_side
 
 T0 = 1000.0
 NODES = [("dns1", frozenset({"fd00::1", "fe80::1"})), ("dns2", frozenset({"fd00::2"}))]
@@ -57,3 +57,65 @@ def test_render_writes_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     path = render(timeline(), tmp_path / "deep" / "crash.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_side_by_side_draws_a_row_per_speaker_on_one_time_axis(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib import image
+
+    other = timeline(speaker="FRR static", fib=[(T0 - 1.0, BOTH)], marks={}, span=(-2.0, 5.0))
+    path = render_side_by_side([("this project", timeline()), ("FRR static", other),
+                                ("ExaBGP healthcheck", "no drain in the bench")],
+                               tmp_path / "deep" / "crash-speakers.png", "unit test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width = image.imread(path).shape[:2]
+    alone = image.imread(render(timeline(), tmp_path / "alone.png")).shape[0]
+    assert width > 0 and height > alone  # two rows of lanes and bars, and the note
+
+
+def test_side_by_side_shares_the_x_range_of_every_stream_and_every_close_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    figures: list[object] = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig: figures.append(fig))
+    other = timeline(fib=[(T0 - 1.0, BOTH)], marks={"FIB change": 1.5}, span=(-2.0, 5.0))
+    render_side_by_side([("this project", timeline()), ("FRR static", other)],
+                        tmp_path / "crash.png", "unit test")
+    fig = figures[0]
+    real_close(fig)
+    ranges = {tuple(round(x, 3) for x in ax.get_xlim()) for ax in fig.axes  # type: ignore[attr-defined]
+              if ax.axison}
+    assert ranges == {(-2.0, 5.0), (-0.05, 1.6)}  # the streams' union; the close-ups' union
+
+
+def test_side_by_side_needs_at_least_one_picture(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no picture"):
+        render_side_by_side([("FRR static", "no drain")], tmp_path / "x.png", "unit test")
+
+
+def test_the_bench_draws_side_by_side_only_with_several_speakers(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from tests.bench.__main__ import side_by_side
+
+    drawn = {"crash": {"speaker": timeline(), "frr": timeline(speaker="FRR")},
+             "drain": {"speaker": timeline()}}
+    assert side_by_side(drawn, ["speaker"], tmp_path, "unit test") == []
+    written = side_by_side(drawn, ["speaker", "frr"], tmp_path, "unit test")
+    assert [p.name for p in written] == ["crash-speakers.png", "drain-speakers.png"]
+    assert not (tmp_path / "pictures" / "hang-speakers.png").exists()
+
+
+def test_the_bench_copies_the_readme_pictures(tmp_path: Path) -> None:
+    from tests.bench.__main__ import copy_pictures
+
+    shown = tmp_path / "out" / "pictures"
+    shown.mkdir(parents=True)
+    for name in ("crash-speakers.png", "crash-speaker.png", "crash-frr.png", "hang-speaker.png"):
+        (shown / name).write_bytes(name.encode())
+    copied = copy_pictures(tmp_path / "out", tmp_path / "docs")
+    assert sorted(p.name for p in copied) == ["bench-crash-speaker.png", "bench-crash.png",
+                                              "bench-hang-speaker.png"]
+    assert (tmp_path / "docs" / "bench-crash.png").read_bytes() == b"crash-speakers.png"
