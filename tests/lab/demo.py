@@ -74,6 +74,17 @@ class Demo:
         for line in text.rstrip().splitlines():
             self.out(f"  {line}")
 
+    def verdict(self, name: str, started: float) -> int:
+        """Print the demo's outcome: 0 if every check passed, else 1 with the failures."""
+        elapsed = time.monotonic() - started
+        if self.failures:
+            print(f"\n{name} FAILED after {elapsed:.0f} s: {len(self.failures)} check(s) failed:")
+            for failure in self.failures:
+                print(f"  - {failure}")
+            return 1
+        print(f"\n{name} OK: every step behaved ({elapsed:.0f} s)")
+        return 0
+
     def check(self, ok: bool, what: str) -> bool:
         self.out(f"  {'OK  ' if ok else 'FAIL'} {what}")
         if not ok:
@@ -304,14 +315,7 @@ def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind",
         left = lab.down()
         demo.check(not left, "no namespace, process or run directory left"
                    + (f" (left: {', '.join(left)})" if left else ""))
-    elapsed = time.monotonic() - started
-    if demo.failures:
-        print(f"\nDEMO FAILED after {elapsed:.0f} s: {len(demo.failures)} check(s) failed:")
-        for failure in demo.failures:
-            print(f"  - {failure}")
-        return 1
-    print(f"\nDEMO OK: every step behaved ({elapsed:.0f} s)")
-    return 0
+    return demo.verdict("DEMO", started)
 
 
 if __name__ == "__main__":

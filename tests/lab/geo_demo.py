@@ -95,11 +95,4 @@ def run(exabgp_version: str = "4.2") -> int:
         left = geo.down()
         demo.check(not left, "no namespace, process or run directory left"
                    + (f" (left: {', '.join(left)})" if left else ""))
-    elapsed = time.monotonic() - started
-    if demo.failures:
-        print(f"\nGEO DEMO FAILED after {elapsed:.0f} s: {len(demo.failures)} check(s) failed:")
-        for failure in demo.failures:
-            print(f"  - {failure}")
-        return 1
-    print(f"\nGEO DEMO OK: every step behaved ({elapsed:.0f} s)")
-    return 0
+    return demo.verdict("GEO DEMO", started)
