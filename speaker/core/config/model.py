@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_PATH",
     "DEFAULT_SOCKET",
     "DEFAULT_STATE_DIR",
+    "DNSSEC_ACTIONS",
     "LOOPBACK",
     "OUTCOME_CODES",
     "RCODES",
@@ -32,6 +33,7 @@ __all__ = [
     "Control",
     "DnsCheck",
     "DnsStatistics",
+    "DnssecCheck",
     "Expect",
     "Flap",
     "Hooks",
@@ -170,7 +172,34 @@ class SoaCheck:
                 f"vs master {host(self.master, self.master_port)}")
 
 
-Check = DnsCheck | SoaCheck
+DNSSEC_ACTIONS = ("withdraw", "warn")
+
+
+@dataclass(frozen=True)
+class DnssecCheck:
+    """Signatures about to expire: the RRSIGs `server` serves for `zone`'s SOA, DNSKEY and
+    `names` ((name, type) pairs), each with at least `min_validity` seconds left.
+
+    With `validate`, only signatures that verify against the zone's DNSKEY count
+    (speaker.core.signatures); then `action` (withdraw, or only warn).
+    """
+
+    server: IPAddress
+    zone: str
+    names: tuple[tuple[str, str], ...] = ()
+    port: int = 53
+    min_validity: float = 86400.0
+    validate: bool = False
+    action: str = "withdraw"
+    timeout: float | None = None
+    type: str = "dnssec"
+
+    def describe(self) -> str:
+        host = f"[{self.server}]" if self.server.version == 6 else str(self.server)
+        return f"dnssec check {self.zone} at {host}:{self.port}"
+
+
+Check = DnsCheck | SoaCheck | DnssecCheck
 
 
 @dataclass(frozen=True)
