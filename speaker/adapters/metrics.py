@@ -94,6 +94,10 @@ SERVICE_GAUGES: dict[str, tuple[str, str, list[str]]] = {
     "desired": ("speaker_prefix_desired",
                 "1 when health says the prefix should be announced, else 0.",
                 ["service", "prefix"]),
+    "dnssec": ("speaker_dnssec_validity_seconds",
+               "Seconds left, at the dnssec check's last round, until the first of the zone's "
+               "signatures expires (negative: expired); absent while the check gets no "
+               "signed answer.", ["service", "check", "zone"]),
     "failing": ("speaker_service_failure",
                 "1 for the kind of the service's last failing round (soft: timeouts of a busy "
                 "server, hard: the rest); 0 for both after a pass.", ["service", "kind"]),
@@ -243,6 +247,8 @@ class Prometheus:
             for c in svc["checks"]:
                 if c.get("warning"):
                     warning.add_metric([name, c["check"], c["code"]], 1)
+                if c.get("validity") is not None:
+                    gauge["dnssec"].add_metric([name, c["check"], c["zone"]], c["validity"])
             for p in svc["prefixes"]:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)

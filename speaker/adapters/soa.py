@@ -12,17 +12,16 @@ warning (the engine logs it, status and metrics show it).
 from __future__ import annotations
 
 import asyncio
-import errno
 import time
 from collections.abc import Awaitable, Callable
 
-import dns.exception
 import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from speaker.adapters.dnsquery import exchange
 from speaker.core import config
 from speaker.core.freshness import Freshness, Soa, judge
 from speaker.core.verdicts import Outcome
@@ -32,27 +31,12 @@ __all__ = ["SoaProbe", "ask_soa"]
 
 async def ask_soa(server: str, port: int, zone: str, timeout: float) -> Soa | tuple[str, str]:
     """The zone's SOA as `server` serves it (authoritatively), or (code, reason)."""
-    from dns import asyncquery  # 0.2 s of imports (httpx): only when a soa check runs
-
     name = dns.name.from_text(zone)
     query = dns.message.make_query(name, dns.rdatatype.SOA)
     query.flags &= ~dns.flags.RD
-    try:
-        response = await asyncquery.udp(query, server, timeout=timeout, port=port,
-                                         ignore_unexpected=True)
-        if response.flags & dns.flags.TC:
-            response = await asyncquery.tcp(query, server, timeout=timeout, port=port)
-    except (dns.exception.Timeout, TimeoutError):
-        return "timeout", f"timeout after {timeout:g} s"
-    except ConnectionRefusedError:
-        return "refused", "connection refused (nothing listening on the port)"
-    except EOFError:
-        return "refused", "connection closed by the server"
-    except OSError as exc:
-        code = errno.errorcode.get(exc.errno or 0, "error")
-        return "os-error", f"cannot send: {exc.strerror or exc} ({code})"
-    except dns.exception.DNSException as exc:
-        return "malformed", f"bad response ({exc.__class__.__name__}: {exc})"
+    response = await exchange(query, server, port, timeout)
+    if isinstance(response, tuple):
+        return response
     rcode = dns.rcode.to_text(response.rcode())
     if rcode != "NOERROR":
         return "rcode", f"rcode {rcode} for SOA {zone}"

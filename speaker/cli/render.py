@@ -66,6 +66,8 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
             lines.append(["prefix", item["prefix"], _prefix_state(item)])
         for check in service["checks"]:
             verdict = "ok" if check["ok"] else f"FAIL {check['reason']}"
+            if check["ok"] and check.get("validity") is not None:  # dnssec: the time left
+                verdict = f"ok  {check['reason'].split(': ', 1)[-1]}"
             if check["ok"] and check.get("warning"):
                 verdict = f"WARN {check['warning']}"
             lines.append(["check", check["check"], f"{check['latency_ms']:.1f} ms  {verdict}"])

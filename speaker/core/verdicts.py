@@ -26,6 +26,7 @@ class Outcome:
     latency: float  # seconds from send to verdict
     code: str = "ok"  # short machine-readable class: ok, timeout, refused, rcode, ...
     warning: str = ""  # worth a look though not a failure (the soa check's unreachable master)
+    validity: float | None = None  # a dnssec check: seconds its first signature has left
 
 
 def classify(check: config.DnsCheck, response: dns.message.Message) -> tuple[str, str]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from speaker.core.config import Check, DnssecCheck
 from speaker.core.maintenance import Maintenance
 from speaker.core.routes import RouteBook
+from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection
 from speaker.engine.runs import ServiceRun
 
@@ -44,12 +46,7 @@ def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], 
         "degraded_for": (None if run.degraded.since is None
                          else round(now - run.degraded.since, 1)),
         "peers_up": run.degraded.peers_up,
-        "checks": [
-            {"check": p.check.describe(), "ok": o.ok, "code": o.code,
-             "reason": o.reason, "warning": o.warning,
-             "latency_ms": round(o.latency * 1000, 2)}
-            for p, o in zip(run.probes, run.outcomes, strict=False)
-        ],
+        "checks": [_check(p.check, o) for p, o in zip(run.probes, run.outcomes, strict=False)],
         "prefixes": [
             {"prefix": str(p), "desired": "announced" if book.desired(p) else "withdrawn",
              "confirmed": book.confirmed(p).value,
@@ -57,6 +54,14 @@ def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], 
             for p in svc.prefixes
         ],
     }
+
+
+def _check(check: Check, o: Outcome) -> dict[str, Any]:
+    entry = {"check": check.describe(), "ok": o.ok, "code": o.code, "reason": o.reason,
+             "warning": o.warning, "latency_ms": round(o.latency * 1000, 2)}
+    if isinstance(check, DnssecCheck) and o.validity is not None:  # a dnssec check's round
+        entry.update(zone=check.zone, validity=round(o.validity, 1))
+    return entry
 
 
 def _maintenance(m: Maintenance) -> dict[str, Any]:
