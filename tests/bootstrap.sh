@@ -12,6 +12,9 @@ APT_PACKAGES=(
   # the lab: router, DNS servers (BIND, PowerDNS with its bind backend), client tools, namespaces
   frr bird2 bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   dnsperf   # the overload lab test's load generator (tests/e2e/test_lab_overload.py)
+  # the dnssec check: validate: true (python3-dnspython only recommends cryptography), and
+  # its lab test's signed zone: dnssec-keygen, dnssec-signzone, rndc (tests/lab/dnssec.py)
+  python3-cryptography bind9-utils
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)

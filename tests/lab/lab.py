@@ -33,7 +33,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.lab import bird, master, render, state
+from tests.lab import bird, dnssec, master, render, state
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
 from tests.lab.system import (
@@ -153,7 +153,8 @@ class Lab:
                  external_exabgp: dict[str, ExternalExabgp] | None = None,
                  dns: str = "bind", hidden_master: bool = False,
                  soa: dict[str, object] | None = None, router: str = "frr",
-                 topology: Topology | None = None) -> None:
+                 topology: Topology | None = None,
+                 dnssec: dict[str, object] | None = None) -> None:
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
         self.router_kind = router
@@ -169,6 +170,8 @@ class Lab:
             self.topo = dataclasses.replace(
                 self.topo, namespaces=(*self.topo.namespaces, master.namespace(self.lab_id)))
         self.soa = dict(soa or {})  # the soa check's extra keys (max_lag, action, ...)
+        # a signed zone on every node and its dnssec check's extra keys (tests/lab/dnssec.py)
+        self.dnssec = None if dnssec is None else dict(dnssec)
         self.exabgp_version = exabgp_version
         self.process = process
         self.server: DnsServer = server(dns)  # the nodes' DNS server: bind or pdns
@@ -471,6 +474,8 @@ class LabNode:
         if self.lab.master is not None:
             self.lab.master.write_secondary(self)
             more.append(master.soa_check(self.address, self.lab.master.address, **self.lab.soa))
+        if self.lab.dnssec is not None:
+            more.append(dnssec.prepare(self, **self.lab.dnssec))
         wrapper = self.dir / "run-speaker"
         wrapper.write_text(render.run_script(REPO, self.config,
                                              standin=self.lab.process == "standin"))

@@ -64,12 +64,14 @@ def bgpd_conf(topo: Topology) -> str:
     return "\n".join(lines)
 
 
-def named_conf(node: Node, directory: Path, with_zone: bool = True) -> str:
-    """One authoritative named per node: own directory, no control channel."""
+def named_conf(node: Node, directory: Path, with_zone: bool = True,
+               zone_file: str = "db.example.com", controls: str = "controls { };\n") -> str:
+    """One authoritative named per node: own directory, no control channel (unless
+    `controls`: the signed lab's, tests/lab/dnssec.py, which also names its `zone_file`)."""
     zone = (
         f'zone "{node.zone}" {{\n'
         f"    type primary;\n"
-        f'    file "{directory / "db.example.com"}";\n'
+        f'    file "{directory / zone_file}";\n'
         f"}};\n"
     )
     return (
@@ -88,7 +90,7 @@ def named_conf(node: Node, directory: Path, with_zone: bool = True) -> str:
         "    notify no;\n"
         f'    server-id "{node.name}";\n'
         "};\n"
-        "controls { };\n"
+        + controls +
         # the speaker reads the served-query rate here (dns_statistics in speaker.yaml)
         "statistics-channels { inet 127.0.0.1 port 8053 allow { 127.0.0.1; }; };\n"
         + (zone if with_zone else "")
