@@ -12,6 +12,7 @@ APT_PACKAGES=(
   # the lab: router, DNS servers (BIND, PowerDNS with its bind backend), client tools, namespaces
   frr bird2 bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   dnsperf   # the overload lab test's load generator (tests/e2e/test_lab_overload.py)
+  gobgpd   # GoBGP as the router, checked at the BGP level (tests/e2e/test_lab_gobgp.py)
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
@@ -41,6 +42,12 @@ if ((${#missing[@]})); then
   chmod 755 /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# gobgpd's postinst enables its unit (it starts only with /etc/gobgpd.conf): the lab runs
+# its own gobgpd in a router namespace, none may run on the host.
+if [ -d /run/systemd/system ] && systemctl is-enabled -q gobgpd.service 2>/dev/null; then
+  systemctl disable --now gobgpd.service >&2
 fi
 
 # Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3
