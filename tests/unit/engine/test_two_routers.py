@@ -11,16 +11,9 @@ from __future__ import annotations
 from speaker.cli import render
 from speaker.core import config
 from speaker.core.exabgp_api import NeighborState
-from tests.unit.engine_rig import EngineRig
+from tests.unit.engine_rig import ONE_SERVICE, EngineRig
 
-YAML = """
-services:
-  - name: dns
-    prefixes: ["2001:db8::100/128"]
-    checks:
-      - {type: dns, server: "2001:db8::100", qname: example.com.}
-    timing: {rise: 1, fall: 1}
-"""
+YAML = ONE_SERVICE
 ROUTER1, ROUTER2, LOCAL = "fd00::1", "fd00::2", "fd00::50"
 
 
