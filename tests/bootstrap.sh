@@ -15,6 +15,7 @@ APT_PACKAGES=(
   # the dnssec check: validate: true (python3-dnspython only recommends cryptography), and
   # its lab test's signed zone: dnssec-keygen, dnssec-signzone, rndc (tests/lab/dnssec.py)
   python3-cryptography bind9-utils
+  gobgpd   # GoBGP as the router, checked at the BGP level (tests/e2e/test_lab_gobgp.py)
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
@@ -44,6 +45,12 @@ if ((${#missing[@]})); then
   chmod 755 /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# gobgpd's postinst enables its unit (it starts only with /etc/gobgpd.conf): the lab runs
+# its own gobgpd in a router namespace, none may run on the host.
+if [ -d /run/systemd/system ] && systemctl is-enabled -q gobgpd.service 2>/dev/null; then
+  systemctl disable --now gobgpd.service >&2
 fi
 
 # Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3

@@ -16,7 +16,8 @@ from tests.lab.topology import ANYCAST
 
 def _up(args: argparse.Namespace) -> int:
     lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process,
-              dns=args.dns, hidden_master=args.hidden_master, router=args.router)
+              dns=args.dns, hidden_master=args.hidden_master, router=args.router,
+              routers=args.routers)
     try:
         lab.up(timeout=args.timeout)
     except LabError as exc:
@@ -33,8 +34,14 @@ def _up(args: argparse.Namespace) -> int:
     if args.router == "bird":
         print(f"            ip netns exec {topo.router_ns} birdc -s {lab.bird_socket} "
               "show protocols")
+    elif args.router == "gobgp":
+        print(f"            ip netns exec {topo.router_ns} gobgp global rib -a ipv6   "
+              "(GoBGP: RIB only, no FIB)")
     else:
         print(f"            vtysh -N {topo.frr_name} -c 'show bgp ipv6 unicast summary'")
+    for more in lab.more_routers.topos:
+        print(f"  router2   ip netns exec {more.router_ns} ip -6 route show {topo.anycast}")
+        print(f"            vtysh -N {more.frr_name} -c 'show bgp ipv6 unicast summary'")
     print(f"  client    ip netns exec {topo.client_ns} dig @{topo.anycast} example.com AAAA +nsid")
     for node in lab.nodes:
         print(f"  {node.name}      ip netns exec {node.ns} ...   (config {node.config})")
@@ -84,6 +91,10 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.router == "gobgp" or args.routers != 1:
+        print("the demo runs with one router that has a FIB: drop --routers, use --router "
+              "frr or bird (GoBGP: `up --router gobgp`)", file=sys.stderr)
+        return 2
     if args.geo:
         from tests.lab import geo_demo
 
@@ -122,7 +133,11 @@ def parser() -> argparse.ArgumentParser:
                         help="a hidden master (BIND primary, own netns) and the nodes its "
                              "secondaries, each with a soa check (needs --dns bind)")
         sp.add_argument("--router", choices=ROUTERS, default="frr",
-                        help="the router: FRR (default) or BIRD 2 (merge paths on)")
+                        help="the router: FRR (default), BIRD 2 (merge paths on) or GoBGP "
+                             "(RIB only, no FIB)")
+        sp.add_argument("--routers", type=int, choices=(1, 2), default=1,
+                        help="FRR routers on the guest link, each node peering with all "
+                             "(default 1; tests/lab/routers.py)")
 
     up = sub.add_parser("up", help="start a lab and leave it running")
     common(up)

@@ -33,7 +33,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.lab import bird, dnssec, master, render, state
+from tests.lab import bird, dnssec, gobgp, master, render, state
+from tests.lab import routers as routers_
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
 from tests.lab.system import (
@@ -62,7 +63,7 @@ BINARIES = (FRR_BIN / "zebra", FRR_BIN / "bgpd", Path("/usr/bin/vtysh"),
 SAFE_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-ROUTERS = ("frr", "bird")
+ROUTERS = ("frr", "bird", "gobgp")
 
 
 def missing_requirements(exabgp_version: str = DEFAULT_EXABGP, dns: str = "bind",
@@ -71,7 +72,7 @@ def missing_requirements(exabgp_version: str = DEFAULT_EXABGP, dns: str = "bind"
     problems = []
     if os.geteuid() != 0:
         problems.append("must run as root (network namespaces)")
-    extra = bird.BINARIES if router == "bird" else ()
+    extra = {"bird": bird.BINARIES, "gobgp": gobgp.BINARIES}.get(router, ())
     for path in (*BINARIES, *extra, server(dns).binary,
                  EXABGP.get(exabgp_version, Path("/nonexistent"))):
         if not path.exists():
@@ -153,7 +154,7 @@ class Lab:
                  external_exabgp: dict[str, ExternalExabgp] | None = None,
                  dns: str = "bind", hidden_master: bool = False,
                  soa: dict[str, object] | None = None, router: str = "frr",
-                 topology: Topology | None = None,
+                 topology: Topology | None = None, routers: int = 1,
                  dnssec: dict[str, object] | None = None) -> None:
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
@@ -169,6 +170,7 @@ class Lab:
                 raise ValueError("hidden_master needs dns='bind' (BIND secondaries)")
             self.topo = dataclasses.replace(
                 self.topo, namespaces=(*self.topo.namespaces, master.namespace(self.lab_id)))
+        self.topo = routers_.topology(self.topo, routers)  # routers=2: a second router
         self.soa = dict(soa or {})  # the soa check's extra keys (max_lag, action, ...)
         # a signed zone on every node and its dnssec check's extra keys (tests/lab/dnssec.py)
         self.dnssec = None if dnssec is None else dict(dnssec)
@@ -183,6 +185,7 @@ class Lab:
         self.owner: int | None = os.getpid()
         self.log = log or (lambda _msg: None)
         self.router = Router(self)
+        self.more_routers = routers_.Redundant(self, routers)
         self.client = Client(self)
         self.nodes = [LabNode(self, n) for n in self.topo.nodes]
         self.master = master.HiddenMaster(self) if hidden_master else None
@@ -221,7 +224,7 @@ class Lab:
                 "owner": self.owner,
                 "owner_start": start_time(self.owner) if self.owner else None,
                 "netns": list(self.topo.namespaces),
-                "dirs": [str(self.root), str(self.frr_dir)],
+                "dirs": [str(self.root), str(self.frr_dir), *self.more_routers.dirs],
                 "procs": [p.record() for p in self.procs.values()],
                 "exabgp": self.exabgp_version,
                 "process": self.process,
@@ -276,6 +279,7 @@ class Lab:
                 self.master.write_configs()
             self._write_configs()
             self._start_router()
+            self.more_routers.start()
             if self.master is not None:
                 self.master.start()
             for node in self.nodes:
@@ -350,6 +354,8 @@ class Lab:
         rdir.mkdir(mode=0o755)
         if self.router_kind == "bird":
             (rdir / "bird.conf").write_text(bird.conf(self.topo))
+        elif self.router_kind == "gobgp":
+            (rdir / "gobgpd.toml").write_text(gobgp.conf(self.topo))
         else:
             (rdir / "zebra.conf").write_text(render.zebra_conf(self.topo))
             (rdir / "bgpd.conf").write_text(render.bgpd_conf(self.topo))
@@ -359,9 +365,9 @@ class Lab:
             node.write_configs()
 
     def _start_router(self) -> None:
-        import grp
-        import pwd
-
+        if self.router_kind == "gobgp":
+            gobgp.start(self)
+            return
         if self.router_kind == "bird":
             rdir = self.root / "router"
             sock = self.bird_socket
@@ -369,19 +375,7 @@ class Lab:
                        rdir / "bird.log")
             wait_for(sock.exists, 10, what="BIRD's control socket")
             return
-        self.frr_dir.mkdir(mode=0o755, exist_ok=False)
-        os.chown(self.frr_dir, pwd.getpwnam("frr").pw_uid, grp.getgrnam("frr").gr_gid)
-        self._save()
-        rdir = self.root / "router"
-        name = self.topo.frr_name
-        self.spawn("router/zebra", self.topo.router_ns,
-                   [str(FRR_BIN / "zebra"), "-N", name, "-f", str(rdir / "zebra.conf"),
-                    "--log", "stdout"], rdir / "zebra.log")
-        wait_for(lambda: (self.frr_dir / "zserv.api").exists(), 10, what="zebra's zserv.api")
-        self.spawn("router/bgpd", self.topo.router_ns,
-                   [str(FRR_BIN / "bgpd"), "-N", name, "-f", str(rdir / "bgpd.conf"),
-                    "--log", "stdout"], rdir / "bgpd.log")
-        wait_for(lambda: (self.frr_dir / "bgpd.vty").exists(), 10, what="bgpd's vty socket")
+        routers_.start_frr(self, "router", self.topo, self.root / "router")
 
     @property
     def bird_socket(self) -> Path:
@@ -389,6 +383,8 @@ class Lab:
 
     def wait_ecmp(self, count: int | None = None, timeout: float = 30.0) -> float:
         """Wait until the anycast route has `count` (default: all) next hops; seconds taken."""
+        if self.router_kind == "gobgp":  # no FIB: the paths in GoBGP's RIB instead
+            return gobgp.wait_paths(self, count, timeout)
         want = {str(n.address) for n in self.topo.nodes} if count is None else None
         t0 = time.monotonic()
 
@@ -399,6 +395,8 @@ class Lab:
         wait_for(ok, timeout, interval=0.02,
                  what=f"{count or len(self.nodes)} next hops for {self.anycast} "
                       f"(now: {sorted(self.router.nexthops())})")
+        if count is None:
+            self.more_routers.wait_ecmp(timeout)
         return time.monotonic() - t0
 
     # -- reset and down ------------------------------------------------------------
@@ -415,6 +413,7 @@ class Lab:
     def down(self) -> list[str]:
         """Stop everything, delete namespaces and directories; return what is left (empty)."""
         self.router.close()
+        self.more_routers.close()
         leftovers = state.teardown(self.root, live=self.procs)
         self.is_up = False
         for proc in self.procs.values():
@@ -426,7 +425,7 @@ class Lab:
     def leftovers(self) -> list[str]:
         return state.leftovers({
             "netns": list(self.topo.namespaces),
-            "dirs": [str(self.root), str(self.frr_dir)],
+            "dirs": [str(self.root), str(self.frr_dir), *self.more_routers.dirs],
             "procs": [p.record() for p in self.procs.values()],
         })
 

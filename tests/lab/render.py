@@ -170,15 +170,24 @@ HOLD_TIME = 3  # as shipped in conf/speaker.conf
 
 def exabgp_conf(topo: Topology, node: Node, run: Path, hold_time: int = HOLD_TIME,
                 extra: tuple[str, ...] = ()) -> str:
-    """ExaBGP for one node: one neighbour (the router), the process block; `extra`: more
-    statements of the neighbour (`md5-password "x"`, `incoming-ttl 255`), without the ';'."""
+    """ExaBGP for one node: one neighbour per router (topo.router_address, then topo.peers),
+    the process block; `extra`: more statements of each neighbour (`md5-password "x"`,
+    `incoming-ttl 255`), without the ';'."""
     return (
         "process speaker {\n"
         f"    run {run};\n"
         "    encoder json;\n"
         "}\n"
+        + "".join(_neighbor(topo, node, address, hold_time, extra)
+                  for address in (topo.router_address, *topo.peers))
+    )
+
+
+def _neighbor(topo: Topology, node: Node, address: object, hold_time: int,
+              extra: tuple[str, ...]) -> str:
+    return (
         "\n"
-        f"neighbor {topo.router_address} {{\n"
+        f"neighbor {address} {{\n"
         '    description "lab virtual router";\n'
         f"    router-id {node.router_id};\n"
         f"    local-address {node.address};\n"

@@ -52,6 +52,8 @@ class Topology:
     bridge: str = "br0"
     client_port: str = "vc"
     namespaces: tuple[str, ...] = field(default=())
+    # more routers every node peers with besides router_address (tests.lab.routers)
+    peers: tuple[ipaddress.IPv6Address, ...] = ()
 
     @property
     def frr_name(self) -> str:

@@ -14,6 +14,16 @@ from speaker.engine import Speaker
 from speaker.ports import Addresses, HookRunner, MaintenanceStore
 from tests.fakes import Clock, Probes, Sink, Store
 
+# One service, one prefix, one check, rise and fall 1: the engine tests' smallest config.
+ONE_SERVICE = """
+services:
+  - name: dns
+    prefixes: ["2001:db8::100/128"]
+    checks:
+      - {type: dns, server: "2001:db8::100", qname: example.com.}
+    timing: {rise: 1, fall: 1}
+"""
+
 
 class EngineRig:
     def __init__(self, cfg: config.Config, addresses: Addresses | None = None,

@@ -9,16 +9,9 @@ from speaker.cli.doctor import Verdict
 from speaker.core import config
 from speaker.core.exabgp_api import NeighborState
 from speaker.core.resets import COUNT, QUICK, WINDOW, Resets
-from tests.unit.engine_rig import EngineRig
+from tests.unit.engine_rig import ONE_SERVICE, EngineRig
 
-YAML = """
-services:
-  - name: dns
-    prefixes: ["2001:db8::100/128"]
-    checks:
-      - {type: dns, server: "2001:db8::100", qname: example.com.}
-    timing: {rise: 1, fall: 1}
-"""
+YAML = ONE_SERVICE
 PEER = "fd00::1"
 MARTIAN = "notification received (3,3) UPDATE message error / invalid NEXT_HOP attribute"
 
