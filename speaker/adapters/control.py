@@ -258,7 +258,8 @@ class ControlServer:
             refused = await self._drain(drained, graceful, send)
             if refused is not None:
                 return refused
-        await send(f"withdrawing {', '.join(names)}: maintenance recorded")
+        await send(f"graceful drain over: withdrawing {', '.join(names)}" if drained
+                   else f"withdrawing {', '.join(names)}: maintenance recorded")
         if not await self.speaker.wait_settled(names, SETTLE_TIMEOUT):
             return protocol.error(
                 protocol.NOT_CONFIRMED,
