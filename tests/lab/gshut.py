@@ -41,25 +41,28 @@ def paths(lab: Lab) -> dict[str, Path]:
     return out
 
 
-_BIRD_ROUTE = re.compile(r"^\s*(?:\S+/\d+\s+)?\s*(unicast|via)")
+_BEST = re.compile(r"\]\s+\*")  # `unicast [dns1 12:00:00] * (100)`: the best route
 
 
 def _bird_paths(text: str) -> dict[str, Path]:
-    """`show route all` of one prefix: a block per route, `BGP.next_hop`, `BGP.local_pref`
-    and `BGP.community` lines; the first route of the block list is BIRD's best."""
+    """`show route ... all` of one prefix: a block per route (its first line has
+    `unicast [`, a `*` after the protocol for the best), then `BGP.next_hop`,
+    `BGP.local_pref` and `BGP.community` lines. `multipath` is "the best route" here:
+    BIRD's RIB does not say which routes `merge paths` merged (the FIB does)."""
     out: dict[str, Path] = {}
     blocks: list[dict[str, str]] = []
     for line in text.splitlines():
-        if _BIRD_ROUTE.match(line) or " unicast [" in line:
+        if " unicast [" in line:
             blocks.append({"head": line})
         elif blocks and ":" in line:
             key, _, value = line.strip().partition(":")
             blocks[-1][key.strip()] = value.strip()
-    for i, block in enumerate(blocks):
-        hop = block.get("BGP.next_hop", "").split()[0] if block.get("BGP.next_hop") else ""
+    for block in blocks:
+        hop = (block.get("BGP.next_hop") or "").split()
         pref = block.get("BGP.local_pref")
-        out[hop] = Path(int(pref) if pref else None, "(65535,0)" in block.get("BGP.community", "")
-                        .replace(" ", ""), i == 0 or "*" in block["head"])
+        gshut = "(65535,0)" in block.get("BGP.community", "").replace(" ", "")
+        out[hop[0] if hop else ""] = Path(int(pref) if pref else None, gshut,
+                                          bool(_BEST.search(block["head"])))
     return out
 
 
