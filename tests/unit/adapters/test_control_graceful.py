@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from speaker.cli.render import render_status
 from speaker.core import protocol
 from speaker.core.gshut import GRACEFUL_SHUTDOWN
 from tests.unit.rig import PREFIX, Rig, ask, run
@@ -41,8 +42,11 @@ def test_graceful_withdraw_announces_with_gshut_waits_then_withdraws(folder: Pat
         assert rig.sink.lines[-1].startswith(f"announce route {PREFIX}")
         assert rig.store.load()["dns"][0].reason == "kernel"  # recorded before the drain
         rig.clock.advance(20)
-        dns = dns_status((await ask(rig, "status"))[0])
+        [status] = await ask(rig, "status")
+        dns = dns_status(status)
         assert dns["state"] == "draining" and dns["draining"]["withdrawn_in"] == 40
+        shown = "\n".join(render_status(status["result"], rig.wall()))
+        assert "draining (graceful shutdown, community 65535:0): withdrawn in 40 s" in shown
         assert dns["prefixes"][0]["confirmed"] == "announced"
         assert not answer.done()
         rig.clock.advance(40)
