@@ -2,9 +2,10 @@
 
 The trigger: FRR resets the session (`clear bgp`, a NOTIFICATION Cease /
 Administrative Reset) each time within a second of it coming up, that is right
-after our UPDATE, four times in a row. (FRR 8.4 does not reset on a wrong first AS
-(it treats the route as withdrawn) and the martian next hop is refused by
-check-config, so those cannot trigger it here.) `speakerctl status` shows the session
+after our UPDATE, four times in a row. (Tried first, in this lab FRR 8.4 kept the
+session up for an AS_PATH with a wrong first AS under `enforce-first-as`, and for two
+prefixes under `maximum-prefix 1`; the martian next hop, an IPv4 /32 over IPv6 with
+next-hop self, is refused by check-config.) `speakerctl status` shows the session
 RESETTING with the NOTIFICATION, `speakerctl doctor` fails the prefix and the session,
 and the metrics count the resets and flag the session.
 """

@@ -40,6 +40,7 @@ def test_graceful_withdraw_announces_with_gshut_waits_then_withdraws(folder: Pat
         auto_ack(rig)
         answer = await draining(rig, 60, reason="kernel")
         assert rig.sink.lines[-1].startswith(f"announce route {PREFIX}")
+        assert not any(line.startswith("withdraw") for line in rig.sink.lines)  # never between
         assert rig.store.load()["dns"][0].reason == "kernel"  # recorded before the drain
         rig.clock.advance(20)
         [status] = await ask(rig, "status")
