@@ -179,8 +179,14 @@ class Controlled(Protocol):
         ...
 
     async def set_maintenance(self, names: Sequence[str], reason: str, by: str,
-                              tag: str = OPERATOR) -> None:
-        """Record maintenance `tag` (raises StateError if it cannot), then withdraw at once."""
+                              tag: str = OPERATOR, graceful: float = 0.0) -> list[str]:
+        """Record maintenance `tag` (raises StateError if it cannot), then withdraw at once;
+        with `graceful` seconds, those announced drain first (RFC 8326): returns them."""
+        ...
+
+    async def graceful_wait(self, names: Sequence[str]) -> dict[str, str]:
+        """How the graceful drains of `names` ended (`speaker.core.gshut` WITHDRAWN,
+        CANCELLED, REPLACED); those not draining are left out."""
         ...
 
     async def clear_maintenance(self, names: Sequence[str],

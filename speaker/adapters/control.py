@@ -29,7 +29,7 @@ from typing import Any
 
 from speaker import logs
 from speaker.adapters.peers import Names, Peer, credentials, peer_of
-from speaker.core import config, protocol
+from speaker.core import config, gshut, protocol
 from speaker.core.errors import ConfigError, ControlSocketError
 from speaker.core.maintenance import OPERATOR
 from speaker.core.protocol import ProtocolError, Reply, Request
@@ -247,13 +247,19 @@ class ControlServer:
         reason = protocol.text_arg(args, "reason", "maintenance")
         delay = protocol.seconds_arg(args, "drain_delay", self.speaker.config.drain_delay)
         tag = protocol.tag_arg(args) or OPERATOR
+        graceful = protocol.graceful_arg(args)
         names = [s.name for s in services]
         by = await self.names.describe(peer)
         try:
-            await self.speaker.set_maintenance(names, reason, by, tag)
+            drained = await self.speaker.set_maintenance(names, reason, by, tag, graceful)
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT recorded: {exc}")
-        await send(f"withdrawing {', '.join(names)}: maintenance recorded")
+        if drained:
+            refused = await self._drain(drained, graceful, send)
+            if refused is not None:
+                return refused
+        await send(f"graceful drain over: withdrawing {', '.join(names)}" if drained
+                   else f"withdrawing {', '.join(names)}: maintenance recorded")
         if not await self.speaker.wait_settled(names, SETTLE_TIMEOUT):
             return protocol.error(
                 protocol.NOT_CONFIRMED,
@@ -266,6 +272,22 @@ class ControlServer:
         await asyncio.sleep(delay)
         return Reply(ok=True, result={"services": names, "prefixes": prefixes, "safe": True,
                                       "drain_delay": delay, "tag": tag})
+
+    async def _drain(self, names: list[str], seconds: float, send: Send) -> Reply | None:
+        """The graceful part of a withdraw: wait while `names` drain; an error if one was
+        announced again (or drained anew) meanwhile."""
+        await send(f"maintenance recorded; announcing {', '.join(names)} with "
+                   f"GRACEFUL_SHUTDOWN ({gshut.GRACEFUL_SHUTDOWN}), withdrawing in {seconds:g} s")
+        if not await self.speaker.wait_settled(names, SETTLE_TIMEOUT, announced=True):
+            await send(f"ExaBGP did not acknowledge the {gshut.GRACEFUL_SHUTDOWN} announce "
+                       f"within {SETTLE_TIMEOUT:g} s; still withdrawing at the end")
+        ended = await self.speaker.graceful_wait(names)
+        stopped = {n: how for n, how in ended.items() if how != gshut.WITHDRAWN}
+        if not stopped:
+            return None
+        why = "; ".join(f"{n}: {gshut.ENDINGS[how]}" for n, how in stopped.items())
+        return protocol.error(protocol.CANCELLED,
+                              f"graceful drain ended before the withdraw: {why}")
 
     async def do_announce(self, args: dict[str, Any], send: Send, peer: Peer) -> Reply:
         services = self._services(args)

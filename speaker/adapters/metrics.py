@@ -31,7 +31,7 @@ from speaker.ports import Recorder
 
 LOG = logs.get("metrics")
 
-STATES = ("starting", "up", "degraded", "down", "maintenance", "held-down")
+STATES = ("starting", "up", "degraded", "down", "draining", "maintenance", "held-down")
 FAILURES = ("soft", "hard")
 NEIGHBOR_STATES = ("connected", "up", "down")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -78,7 +78,7 @@ def on_loop(loop: asyncio.AbstractEventLoop, read: Callable[[], T],
 SERVICE_GAUGES: dict[str, tuple[str, str, list[str]]] = {
     "state": ("speaker_service_state",
               "1 for the state the service is in (starting, up, degraded, down, "
-              "maintenance, held-down).", ["service", "state"]),
+              "draining, maintenance, held-down).", ["service", "state"]),
     "since": ("speaker_service_state_since_timestamp_seconds",
               "When the service entered its current health state (unix time).", ["service"]),
     "held": ("speaker_service_held_down_seconds",

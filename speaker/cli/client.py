@@ -124,6 +124,7 @@ def unreachable(target: Target, why: str, *, running: bool) -> UnreachableError:
 _ERRORS: dict[str, type[SpeakerError]] = {
     protocol.UNKNOWN_SERVICE: UnknownServiceError,
     protocol.NOT_CONFIRMED: NotSafeError,
+    protocol.CANCELLED: NotSafeError,  # a graceful drain announced again: not withdrawn
 }
 
 

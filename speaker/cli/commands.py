@@ -118,6 +118,9 @@ def cmd_withdraw(env: Env) -> int:
         args["tag"] = env.args.tag
     if env.args.reason is not None:
         args["reason"] = env.args.reason
+    graceful: float = env.args.graceful or 0.0
+    if graceful:
+        args["graceful"] = graceful
     delay = env.args.drain_delay
     if delay is not None:
         args["drain_delay"] = delay
@@ -126,7 +129,8 @@ def cmd_withdraw(env: Env) -> int:
     progress = env.note if env.json else env.say
     try:
         result = call(target, "withdraw", args, on_progress=progress, changes=True,
-                      read_timeout=READ_TIMEOUT + (delay if delay is not None else 3600))
+                      read_timeout=READ_TIMEOUT + graceful
+                      + (delay if delay is not None else 3600))
     except NotRunning as exc:
         return withdraw_offline(env, target, exc)
     if env.json:
@@ -145,6 +149,8 @@ def withdraw_offline(env: Env, target: Target, exc: UnreachableError) -> int:
     names, path = _edit_offline(env, target, exc, "recorded",
                                 lambda cfg, names: offline.withdraw(cfg, names, reason,
                                                                     env.args.tag))
+    if getattr(env.args, "graceful", None):
+        env.note(f"{PROG}: --graceful: no drain (the process does not run to announce it)")
     env.note(f"{PROG}: the live route could NOT be changed through the process.\n"
              f"{PROG}: maintenance recorded in {path} for {', '.join(names)}: the next "
              "start of the process keeps it withdrawn.\n"

@@ -29,7 +29,7 @@ from speaker.cli.commands import (
     cmd_status,
     cmd_withdraw,
 )
-from speaker.core import config
+from speaker.core import config, gshut
 from speaker.core.errors import SpeakerError, UsageError
 from speaker.core.maintenance import OPERATOR, tag_problem
 
@@ -51,6 +51,13 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"must be 0..3600 seconds (got {text})")
+    return value
+
+
+def _graceful(text: str) -> float:
+    value, problem = gshut.parse_seconds(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
@@ -82,6 +89,11 @@ def _args_withdraw(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drain-delay", type=_seconds, metavar="SECONDS",
                    help="wait this long after ExaBGP acknowledged the withdraw "
                         "(default: drain_delay of the config, 2 s)")
+    p.add_argument("--graceful", type=_graceful, metavar="SECONDS",
+                   help="RFC 8326 graceful shutdown: first announce with the community "
+                        f"{gshut.GRACEFUL_SHUTDOWN} for SECONDS (at most "
+                        f"{gshut.MAX_SECONDS:g}) so the routers move traffic to the other "
+                        "nodes, then withdraw; `speakerctl announce` meanwhile cancels it")
     p.add_argument("--tag", type=_tag, metavar="TAG", default=OPERATOR,
                    help=f"the maintenance's origin (default {OPERATOR}); a service stays "
                         "withdrawn while any tag holds it")

@@ -84,6 +84,11 @@ def render_status(status: dict[str, Any], now: float) -> list[str]:
             extra.append(f"    maintenance {tag} since {stamp(maint['since'])} by "
                          f"{maint['by'] or 'unknown'}: {maint['reason'] or '-'} "
                          f"(end it: speakerctl announce {end}{service['name']})")
+        drain = service.get("draining")
+        if drain:
+            extra.append(f"    draining (graceful shutdown, community {drain['community']}): "
+                         f"withdrawn in {drain['withdrawn_in']:g} s (cancel: speakerctl "
+                         f"announce {service['name']})")
         if service.get("held_down_for"):
             extra.append(f"    held down for {service['held_down_for']:g} s more (flapping)")
         if service.get("address_present") is False:

@@ -13,6 +13,9 @@ Maintenance requests may carry a `tag` (the origin of a maintenance:
 `announce` with `wait` (seconds) answers once ExaBGP confirmed the announce,
 or with NOT_CONFIRMED at the end of the wait; a service another tag still
 holds is not waited for (the reply's `held` names the tags that hold it).
+`withdraw` with `graceful` (seconds, `speaker.core.gshut`) first announces the
+services with GRACEFUL_SHUTDOWN for that long; an `announce` meanwhile ends
+that request with CANCELLED (the service stays announced).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from speaker.core import gshut
 from speaker.core.maintenance import tag_problem
 
 VERSION = 1
@@ -35,6 +39,7 @@ UNKNOWN_COMMAND = "unknown-command"
 UNSUPPORTED_VERSION = "unsupported-version"
 UNKNOWN_SERVICE = "unknown-service"
 NOT_CONFIRMED = "not-confirmed"
+CANCELLED = "cancelled"  # a graceful drain announced again before its withdraw
 CONFIG_INVALID = "config-invalid"
 INTERNAL = "internal"
 
@@ -169,4 +174,15 @@ def seconds_arg(args: dict[str, Any], key: str, default: float, limit: float = 3
     if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
             or not 0 <= value <= limit):
         raise ProtocolError(BAD_REQUEST, f"'{key}' must be 0..{limit:g} seconds")
+    return float(value)
+
+
+def graceful_arg(args: dict[str, Any]) -> float:
+    """The optional `graceful` argument: seconds of an RFC 8326 drain (0: none)."""
+    value = args.get("graceful")
+    if value is None:
+        return 0.0
+    problem = gshut.seconds_problem(value)
+    if problem:
+        raise ProtocolError(BAD_REQUEST, f"'graceful': {problem}")
     return float(value)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker import __version__, logs
-from speaker.core import config, flap, health, hooks, overload, rtt, watch
+from speaker.core import config, flap, gshut, health, hooks, overload, rtt, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import OPERATOR, Entries, Maintenance
@@ -29,6 +29,7 @@ from speaker.core.routes import RouteBook
 from speaker.engine import reloading, status
 from speaker.engine.events import Event, EventLog
 from speaker.engine.exabgp import ExaBGP
+from speaker.engine.graceful import Drains
 from speaker.engine.maintenance import Maintenances
 from speaker.engine.probing import Prober
 from speaker.engine.runs import ServiceRun, close_probes
@@ -79,6 +80,7 @@ class Speaker:
         self.exabgp = ExaBGP(sink, self.book, self.stopping, clock=clock, wall=wall)
         self.prober = Prober(addresses)
         self.maint = Maintenances(store, wall)
+        self.drains = Drains(clock, self._drain_over)
         self.events = EventLog()
         self.runs: dict[str, ServiceRun] = {}
         self.started = wall()
@@ -146,15 +148,23 @@ class Speaker:
     def state_name(self, run: ServiceRun) -> str:
         """The state shown to operators: maintenance and hold-down win over health."""
         if self.in_maintenance(run.service.name):
-            return "maintenance"
+            return "draining" if self.draining(run) else "maintenance"
         if run.damping.held(self.clock()):
             return "held-down"
         if overload.is_degraded(run.health, run.degraded):
             return "degraded"
         return run.health.state.value
 
+    def draining(self, run: ServiceRun) -> bool:
+        """In a graceful drain that still announces it (with GRACEFUL_SHUTDOWN)."""
+        name = run.service.name
+        return (run.health.state is State.UP
+                and gshut.announces(self.maint.entries, name, self.drains.get(name),
+                                    self.clock()))
+
     def wants_announced(self, run: ServiceRun) -> bool:
-        return (run.health.state is State.UP and not self.in_maintenance(run.service.name)
+        return (run.health.state is State.UP
+                and (not self.in_maintenance(run.service.name) or self.draining(run))
                 and not run.damping.held(self.clock()))
 
     def start(self) -> None:
@@ -231,6 +241,8 @@ class Speaker:
         """Set the desired state of the service's prefixes and send what changed."""
         route = (overload.route(run.service, run.health, run.degraded)
                  if self.wants_announced(run) else None)
+        if route is not None and self.in_maintenance(run.service.name):  # draining
+            route = gshut.drained(route)
         for prefix in run.service.prefixes:
             self.book.want(prefix, None if prefix in run.fresh else route)
         self.flush()
@@ -293,12 +305,35 @@ class Speaker:
         return [self.runs[n] for n in names]
 
     async def set_maintenance(self, names: Sequence[str], reason: str, by: str,
-                              tag: str = OPERATOR) -> None:
-        """Persist (off the loop), then withdraw at once (before any check runs again)."""
-        self._resolve(names)
-        await self.maint.enter(names, reason, by, tag)
+                              tag: str = OPERATOR, graceful: float = 0.0) -> list[str]:
+        """Persist (off the loop), then withdraw at once (before any check runs again).
+
+        With `graceful` seconds, those of `names` announced now are announced with
+        GRACEFUL_SHUTDOWN until then, and withdrawn at its end; returns their names.
+        A plain withdraw ends a drain at once."""
+        runs = self._resolve(names)
+        drained = [r.service.name for r in runs if graceful and self.wants_announced(r)]
+        self.drains.start(drained, tag, graceful)  # before the record: never withdrawn between
+        try:
+            await self.maint.enter(names, reason, by, tag)
+        except Exception:
+            for name in drained:
+                self.drains.stop(name)
+            raise
+        for name in names:
+            if name not in drained:
+                self.drains.stop(name)
+        what = "speakerctl withdraw --graceful" if drained else "speakerctl withdraw"
         for run in [self.runs[n] for n in names if n in self.runs]:  # a reload may have run
-            self.update(run, f"speakerctl withdraw: {reason}" if reason else "speakerctl withdraw")
+            self.update(run, f"{what}: {reason}" if reason else what)
+        return drained
+
+    def _drain_over(self, name: str) -> None:
+        if name in self.runs:
+            self.update(self.runs[name], "graceful drain over: withdrawn")
+
+    async def graceful_wait(self, names: Sequence[str]) -> dict[str, str]:
+        return await self.drains.wait(names)
 
     async def clear_maintenance(self, names: Sequence[str],
                                 tag: str | None = None) -> dict[str, list[str]]:
@@ -308,7 +343,11 @@ class Speaker:
         held = {n for n in names if self.in_maintenance(n)}
         await self.maint.leave(names, list(self.runs), tag)
         for run in [self.runs[n] for n in names if n in self.runs]:
-            if run.service.name in held and not self.in_maintenance(run.service.name):
+            name, drain = run.service.name, self.drains.get(run.service.name)
+            if drain is not None and all(m.tag != drain.tag for m in self.maint.all_of(name)):
+                self.drains.cancel(name)  # announced all along: the normal route now
+                self.update(run, "speakerctl announce: graceful drain cancelled")
+            elif name in held and not self.in_maintenance(name):
                 run.health, run.since = Health(reason="maintenance ended"), self.wall()
                 self.update(run, f"speakerctl announce: announced again after "
                                  f"{run.service.timing.rise} passing checks")
@@ -344,7 +383,9 @@ class Speaker:
             "config": str(self.config_path) if self.config_path else self.config.source,
             "services": [status.service(r, self.state_name(r), self.maint.all_of(r.service.name),
                                         self.book, now, self.server_events.report(r.service.name),
-                                        self.exabgp.resetting())
+                                        self.exabgp.resetting(),
+                                        self.drains.get(r.service.name) if self.draining(r)
+                                        else None)
                          for r in self.runs.values()],
             "neighbors": self.exabgp.neighbor_status(),
             "dns_server": self.dns_stats(),

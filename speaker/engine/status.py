@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from speaker.core.config import Check, DnssecCheck
+from speaker.core.gshut import GRACEFUL_SHUTDOWN, Drain
 from speaker.core.maintenance import Maintenance
 from speaker.core.routes import RouteBook
 from speaker.core.verdicts import Outcome
@@ -18,11 +19,11 @@ from speaker.engine.runs import ServiceRun
 
 def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], book: RouteBook,
             now: float, detection: list[Detection] | None = None,
-            resetting: list[str] | None = None) -> dict[str, Any]:
+            resetting: list[str] | None = None, drain: Drain | None = None) -> dict[str, Any]:
     """The status of `run`, shown as `state`; `now` is the monotonic clock; `detection`:
     which event sources watch its server; `resetting`: the peers whose session keeps
     resetting (a prefix announced to them is not held); `maintenances`: every one that
-    holds it."""
+    holds it; `drain`: its graceful drain, while that still announces it."""
     svc = run.service
     return {
         "name": svc.name,
@@ -38,6 +39,10 @@ def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], 
         "maintenance": _maintenance(maintenances[0]) if maintenances else None,
         "maintenances": [_maintenance(m) for m in maintenances],
         "held_down_for": round(run.damping.remaining(now), 1),
+        # a graceful drain (RFC 8326): announced with the community until withdrawn
+        "draining": None if drain is None else {
+            "withdrawn_in": round(drain.remaining(now), 1), "seconds": drain.seconds,
+            "tag": drain.tag, "community": GRACEFUL_SHUTDOWN},
         "flap_holds": run.damping.holds,
         "address_present": run.address_ok,
         "detection": [d.as_dict() for d in detection or []],

@@ -1,4 +1,5 @@
-"""BIRD 2 as the router (`--router bird`): ECMP over every node needs `merge paths on`.
+"""BIRD 2 as the router (`--router bird`): ECMP over every node needs `merge paths on`;
+announce, crash (named and ExaBGP SIGKILL), drain and the graceful drain with BIRD too.
 
 One lab for the module, with BIRD 2.0 from Debian 12 in the router namespace,
 ExaBGP 4.2 and the real speaker on the nodes.
@@ -17,6 +18,7 @@ from tests.lab import Lab, bird
 from tests.lab.topology import build
 
 from .conftest import keep_logs
+from .scenarios import drain_loses_no_query, graceful_drain, sigkill_withdraws
 
 pytestmark = pytest.mark.skipif(not bird.BIRD.exists(), reason=f"lab: missing {bird.BIRD}")
 
@@ -82,3 +84,28 @@ def test_without_merge_paths_bird_installs_one_next_hop(bird_lab: Lab) -> None:
     finally:
         bird_lab.router.birdc(f'configure "{rdir / "bird.conf"}"')
     bird_lab.wait_ecmp(timeout=10)
+
+
+def test_a_drain_with_bird_loses_no_query(bird_lab: Lab) -> None:
+    """speakerctl withdraw while the client streams through BIRD: 0 failed; announce: back."""
+    bird_lab.wait_ecmp(timeout=30)
+    print(f"drain through BIRD: {drain_loses_no_query(bird_lab)}")
+
+
+@pytest.mark.parametrize(("kill", "bound"), [("named", 1.5), ("exabgp", 1.0)])
+def test_a_sigkill_leaves_birds_fib_within_its_bound(bird_lab: Lab, kill: str,
+                                                     bound: float) -> None:
+    """named SIGKILLed (the speaker's event path) or ExaBGP SIGKILLed (the TCP session
+    closes): the next hop leaves BIRD's FIB within the bound FRR has, 0 failed after."""
+    bird_lab.wait_ecmp(timeout=30)
+    gone = sigkill_withdraws(bird_lab, kill, bound)
+    print(f"{kill} SIGKILL through BIRD: next hop gone after {gone:.3f} s")
+
+
+def test_a_graceful_drain_with_bird_moves_traffic_before_the_withdraw(bird_lab: Lab) -> None:
+    """With the lab's import filter (`if (65535, 0) ~ bgp_community then bgp_local_pref =
+    0;`, the README's router note), BIRD drops the draining node from the merged FIB route
+    before the withdraw; 0 failed."""
+    bird_lab.wait_ecmp(timeout=30)
+    gone, took = graceful_drain(bird_lab, seconds=6)
+    assert gone < 6 <= took

@@ -1,0 +1,89 @@
+"""RFC 8326 graceful shutdown: a withdraw that first asks the routers to move traffic away.
+
+`speakerctl withdraw --graceful SECONDS` re-announces a service's prefixes with
+the well-known community GRACEFUL_SHUTDOWN (65535:0) added, waits SECONDS (the
+routers prefer the other nodes' routes meanwhile: FRR sets LOCAL_PREF 0 on a
+route that carries it), then withdraws as a plain withdraw does.
+
+Owns the community, the bound and validation of SECONDS, the `Drain` record
+(one service's drain: its tag and its end on the monotonic clock), the route
+announced while draining, and whether a drain may still announce. Pure: no
+clock (the caller passes `now`), no I/O; the engine (`speaker.engine.graceful`)
+runs the timer. The maintenance is recorded before a drain starts, so a
+process that dies meanwhile comes back withdrawn, never with this route.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from speaker.core.config import Route
+from speaker.core.maintenance import ALL, Held
+
+GRACEFUL_SHUTDOWN = "65535:0"  # RFC 8326 section 5
+MAX_SECONDS = 3600.0
+
+# how a drain ends: withdrawn (its time is up, or a plain withdraw came), or not
+WITHDRAWN = "withdrawn"
+CANCELLED = "cancelled"
+REPLACED = "replaced"
+ENDINGS = {WITHDRAWN: "withdrawn", CANCELLED: "announced again (speakerctl announce)",
+           REPLACED: "a newer graceful withdraw drains it"}
+
+
+def seconds_problem(value: object) -> str:
+    """Why `value` is not a graceful drain time ('' if it is): a number, 0 < s <= MAX."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return f"not a number of seconds: {str(value)[:40]!r}"
+    if not 0 < value <= MAX_SECONDS:
+        return f"must be more than 0 and at most {MAX_SECONDS:g} seconds (got {value:g})"
+    return ""
+
+
+def parse_seconds(text: str) -> tuple[float, str]:
+    """`text` (a command-line word) as seconds, and the problem with it ('' if none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return 0.0, f"not a number of seconds: {text[:40]!r}"
+    return value, seconds_problem(value)
+
+
+@dataclass(frozen=True)
+class Drain:
+    """One service's graceful drain: maintenance `tag` withdraws it at `until`."""
+
+    tag: str
+    until: float  # monotonic seconds
+    seconds: float
+
+    def remaining(self, now: float) -> float:
+        return max(0.0, self.until - now)
+
+    def over(self, now: float) -> bool:
+        return now >= self.until
+
+
+def start(tag: str, seconds: float, now: float) -> Drain:
+    return Drain(tag, now + seconds, seconds)
+
+
+def drained(route: Route) -> Route:
+    """`route` with GRACEFUL_SHUTDOWN added to its communities (once)."""
+    if GRACEFUL_SHUTDOWN in route.communities:
+        return route
+    return dataclasses.replace(route, communities=(*route.communities, GRACEFUL_SHUTDOWN))
+
+
+def announces(entries: Held, name: str, drain: Drain | None, now: float) -> bool:
+    """True while `drain` keeps service `name` announced (with GRACEFUL_SHUTDOWN).
+
+    Only until its end, and only while the drain's own maintenance is all that
+    holds the service: any other tag, or an unreadable file (ALL), withdraws now.
+    """
+    if drain is None or drain.over(now) or entries.get(ALL):
+        return False
+    held = entries.get(name, ())
+    return bool(held) and all(m.tag == drain.tag for m in held)
