@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
-from speaker.cli import doctor_dns, freshness
+from speaker.cli import doctor_dns, doctor_http, freshness
 from speaker.cli.findings import Finding, Verdict
-from speaker.core.config import Check, Config, DnsCheck, IPAddress, Service
+from speaker.core.config import Check, Config, DnsCheck, HttpCheck, IPAddress, Service
 from speaker.core.exabgp_conf import Finding as ConfFinding
 
 Local = frozenset[tuple[str, IPAddress]]  # (interface, address) pairs of this node
@@ -163,6 +163,8 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
             else:
                 out.append(Finding(name, Verdict.FAIL, outcome.reason,
                                    _fix(check, outcome.code, kind)))
+        if not servers:
+            continue  # no dns check (an http service): nothing to say about DNS
         if not servers & anycast:
             out.append(Finding(f"dns {service.name}", Verdict.WARN,
                                "no check queries the anycast address: a server that does not "
@@ -319,10 +321,12 @@ async def _probe_all(jobs: list[tuple[tuple[str, int], checks.Probe]]
 def probe_local(cfg: Config, local: Local | None,
                 build: Callable[[Check, float], checks.Probe] = checks.build
                 ) -> dict[tuple[str, int], checks.Outcome]:
-    """Run each check whose server is an address of this node (never another host)."""
+    """Run each dns and http check whose server is an address of this node (never another
+    host)."""
     mine = {a for _, a in local} if local is not None else set()
     jobs = [((s.name, i), build(c, s.timing.timeout)) for s in cfg.services
-            for i, c in enumerate(s.checks) if isinstance(c, DnsCheck) and c.server in mine]
+            for i, c in enumerate(s.checks)
+            if isinstance(c, DnsCheck | HttpCheck) and c.server in mine]
     return asyncio.run(_probe_all(jobs)) if jobs else {}
 
 
@@ -346,8 +350,10 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
             local, error = None, f"{exc.__class__.__name__}: {exc}"
         findings += judge_addresses(cfg, local, error)
         server = doctor_dns.which(cfg, dns_config)
-        findings += judge_dns(cfg, probe_local(cfg, local, build or checks.build), local,
-                              server.kind)
+        outcomes = probe_local(cfg, local, build or checks.build)
+        findings += judge_dns(cfg, outcomes, local, server.kind)
+        findings += doctor_http.judge_http(cfg, outcomes,
+                                           {a for _, a in local} if local is not None else None)
         findings += doctor_dns.examine(cfg, dns_config,
                                        {a for _, a in local} if local is not None else None)
         findings += freshness.judge_freshness(cfg, status)

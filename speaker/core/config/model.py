@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speaker.core.config.http import HttpCheck
 from speaker.core.config.types import IPAddress, IPNetwork
 from speaker.core.hooks import Hooks
 from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits
@@ -35,6 +36,7 @@ __all__ = [
     "Expect",
     "Flap",
     "Hooks",
+    "HttpCheck",
     "IPAddress",
     "IPNetwork",
     "Metrics",
@@ -58,7 +60,8 @@ RCODES = (
 )
 # what a check can say (speaker.adapters.checks.Outcome.code), besides "ok"
 OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
-                 "truncated", "malformed", "no-address", "os-error")
+                 "truncated", "malformed", "no-address", "os-error",
+                 "status", "body", "tls")  # the last three: the http check's
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ class SoaCheck:
                 f"vs master {host(self.master, self.master_port)}")
 
 
-Check = DnsCheck | SoaCheck
+Check = DnsCheck | SoaCheck | HttpCheck
 
 
 @dataclass(frozen=True)

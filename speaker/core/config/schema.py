@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
-from speaker.core.config import routing, soa
+from speaker.core.config import http, routing, soa
 from speaker.core.config.hooks import hooks
 from speaker.core.config.model import (
     OUTCOME_CODES,
@@ -208,6 +208,7 @@ CHECK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[Fields], Check]]] = {
         dns_check,
     ),
     "soa": (soa.KEYS, soa.soa_check),
+    "http": (http.KEYS, http.http_check),
 }
 
 
