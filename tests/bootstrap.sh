@@ -12,6 +12,7 @@ APT_PACKAGES=(
   # the lab: router, DNS servers (BIND, PowerDNS with its bind backend), client tools, namespaces
   frr bird2 bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   dnsperf   # the overload lab test's load generator (tests/e2e/test_lab_overload.py)
+  nginx openssl   # the http check's lab web server and test CA (tests/lab/web.py); see below
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
@@ -43,6 +44,15 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
+# Debian's nginx enables (and, without policy-rc.d, starts) a service on host port 80: the
+# lab starts its own nginx in each node's namespace, so the host's stays stopped and disabled.
+if [ -e /lib/systemd/system/nginx.service ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  else
+    systemctl disable nginx >/dev/null 2>&1 || true   # offline: only the boot-time link
+  fi
+fi
 # Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3
 # (with the system site-packages, so dnspython, pyroute2 and PyYAML come from Debian).
 if [ ! -x .venv-tools/bin/ruff ] || [ ! -x .venv-tools/bin/mypy ] || [ ! -x .venv-tools/bin/lint-imports ]; then

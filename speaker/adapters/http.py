@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from speaker.core import config, rtt
+from speaker.adapters.adaptive import Adaptive
+from speaker.core import config
 from speaker.core.config.http import BODY_LIMIT
 from speaker.core.http_verdicts import (
     HEAD_LIMIT,
@@ -35,12 +36,10 @@ from speaker.core.http_verdicts import (
     parse_head,
     request,
 )
-from speaker.core.verdicts import Outcome
 
 __all__ = ["HttpProbe", "context"]
 
 READ_SIZE = 16 * 1024
-UNREACHED = ("timeout", "refused", "no-address", "os-error", "tls")  # no latency sample
 
 
 # One TLS context per CA set, shared by the probes (the system's 140-odd CAs take 1 MB per
@@ -70,39 +69,21 @@ def context(check: config.HttpCheck) -> ssl.SSLContext:
     return ctx
 
 
-class HttpProbe:
+class HttpProbe(Adaptive):
     """GETs the check's URL from its address and judges status line and body."""
+
+    unreached = (*Adaptive.unreached, "tls")  # no latency sample from a failed handshake
 
     def __init__(self, check: config.HttpCheck, timeout: float,
                  min_timeout: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(check.describe(), check.timeout or timeout, min_timeout, clock)
         self.check = check
-        self.timeout = check.timeout or timeout  # the ceiling
-        self.min_timeout = min_timeout  # None: always the ceiling
-        self.rtt = rtt.Rtt()
-        self._clock = clock
-        self._name = check.describe()
         self._request = request(check)
         self._ssl: ssl.SSLContext | None = None  # made at the first https run, then kept
 
     def close(self) -> None:
         return None  # one connection per run: nothing kept open
-
-    def current_timeout(self, confirm: bool = False) -> float:
-        """The timeout of a run: adaptive, or the ceiling when it confirms a failure."""
-        if self.min_timeout is None or confirm:
-            return self.timeout
-        return rtt.timeout(self.rtt, self.min_timeout, self.timeout)
-
-    async def run(self, confirm: bool = False) -> Outcome:
-        timeout = self.current_timeout(confirm)
-        start = self._clock()
-        code, reason = await self._fetch(timeout)
-        latency = self._clock() - start
-        if code not in UNREACHED:  # the server answered
-            self.rtt = rtt.sample(self.rtt, latency)
-        text = "ok" if code == "ok" else f"{self._name}: {reason}"
-        return Outcome(ok=code == "ok", reason=text, latency=latency, code=code)
 
     def _context(self) -> ssl.SSLContext | None:
         if self.check.scheme != "https":
@@ -111,7 +92,7 @@ class HttpProbe:
             self._ssl = context(self.check)
         return self._ssl
 
-    async def _fetch(self, timeout: float) -> tuple[str, str]:
+    async def _ask(self, timeout: float) -> tuple[str, str]:
         check = self.check
         try:
             tls = self._context()
@@ -121,10 +102,7 @@ class HttpProbe:
             async with asyncio.timeout(timeout):
                 return await self._exchange(tls)
         except TimeoutError:
-            if timeout < self.timeout:
-                return "timeout", (f"timeout after {timeout * 1000:.0f} ms (adaptive; the "
-                                   f"confirming probe waits {self.timeout:g} s)")
-            return "timeout", f"timeout after {timeout:g} s"
+            return "timeout", self.timed_out(timeout)
         except ssl.SSLCertVerificationError as exc:
             return "tls", f"TLS: certificate verify failed: {exc.verify_message}"
         except ssl.SSLError as exc:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
 from speaker.cli import doctor_dns, doctor_http, freshness
-from speaker.cli.findings import Finding, Verdict
+from speaker.cli.findings import Finding, Verdict, of_run
 from speaker.core.config import Check, Config, DnsCheck, HttpCheck, IPAddress, Service
 from speaker.core.exabgp_conf import Finding as ConfFinding
 
@@ -147,22 +148,11 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
         for i, check in enumerate(service.checks):
             if not isinstance(check, DnsCheck):
                 continue  # soa checks: speaker.cli.freshness
-            name = f"dns {service.name}/{i}"
-            what = check.describe()
-            outcome = outcomes.get((service.name, i))
-            if outcome is None:
-                if mine is not None and check.server not in mine:
-                    out.append(Finding(name, Verdict.FAIL, f"{what}: not queried: "
-                                       f"{check.server} is not an address of this node",
-                                       _fix(check, "no-address")))
-                else:
-                    out.append(Finding(name, Verdict.SKIP, f"{what}: not queried"))
-            elif outcome.ok:
-                out.append(Finding(name, Verdict.OK,
-                                   f"{what}: answers in {outcome.latency * 1000:.1f} ms"))
-            else:
-                out.append(Finding(name, Verdict.FAIL, outcome.reason,
-                                   _fix(check, outcome.code, kind)))
+            away = (f"{check.server} is not an address of this node"
+                    if mine is not None and check.server not in mine else "")
+            out.append(of_run(f"dns {service.name}/{i}", check.describe(),
+                              outcomes.get((service.name, i)), away,
+                              partial(_fix, check, kind=kind), "not queried"))
         if not servers:
             continue  # no dns check (an http service): nothing to say about DNS
         if not servers & anycast:

@@ -8,8 +8,10 @@ each outcome code, worded for a web server such as nginx.
 
 from __future__ import annotations
 
+from functools import partial
+
 from speaker.adapters.checks import Outcome
-from speaker.cli.findings import Finding, Verdict
+from speaker.cli.findings import Finding, of_run
 from speaker.core.config import Config, HttpCheck, IPAddress
 
 FIXES = {
@@ -46,20 +48,9 @@ def judge_http(cfg: Config, outcomes: dict[tuple[str, int], Outcome],
         for i, check in enumerate(service.checks):
             if not isinstance(check, HttpCheck):
                 continue
-            name = f"http {service.name}/{i}"
-            what = check.describe()
-            outcome = outcomes.get((service.name, i))
-            if outcome is None:
-                if mine is not None and check.server not in mine:
-                    out.append(Finding(name, Verdict.FAIL, f"{what}: not run: {check.server} "
-                                       "is not an address of this node",
-                                       _fix(check, "no-address")))
-                else:
-                    out.append(Finding(name, Verdict.SKIP, f"{what}: not run"))
-            elif outcome.ok:
-                out.append(Finding(name, Verdict.OK,
-                                   f"{what}: answers in {outcome.latency * 1000:.1f} ms"))
-            else:
-                out.append(Finding(name, Verdict.FAIL, outcome.reason,
-                                   _fix(check, outcome.code)))
+            away = (f"{check.server} is not an address of this node"
+                    if mine is not None and check.server not in mine else "")
+            out.append(of_run(f"http {service.name}/{i}", check.describe(),
+                              outcomes.get((service.name, i)), away,
+                              partial(_fix, check)))
     return out

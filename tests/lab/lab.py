@@ -33,7 +33,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.lab import bird, master, render, state
+from tests.lab import bird, master, render, state, web
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
 from tests.lab.system import (
@@ -153,7 +153,7 @@ class Lab:
                  external_exabgp: dict[str, ExternalExabgp] | None = None,
                  dns: str = "bind", hidden_master: bool = False,
                  soa: dict[str, object] | None = None, router: str = "frr",
-                 topology: Topology | None = None) -> None:
+                 topology: Topology | None = None, http: bool = False) -> None:
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
         self.router_kind = router
@@ -183,6 +183,7 @@ class Lab:
         self.client = Client(self)
         self.nodes = [LabNode(self, n) for n in self.topo.nodes]
         self.master = master.HiddenMaster(self) if hidden_master else None
+        self.web = web.Web(self) if http else None  # nginx and the web service (tests.lab.web)
         # Nodes (by name) that run an external command instead of the checkout's ExaBGP.
         self.external_exabgp = dict(external_exabgp or {})
         unknown = set(self.external_exabgp) - {n.name for n in self.topo.nodes}
@@ -258,6 +259,7 @@ class Lab:
 
     def up(self, wait: bool = True, timeout: float = 30.0) -> None:
         problems = missing_requirements(self.exabgp_version, self.server.name, self.router_kind)
+        problems += self.web.missing() if self.web is not None else []
         if problems:
             raise LabError("lab cannot run here: " + "; ".join(problems))
         taken = [ns for ns in self.topo.namespaces if (NETNS_DIR / ns).exists()]
@@ -268,6 +270,8 @@ class Lab:
         self._save()
         try:
             self._build_network()
+            if self.web is not None:
+                self.web.build_network()
             if self.master is not None:
                 self.master.build_network()
                 self.master.write_configs()
@@ -279,6 +283,8 @@ class Lab:
                 node.start_named()
             for node in self.nodes:
                 node.wait_named()
+            if self.web is not None:
+                self.web.start_all()
             if self.master is not None:
                 self.master.wait_in_sync()
             self.started_at = time.monotonic()
@@ -481,6 +487,8 @@ class LabNode:
                                                    extra=self.lab.speaker_extra,
                                                    statistics=self.statistics,
                                                    more_checks=more))
+        if self.lab.web is not None:
+            self.lab.web.write_configs(self)
         self.zone_broken = zone_mode != "good"
 
     # -- processes -------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,14 @@ def test_probes_with_the_same_cas_share_one_context_until_the_file_changes(
     assert context(check(443, "https")) is not first  # the system's CAs
     ca.write_bytes(tls.ca.read_bytes() * 2)
     assert context(check(443, "https", ca_file=ca)) is not first
+
+
+def test_a_probe_starts_no_thread_and_no_resolver_executor() -> None:
+    async def go() -> tuple[str, object, int]:
+        async with serve(response()) as server:
+            outcome = await HttpProbe(check(server.port), 1.0).run()
+            loop = asyncio.get_running_loop()
+            return outcome.code, getattr(loop, "_default_executor", None), threading.active_count()
+
+    before = threading.active_count()
+    assert asyncio.run(go()) == ("ok", None, before)

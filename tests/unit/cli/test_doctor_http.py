@@ -64,3 +64,19 @@ def test_a_tls_failure_names_the_openssl_command() -> None:
 def test_an_http_service_gets_no_dns_warnings() -> None:
     found = doctor.judge_dns(CFG, {}, LOCAL)
     assert found == []
+
+
+def test_the_dns_listen_check_leaves_an_http_services_prefix_alone() -> None:
+    from pathlib import Path
+
+    from speaker.cli import doctor_dns
+
+    both = config.parse(YAML + """\
+  - name: dns
+    prefixes: ["2001:db8::53/128"]
+    checks:
+      - {type: dns, server: "2001:db8::53", qname: example.com.}
+""")
+    server = doctor_dns.Server("bind", "test", Path("/etc/bind/named.conf"))
+    found = doctor_dns.judge_listen(both, server, "options { listen-on-v6 { any; }; };")
+    assert [f.check for f in found] == ["dns listen 2001:db8::53"]
