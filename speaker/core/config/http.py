@@ -106,6 +106,8 @@ def _url(value: object, at: At) -> _Url:
     text = Text("must be an http:// or https:// URL")(value, at)
     if any(c.isspace() or ord(c) < 0x21 or ord(c) == 0x7F for c in text):
         raise Invalid(f"must not contain spaces or control characters (got {text!r})")
+    if not text.isascii():
+        raise Invalid(f"must be ASCII: percent-encode other characters (got {text!r})")
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from speaker.core import config
 from speaker.core.errors import ConfigError
+from speaker.core.http_verdicts import request
 
 DOC = """
 services:
@@ -71,6 +75,7 @@ def test_a_name_without_address_is_refused_names_are_never_resolved() -> None:
     ('url: "http://[2001:db8::80]:99999/"', "url", "is not a valid URL"),
     ('url: "http://u:p@[2001:db8::80]/"', "url", "must not carry a user or password"),
     ('url: "http://[2001:db8::80]/a b"', "url", "must not contain spaces"),
+    ('url: "http://[2001:db8::80]/café"', "url", "must be ASCII: percent-encode"),
     ('url: "http://bad_name!/"', "url", "has a host that is neither an IP address nor a name"),
     ("url: 80", "url", "must be an http:// or https:// URL (got 80)"),
     ('url: "http://[::1]/", status: 99', "status", "must be >= 100 (got 99)"),
@@ -113,3 +118,30 @@ def test_the_event_path_watches_the_web_servers_tcp_listener() -> None:
     service = config.parse(DOC.format(keys='url: "http://[2001:db8::80]:8080/"')).services[0]
     assert watch.of_service(service) == (
         Listener("tcp", ipaddress.ip_address("2001:db8::80"), 8080),)
+
+
+URLS = st.sampled_from(["http://[::1]/", "https://[2001:db8::80]:8443/x?y", "http://a.test/",
+                        "http://[::1]/\u00e9", "http://[::1", "http://[::1]:0/", "https://1.2.3.4",
+                        "http://[fe80::1%25lo]/", "http://:80/", "http://[::1]:/"])
+VALUES = (st.none() | st.booleans() | st.integers(-1, 70000) | st.floats(allow_nan=True)
+          | st.text(max_size=20) | URLS | st.lists(st.integers(0, 700), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["url", "host", "address", "status", "body", "verify",
+                                        "ca_file", "timeout", "method", "other"]),
+                       VALUES, max_size=6), URLS)
+def test_any_http_check_is_a_config_error_or_a_check_whose_request_renders(
+        keys: dict[str, object], url: str) -> None:
+    keys.setdefault("url", url)
+    doc = {"services": [{"name": "web", "prefixes": ["2001:db8::80/128"],
+                         "checks": [{"type": "http", **keys}]}]}
+    try:
+        cfg = config.parse(json.dumps(doc), "f.yaml")
+    except ConfigError as exc:
+        assert exc.problems and all(p.startswith("f.yaml: ") for p in exc.problems)
+        return
+    check = cfg.services[0].checks[0]
+    assert isinstance(check, config.HttpCheck)
+    assert request(check).startswith(f"{check.method} {check.target} HTTP/1.1\r\n".encode())
+    assert check.describe().startswith("http check ")
