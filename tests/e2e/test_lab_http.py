@@ -49,11 +49,14 @@ def web(lab: Lab) -> Web:
     return lab.web
 
 
-def test_the_web_prefix_is_announced_by_every_node_and_serves_the_page(lab: Lab) -> None:
+def test_the_web_prefix_is_announced_by_every_node_and_serves_the_page_over_http_and_https(
+        lab: Lab) -> None:
     assert web(lab).nexthops() == every(lab)
     assert lab.router.nexthops() == every(lab)  # the DNS prefix beside it
     page = web(lab).get()
     assert page is not None and page.startswith("anycast web page from dns"), page
+    health = web(lab).get_tls("/health")  # HTTPS, verified against the lab CA
+    assert health.startswith("ok dns"), health
     service = next(s for s in lab.node(1).status()["services"] if s["name"] == "web")
     assert service["state"] == "up"
     assert [c["code"] for c in service["checks"]] == ["ok", "ok"]

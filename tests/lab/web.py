@@ -16,6 +16,8 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -172,6 +174,29 @@ class Web:
         body, or None when it fails."""
         ns = node.ns if node is not None else self.lab.topo.client_ns
         return in_netns(ns, lambda: fetch(address, path, timeout)[1])
+
+
+    def get_tls(self, path: str = "/", timeout: float = 2.0) -> str:
+        """GET `path` over HTTPS from the client namespace through the web anycast,
+        verifying the certificate against the lab CA for www.example.test; the body."""
+        assert self.tls is not None, "the lab's web runs without https"
+        ca = self.tls.ca
+
+        def get() -> str:
+            context = ssl.create_default_context(cafile=str(ca))
+            with socket.create_connection((str(WEB_ANYCAST), 443), timeout=timeout) as raw, \
+                    context.wrap_socket(raw, server_hostname=WEB_NAME) as tls:
+                tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {WEB_NAME}\r\n"
+                            "Connection: close\r\n\r\n".encode())
+                data = b""
+                while chunk := tls.recv(65536):
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200 "):
+                raise LabError(f"HTTPS GET {path}: {head[:60]!r}")
+            return body.decode()
+
+        return in_netns(self.lab.topo.client_ns, get)
 
 
 def fetch(address: str, path: str, timeout: float) -> tuple[str, str | None]:
