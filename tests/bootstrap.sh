@@ -16,6 +16,7 @@ APT_PACKAGES=(
   # its lab test's signed zone: dnssec-keygen, dnssec-signzone, rndc (tests/lab/dnssec.py)
   python3-cryptography bind9-utils
   gobgpd   # GoBGP as the router, checked at the BGP level (tests/e2e/test_lab_gobgp.py)
+  nginx openssl   # the http check's lab web server and test CA (tests/lab/web.py); see below
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
@@ -53,6 +54,15 @@ if [ -d /run/systemd/system ] && systemctl is-enabled -q gobgpd.service 2>/dev/n
   systemctl disable --now gobgpd.service >&2
 fi
 
+# Debian's nginx enables (and, without policy-rc.d, starts) a service on host port 80: the
+# lab starts its own nginx in each node's namespace, so the host's stays stopped and disabled.
+if [ -e /lib/systemd/system/nginx.service ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  else
+    systemctl disable nginx >/dev/null 2>&1 || true   # offline: only the boot-time link
+  fi
+fi
 # Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3
 # (with the system site-packages, so dnspython, pyroute2 and PyYAML come from Debian).
 if [ ! -x .venv-tools/bin/ruff ] || [ ! -x .venv-tools/bin/mypy ] || [ ! -x .venv-tools/bin/lint-imports ]; then

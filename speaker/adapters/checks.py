@@ -28,26 +28,24 @@ import dns.rcode
 import dns.rdatatype
 
 from speaker.adapters import loopsock
+from speaker.adapters.adaptive import Adaptive
 from speaker.adapters.dnssec import DnssecProbe
+from speaker.adapters.http import HttpProbe
 from speaker.adapters.soa import SoaProbe
-from speaker.core import config, rtt
+from speaker.core import config
 from speaker.core.verdicts import Outcome, classify, plainly_ok
 from speaker.ports import Probe
 
 __all__ = ["PROBES", "DnsProbe", "Outcome", "Probe", "UdpSocket", "build"]
 
 
-class DnsProbe:
+class DnsProbe(Adaptive):
     """Sends the check's query and judges the response."""
 
     def __init__(self, check: config.DnsCheck, timeout: float, min_timeout: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(check.describe(), check.timeout or timeout, min_timeout, clock)
         self.check = check
-        self.timeout = check.timeout or timeout  # the ceiling
-        self.min_timeout = min_timeout  # None: always the ceiling
-        self.rtt = rtt.Rtt()
-        self._clock = clock
-        self._name = f"{check.describe()}"
         self._query = dns.message.make_query(
             dns.name.from_text(check.qname), dns.rdatatype.from_text(check.qtype),
             use_edns=0, options=[dns.edns.GenericOption(dns.edns.NSID, b"")],
@@ -63,22 +61,6 @@ class DnsProbe:
 
     def close(self) -> None:
         self._udp.close()
-
-    def current_timeout(self, confirm: bool = False) -> float:
-        """The timeout of a run: adaptive, or the ceiling when it confirms a failure."""
-        if self.min_timeout is None or confirm:
-            return self.timeout
-        return rtt.timeout(self.rtt, self.min_timeout, self.timeout)
-
-    async def run(self, confirm: bool = False) -> Outcome:
-        timeout = self.current_timeout(confirm)
-        start = self._clock()
-        code, reason = await self._ask(timeout)
-        latency = self._clock() - start
-        if code not in ("timeout", "refused", "no-address", "os-error"):  # the server answered
-            self.rtt = rtt.sample(self.rtt, latency)
-        text = "ok" if code == "ok" else f"{self._name}: {reason}"
-        return Outcome(ok=code == "ok", reason=text, latency=latency, code=code)
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         check = self.check
@@ -102,10 +84,7 @@ class DnsProbe:
                 if not self._query.is_response(response):
                     return "malformed", "the response does not answer our query (id, question)"
         except (dns.exception.Timeout, TimeoutError):
-            if timeout < self.timeout:
-                return "timeout", (f"timeout after {timeout * 1000:.0f} ms (adaptive; the "
-                                   f"confirming probe waits {self.timeout:g} s)")
-            return "timeout", f"timeout after {timeout:g} s"
+            return "timeout", self.timed_out(timeout)
         except ConnectionRefusedError:
             return "refused", "connection refused (nothing listening on the port)"
         except dns.message.Truncated:
@@ -205,6 +184,7 @@ PROBES: dict[type, Callable[[Any, float, float | None], Probe]] = {
     config.DnsCheck: DnsProbe,
     config.SoaCheck: SoaProbe,
     config.DnssecCheck: DnssecProbe,
+    config.HttpCheck: HttpProbe,
 }
 
 

@@ -12,13 +12,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
-from speaker.cli import doctor_dns, doctor_dnssec, freshness
-from speaker.cli.findings import Finding, Verdict
-from speaker.core.config import Check, Config, DnsCheck, DnssecCheck, IPAddress, Service
+from speaker.cli import doctor_dns, doctor_dnssec, doctor_http, freshness
+from speaker.cli.findings import Finding, Verdict, of_run
+from speaker.core.config import (
+    Check,
+    Config,
+    DnsCheck,
+    DnssecCheck,
+    HttpCheck,
+    IPAddress,
+    Service,
+)
 from speaker.core.exabgp_conf import Finding as ConfFinding
 
 Local = frozenset[tuple[str, IPAddress]]  # (interface, address) pairs of this node
@@ -147,22 +156,13 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
         for i, check in enumerate(service.checks):
             if not isinstance(check, DnsCheck):
                 continue  # soa checks: speaker.cli.freshness
-            name = f"dns {service.name}/{i}"
-            what = check.describe()
-            outcome = outcomes.get((service.name, i))
-            if outcome is None:
-                if mine is not None and check.server not in mine:
-                    out.append(Finding(name, Verdict.FAIL, f"{what}: not queried: "
-                                       f"{check.server} is not an address of this node",
-                                       _fix(check, "no-address")))
-                else:
-                    out.append(Finding(name, Verdict.SKIP, f"{what}: not queried"))
-            elif outcome.ok:
-                out.append(Finding(name, Verdict.OK,
-                                   f"{what}: answers in {outcome.latency * 1000:.1f} ms"))
-            else:
-                out.append(Finding(name, Verdict.FAIL, outcome.reason,
-                                   _fix(check, outcome.code, kind)))
+            away = (f"{check.server} is not an address of this node"
+                    if mine is not None and check.server not in mine else "")
+            out.append(of_run(f"dns {service.name}/{i}", check.describe(),
+                              outcomes.get((service.name, i)), away,
+                              partial(_fix, check, kind=kind), "not queried"))
+        if not servers:
+            continue  # no dns check (an http service): nothing to say about DNS
         if not servers & anycast:
             out.append(Finding(f"dns {service.name}", Verdict.WARN,
                                "no check queries the anycast address: a server that does not "
@@ -319,12 +319,12 @@ async def _probe_all(jobs: list[tuple[tuple[str, int], checks.Probe]]
 def probe_local(cfg: Config, local: Local | None,
                 build: Callable[[Check, float], checks.Probe] = checks.build
                 ) -> dict[tuple[str, int], checks.Outcome]:
-    """Run each dns and dnssec check whose server is an address of this node (never
+    """Run each dns, dnssec and http check whose server is an address of this node (never
     another host)."""
     mine = {a for _, a in local} if local is not None else set()
     jobs = [((s.name, i), build(c, s.timing.timeout)) for s in cfg.services
             for i, c in enumerate(s.checks)
-            if isinstance(c, DnsCheck | DnssecCheck) and c.server in mine]
+            if isinstance(c, DnsCheck | DnssecCheck | HttpCheck) and c.server in mine]
     return asyncio.run(_probe_all(jobs)) if jobs else {}
 
 
@@ -352,6 +352,8 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
         findings += judge_dns(cfg, outcomes, local, server.kind)
         findings += doctor_dnssec.judge_dnssec(
             cfg, outcomes, {a for _, a in local} if local is not None else None)
+        findings += doctor_http.judge_http(cfg, outcomes,
+                                           {a for _, a in local} if local is not None else None)
         findings += doctor_dns.examine(cfg, dns_config,
                                        {a for _, a in local} if local is not None else None)
         findings += freshness.judge_freshness(cfg, status)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from speaker.adapters import dnsstats
 from speaker.cli.findings import Finding, Verdict
-from speaker.core.config import Config, IPAddress
+from speaker.core.config import Config, HttpCheck, IPAddress
 
 CONFIGS = {"bind": Path("/etc/bind/named.conf"), "powerdns": Path("/etc/powerdns/pdns.conf")}
 LABEL = {"bind": "BIND", "powerdns": "PowerDNS"}
@@ -138,7 +138,8 @@ def judge_server(server: Server) -> Finding:
 def judge_listen(cfg: Config, server: Server, text: str | None, error: str = "",
                  read: Callable[[str], str] | None = None,
                  read_dir: Callable[[str], list[str]] | None = None) -> list[Finding]:
-    """Each anycast address is one the server listens on, by its config."""
+    """Each anycast address of a DNS service (not of an http-only one) is one the server
+    listens on, by its config."""
     if server.kind is None or server.config is None:
         return []
     path = server.config
@@ -146,7 +147,8 @@ def judge_listen(cfg: Config, server: Server, text: str | None, error: str = "",
         return [Finding("dns listen", Verdict.SKIP, f"cannot read {path}: {error}",
                         "run doctor as root, or pass --dns-config FILE")]
     out = []
-    addresses = sorted({p.network_address for p in cfg.prefixes}, key=str)
+    addresses = sorted({p.network_address for s in cfg.services for p in s.prefixes
+                        if not all(isinstance(c, HttpCheck) for c in s.checks)}, key=str)
     if server.kind == "bind":
         lists = bind_listen(text, read)
         for addr in addresses:

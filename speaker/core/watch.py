@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speaker.core.config import Check, DnsCheck, Service
+from speaker.core.config import Check, DnssecCheck, Service, SoaCheck
 from speaker.core.sockdiag import Listener
 
 
@@ -58,7 +58,8 @@ def targets(checks: Iterable[Check], sockets: bool, pid_file: Path | None) -> tu
     found: list[Target] = []
     if sockets:
         for check in checks:
-            transport = check.transport if isinstance(check, DnsCheck) else "udp"  # soa: udp
+            # dns: its transport; http: tcp; soa and dnssec: udp (tcp only when truncated)
+            transport = "udp" if isinstance(check, SoaCheck | DnssecCheck) else check.transport
             listener = Listener(transport, check.server, check.port)
             if listener not in found:
                 found.append(listener)

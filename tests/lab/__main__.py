@@ -12,12 +12,13 @@ from tests.lab.lanes import DEFAULT_EXABGP
 from tests.lab.servers import SERVERS
 from tests.lab.system import LabError, alive, run
 from tests.lab.topology import ANYCAST
+from tests.lab.web import WEB_ANYCAST
 
 
 def _up(args: argparse.Namespace) -> int:
     lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process,
               dns=args.dns, hidden_master=args.hidden_master, router=args.router,
-              routers=args.routers)
+              routers=args.routers, http=args.http)
     try:
         lab.up(timeout=args.timeout)
     except LabError as exc:
@@ -45,6 +46,9 @@ def _up(args: argparse.Namespace) -> int:
     print(f"  client    ip netns exec {topo.client_ns} dig @{topo.anycast} example.com AAAA +nsid")
     for node in lab.nodes:
         print(f"  {node.name}      ip netns exec {node.ns} ...   (config {node.config})")
+    if lab.web is not None:
+        print(f"  web       ip netns exec {topo.client_ns} curl -s http://[{WEB_ANYCAST}]/   "
+              "(service web: nginx on every node)")
     if lab.master is not None:
         print(f"  master    ip netns exec {lab.master.ns} dig @{lab.master.address} "
               "example.com SOA   (hidden: not in the NS set, never announced)")
@@ -143,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     common(up)
     up.add_argument("--process", choices=("speaker", "standin"), default="speaker",
                     help="what ExaBGP runs (standin: lab self-test only)")
+    up.add_argument("--http", action="store_true",
+                    help="nginx on every node and a second service, web, announcing "
+                         f"{WEB_ANYCAST}/128 with http checks (tests/lab/web.py)")
     up.add_argument("--timeout", type=float, default=30.0)
     up.set_defaults(func=_up)
     down = sub.add_parser("down", help="tear down labs left running or crashed")

@@ -33,7 +33,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.lab import bird, dnssec, gobgp, master, render, state
+from tests.lab import bird, dnssec, gobgp, master, render, state, web
 from tests.lab import routers as routers_
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
@@ -155,7 +155,7 @@ class Lab:
                  dns: str = "bind", hidden_master: bool = False,
                  soa: dict[str, object] | None = None, router: str = "frr",
                  topology: Topology | None = None, routers: int = 1,
-                 dnssec: dict[str, object] | None = None) -> None:
+                 dnssec: dict[str, object] | None = None, http: bool = False) -> None:
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
         self.router_kind = router
@@ -189,6 +189,7 @@ class Lab:
         self.client = Client(self)
         self.nodes = [LabNode(self, n) for n in self.topo.nodes]
         self.master = master.HiddenMaster(self) if hidden_master else None
+        self.web = web.Web(self) if http else None  # nginx and the web service (tests.lab.web)
         # Nodes (by name) that run an external command instead of the checkout's ExaBGP.
         self.external_exabgp = dict(external_exabgp or {})
         unknown = set(self.external_exabgp) - {n.name for n in self.topo.nodes}
@@ -264,6 +265,7 @@ class Lab:
 
     def up(self, wait: bool = True, timeout: float = 30.0) -> None:
         problems = missing_requirements(self.exabgp_version, self.server.name, self.router_kind)
+        problems += self.web.missing() if self.web is not None else []
         if problems:
             raise LabError("lab cannot run here: " + "; ".join(problems))
         taken = [ns for ns in self.topo.namespaces if (NETNS_DIR / ns).exists()]
@@ -274,6 +276,8 @@ class Lab:
         self._save()
         try:
             self._build_network()
+            if self.web is not None:
+                self.web.build_network()
             if self.master is not None:
                 self.master.build_network()
                 self.master.write_configs()
@@ -286,6 +290,8 @@ class Lab:
                 node.start_named()
             for node in self.nodes:
                 node.wait_named()
+            if self.web is not None:
+                self.web.start_all()
             if self.master is not None:
                 self.master.wait_in_sync()
             self.started_at = time.monotonic()
@@ -485,6 +491,8 @@ class LabNode:
                                                    extra=self.lab.speaker_extra,
                                                    statistics=self.statistics,
                                                    more_checks=more))
+        if self.lab.web is not None:
+            self.lab.web.write_configs(self)
         self.zone_broken = zone_mode != "good"
 
     # -- processes -------------------------------------------------------------

@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speaker.core.config.http import HttpCheck
 from speaker.core.config.types import IPAddress, IPNetwork
 from speaker.core.hooks import Hooks
 from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits
@@ -37,6 +38,7 @@ __all__ = [
     "Expect",
     "Flap",
     "Hooks",
+    "HttpCheck",
     "IPAddress",
     "IPNetwork",
     "Metrics",
@@ -60,7 +62,8 @@ RCODES = (
 )
 # what a check can say (speaker.adapters.checks.Outcome.code), besides "ok"
 OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
-                 "truncated", "malformed", "no-address", "os-error")
+                 "truncated", "malformed", "no-address", "os-error",
+                 "status", "body", "tls")  # the last three: the http check's
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ class DnssecCheck:
         return f"dnssec check {self.zone} at {host}:{self.port}"
 
 
-Check = DnsCheck | SoaCheck | DnssecCheck
+Check = DnsCheck | SoaCheck | DnssecCheck | HttpCheck
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
-from speaker.core.config import dnssec, routing, soa
+from speaker.core.config import dnssec, http, routing, soa
 from speaker.core.config.hooks import hooks
 from speaker.core.config.model import (
     OUTCOME_CODES,
@@ -209,6 +209,7 @@ CHECK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[Fields], Check]]] = {
     ),
     "soa": (soa.KEYS, soa.soa_check),
     "dnssec": (dnssec.KEYS, dnssec.dnssec_check),
+    "http": (http.KEYS, http.http_check),
 }
 
 

@@ -1,0 +1,168 @@
+"""The `http` check: one HTTP/1.1 GET over asyncio streams, TLS when the URL is https.
+
+Owns `HttpProbe`, a `speaker.ports.Probe`: each run opens one connection to the
+check's address (never a name: see `speaker.core.config.http`), sends the
+request of `speaker.core.http_verdicts.request`, reads the status line and
+headers and at most BODY_LIMIT bytes of the body, and hands them to the pure
+`judge`. Never raises, never logs, never decides about routes; every failure
+is an Outcome whose reason names it (`connection refused`, `timeout after
+0.25 s`, `TLS: certificate verify failed: ...`, `HTTP 503 (expected 200)`).
+
+No HTTP library: aiohttp and httpx (Debian 12) would add 11-15 MB of memory
+and 90-170 ms of imports to a node whose whole budget is 32 MB (README, "why no
+HTTP library"); this one request needs only asyncio's streams and ssl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from speaker.adapters.adaptive import Adaptive
+from speaker.core import config
+from speaker.core.config.http import BODY_LIMIT
+from speaker.core.http_verdicts import (
+    HEAD_LIMIT,
+    Dechunker,
+    Framing,
+    Malformed,
+    framing,
+    judge,
+    parse_head,
+    request,
+)
+
+__all__ = ["HttpProbe", "context"]
+
+READ_SIZE = 16 * 1024
+
+
+# One TLS context per CA set, shared by the probes (the system's 140-odd CAs take 1 MB per
+# context): keyed by verify and ca_file, rebuilt when the file's size or mtime changed.
+_CONTEXTS: dict[tuple[bool, Path | None], tuple[tuple[int, int], ssl.SSLContext]] = {}
+
+
+def context(check: config.HttpCheck) -> ssl.SSLContext:
+    """The TLS client context of `check`: verified against `ca_file` (else the system's
+    CAs) and `host`, or not verified at all (`verify: false`). Raises OSError or
+    ssl.SSLError when `ca_file` cannot be read."""
+    key = (check.verify, check.ca_file)
+    stamp = (0, 0)
+    if check.ca_file is not None:
+        st = os.stat(check.ca_file)
+        stamp = (st.st_mtime_ns, st.st_size)
+    known = _CONTEXTS.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    if not check.verify:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cafile=str(check.ca_file) if check.ca_file else None)
+    _CONTEXTS[key] = (stamp, ctx)
+    return ctx
+
+
+class HttpProbe(Adaptive):
+    """GETs the check's URL from its address and judges status line and body."""
+
+    unreached = (*Adaptive.unreached, "tls")  # no latency sample from a failed handshake
+
+    def __init__(self, check: config.HttpCheck, timeout: float,
+                 min_timeout: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(check.describe(), check.timeout or timeout, min_timeout, clock)
+        self.check = check
+        self._request = request(check)
+        self._ssl: ssl.SSLContext | None = None  # made at the first https run, then kept
+
+    def close(self) -> None:
+        return None  # one connection per run: nothing kept open
+
+    def _context(self) -> ssl.SSLContext | None:
+        if self.check.scheme != "https":
+            return None
+        if self._ssl is None:
+            self._ssl = context(self.check)
+        return self._ssl
+
+    async def _ask(self, timeout: float) -> tuple[str, str]:
+        check = self.check
+        try:
+            tls = self._context()
+        except (OSError, ssl.SSLError) as exc:  # the ca_file: tried again next run
+            return "tls", f"TLS: cannot load ca_file {check.ca_file}: {exc}"
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._exchange(tls)
+        except TimeoutError:
+            return "timeout", self.timed_out(timeout)
+        except ssl.SSLCertVerificationError as exc:
+            return "tls", f"TLS: certificate verify failed: {exc.verify_message}"
+        except ssl.SSLError as exc:
+            what = exc.reason.lower().replace("_", " ") if exc.reason else str(exc)
+            return "tls", f"TLS: {what}"
+        except Malformed as exc:
+            return "malformed", f"malformed response: {exc}"
+        except ConnectionRefusedError:
+            return "refused", "connection refused (nothing listening on the port)"
+        except ConnectionResetError:
+            return "refused", "connection reset by the server"
+        except OSError as exc:
+            name = errno.errorcode.get(exc.errno or 0, "error")
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return "no-address", f"cannot connect: address not available ({name})"
+            return "os-error", f"cannot connect: {exc.strerror or exc} ({name})"
+
+    async def _exchange(self, tls: ssl.SSLContext | None) -> tuple[str, str]:
+        check = self.check
+        reader, writer = await asyncio.open_connection(
+            str(check.server), check.port, ssl=tls, limit=HEAD_LIMIT,
+            server_hostname=check.host if tls is not None else None)
+        try:
+            writer.write(self._request)
+            try:
+                data = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                if not exc.partial:
+                    raise Malformed("connection closed before the status line") from None
+                raise Malformed(f"connection closed after {len(exc.partial)} bytes, before "
+                                "the end of the headers") from None
+            except asyncio.LimitOverrunError:
+                raise Malformed(f"status line and headers longer than {HEAD_LIMIT} "
+                                "bytes") from None
+            head = parse_head(data)
+            body, cut = await read_body(reader, framing(head, check.method))
+            return judge(check, head, body, cut)
+        finally:
+            writer.transport.abort()  # the exchange is over: no lingering close handshake
+
+
+async def read_body(reader: asyncio.StreamReader, how: Framing,
+                    limit: int = BODY_LIMIT) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body, and whether it was cut there."""
+    if how.kind == "length":
+        want = min(how.length, limit)
+        try:
+            return await reader.readexactly(want), how.length > limit
+        except asyncio.IncompleteReadError as exc:
+            raise Malformed(f"body ended after {len(exc.partial)} of {how.length} bytes "
+                            "(Content-Length)") from None
+    body = bytearray()
+    chunks = Dechunker() if how.kind == "chunked" else None
+    while len(body) < limit:
+        data = await reader.read(READ_SIZE)
+        if not data:
+            if chunks is not None:
+                raise Malformed("connection closed inside the chunked body")
+            return bytes(body), False
+        body += chunks.feed(data) if chunks is not None else data
+        if chunks is not None and chunks.done:
+            return bytes(body[:limit]), len(body) > limit
+    return bytes(body[:limit]), True
