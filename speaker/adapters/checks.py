@@ -28,6 +28,7 @@ import dns.rcode
 import dns.rdatatype
 
 from speaker.adapters import loopsock
+from speaker.adapters.recursive import RecursiveProbe
 from speaker.adapters.soa import SoaProbe
 from speaker.core import config, rtt
 from speaker.core.verdicts import Outcome, classify, plainly_ok
@@ -203,6 +204,7 @@ def _expire(done: asyncio.Future[bytes]) -> None:
 PROBES: dict[type, Callable[[Any, float, float | None], Probe]] = {
     config.DnsCheck: DnsProbe,
     config.SoaCheck: SoaProbe,
+    config.RecursiveCheck: RecursiveProbe,
 }
 
 

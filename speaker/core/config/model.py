@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speaker.core.config import recursive
+from speaker.core.config.recursive import RecursiveCheck
 from speaker.core.config.types import IPAddress, IPNetwork
 from speaker.core.hooks import Hooks
 from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits
@@ -39,6 +41,7 @@ __all__ = [
     "IPNetwork",
     "Metrics",
     "Overload",
+    "RecursiveCheck",
     "Route",
     "RouterLimits",
     "Service",
@@ -58,7 +61,7 @@ RCODES = (
 )
 # what a check can say (speaker.adapters.checks.Outcome.code), besides "ok"
 OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
-                 "truncated", "malformed", "no-address", "os-error")
+                 "truncated", "malformed", "no-address", "os-error", *recursive.CODES)
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ class SoaCheck:
                 f"vs master {host(self.master, self.master_port)}")
 
 
-Check = DnsCheck | SoaCheck
+Check = DnsCheck | SoaCheck | RecursiveCheck
 
 
 @dataclass(frozen=True)
