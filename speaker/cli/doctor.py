@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
-from speaker.cli import doctor_dns, freshness
-from speaker.cli.findings import Finding, Verdict
-from speaker.core.config import Check, Config, DnsCheck, IPAddress, Service
+from speaker.cli import doctor_dns, doctor_recursive, freshness
+from speaker.cli.findings import Finding, Verdict, of_run
+from speaker.core.config import Check, Config, DnsCheck, IPAddress, RecursiveCheck, Service
 from speaker.core.exabgp_conf import Finding as ConfFinding
 
 Local = frozenset[tuple[str, IPAddress]]  # (interface, address) pairs of this node
@@ -144,25 +145,15 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
     for service in cfg.services:
         anycast = {p.network_address for p in service.prefixes}
         servers = {c.server for c in service.checks if isinstance(c, DnsCheck)}
+        if not servers and doctor_recursive.resolver_only(service):
+            continue  # a resolver: speaker.cli.doctor_recursive
         for i, check in enumerate(service.checks):
             if not isinstance(check, DnsCheck):
-                continue  # soa checks: speaker.cli.freshness
-            name = f"dns {service.name}/{i}"
-            what = check.describe()
-            outcome = outcomes.get((service.name, i))
-            if outcome is None:
-                if mine is not None and check.server not in mine:
-                    out.append(Finding(name, Verdict.FAIL, f"{what}: not queried: "
-                                       f"{check.server} is not an address of this node",
-                                       _fix(check, "no-address")))
-                else:
-                    out.append(Finding(name, Verdict.SKIP, f"{what}: not queried"))
-            elif outcome.ok:
-                out.append(Finding(name, Verdict.OK,
-                                   f"{what}: answers in {outcome.latency * 1000:.1f} ms"))
-            else:
-                out.append(Finding(name, Verdict.FAIL, outcome.reason,
-                                   _fix(check, outcome.code, kind)))
+                continue  # soa checks: speaker.cli.freshness; recursive: doctor_recursive
+            elsewhere = str(check.server) if mine is not None and check.server not in mine else None
+            out.append(of_run(f"dns {service.name}/{i}", check.describe(),
+                              outcomes.get((service.name, i)), elsewhere,
+                              partial(_fix, check, kind=kind)))
         if not servers & anycast:
             out.append(Finding(f"dns {service.name}", Verdict.WARN,
                                "no check queries the anycast address: a server that does not "
@@ -317,12 +308,14 @@ async def _probe_all(jobs: list[tuple[tuple[str, int], checks.Probe]]
 
 
 def probe_local(cfg: Config, local: Local | None,
-                build: Callable[[Check, float], checks.Probe] = checks.build
+                build: Callable[[Check, float], checks.Probe] = checks.build,
+                kind: type[DnsCheck | RecursiveCheck] = DnsCheck
                 ) -> dict[tuple[str, int], checks.Outcome]:
-    """Run each check whose server is an address of this node (never another host)."""
+    """Run each check of `kind` whose server is an address of this node (never another
+    host)."""
     mine = {a for _, a in local} if local is not None else set()
     jobs = [((s.name, i), build(c, s.timing.timeout)) for s in cfg.services
-            for i, c in enumerate(s.checks) if isinstance(c, DnsCheck) and c.server in mine]
+            for i, c in enumerate(s.checks) if isinstance(c, kind) and c.server in mine]
     return asyncio.run(_probe_all(jobs)) if jobs else {}
 
 
@@ -351,6 +344,9 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
         findings += doctor_dns.examine(cfg, dns_config,
                                        {a for _, a in local} if local is not None else None)
         findings += freshness.judge_freshness(cfg, status)
+        findings += doctor_recursive.judge_recursive(
+            cfg, probe_local(cfg, local, build or checks.build, RecursiveCheck),
+            {a for _, a in local} if local is not None else None)
     findings += judge_events(status)
     findings += judge_bgp(status)
     findings += judge_prefixes(status)

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from speaker.adapters import dnsstats
+from speaker.cli.doctor_recursive import resolver_only
 from speaker.cli.findings import Finding, Verdict
 from speaker.core.config import Config, IPAddress
 
@@ -146,7 +147,8 @@ def judge_listen(cfg: Config, server: Server, text: str | None, error: str = "",
         return [Finding("dns listen", Verdict.SKIP, f"cannot read {path}: {error}",
                         "run doctor as root, or pass --dns-config FILE")]
     out = []
-    addresses = sorted({p.network_address for p in cfg.prefixes}, key=str)
+    addresses = sorted({p.network_address for s in cfg.services if not resolver_only(s)
+                        for p in s.prefixes}, key=str)  # a resolver's: not the DNS server's
     if server.kind == "bind":
         lists = bind_listen(text, read)
         for addr in addresses:
