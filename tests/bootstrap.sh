@@ -12,6 +12,7 @@ APT_PACKAGES=(
   # the lab: router, DNS servers (BIND, PowerDNS with its bind backend), client tools, namespaces
   frr bird2 bind9 bind9-dnsutils pdns-server pdns-backend-bind iproute2 procps util-linux
   dnsperf   # the overload lab test's load generator (tests/e2e/test_lab_overload.py)
+  unbound   # the recursive check's lab resolvers (tests/lab/resolver.py; host service disabled below)
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
@@ -42,6 +43,25 @@ if ((${#missing[@]})); then
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
+
+# ---- unbound (helper recursive) -----------------------------------------------------------
+# The lab starts its own unbound per node (own config, pidfile, no control channel). Debian's
+# unbound service must never hold the host's port 53 nor rewrite its resolv.conf: stopped and
+# disabled, with or without a running systemd (policy-rc.d above kept it from starting).
+if [ -e /lib/systemd/system/unbound.service ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+  else
+    systemctl disable unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+  fi
+fi
+if [ -x /etc/init.d/unbound ]; then
+  if [ ! -d /run/systemd/system ] && [ -s /run/unbound.pid ]; then
+    /etc/init.d/unbound stop >&2 || true
+  fi
+  update-rc.d unbound disable >/dev/null 2>&1 || true
+fi
+# ---- end unbound ---------------------------------------------------------------------------
 
 # Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3
 # (with the system site-packages, so dnspython, pyroute2 and PyYAML come from Debian).
