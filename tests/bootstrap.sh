@@ -17,6 +17,7 @@ APT_PACKAGES=(
   python3-cryptography bind9-utils
   gobgpd   # GoBGP as the router, checked at the BGP level (tests/e2e/test_lab_gobgp.py)
   nginx openssl   # the http check's lab web server and test CA (tests/lab/web.py); see below
+  unbound   # the recursive check's lab resolvers (tests/lab/resolver.py; host service disabled below)
   # tests
   python3-pytest python3-hypothesis
   python3-matplotlib   # the failover pictures of the demo and the bench (never the speaker's)
@@ -63,6 +64,25 @@ if [ -e /lib/systemd/system/nginx.service ]; then
     systemctl disable nginx >/dev/null 2>&1 || true   # offline: only the boot-time link
   fi
 fi
+# ---- unbound (helper recursive) -----------------------------------------------------------
+# The lab starts its own unbound per node (own config, pidfile, no control channel). Debian's
+# unbound service must never hold the host's port 53 nor rewrite its resolv.conf: stopped and
+# disabled, with or without a running systemd (policy-rc.d above kept it from starting).
+if [ -e /lib/systemd/system/unbound.service ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+  else
+    systemctl disable unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+  fi
+fi
+if [ -x /etc/init.d/unbound ]; then
+  if [ ! -d /run/systemd/system ] && [ -s /run/unbound.pid ]; then
+    /etc/init.d/unbound stop >&2 || true
+  fi
+  update-rc.d unbound disable >/dev/null 2>&1 || true
+fi
+# ---- end unbound ---------------------------------------------------------------------------
+
 # Tools for lint and types, and PyPI's exabgp 5.0, each in a venv of Debian's python3
 # (with the system site-packages, so dnspython, pyroute2 and PyYAML come from Debian).
 if [ ! -x .venv-tools/bin/ruff ] || [ ! -x .venv-tools/bin/mypy ] || [ ! -x .venv-tools/bin/lint-imports ]; then

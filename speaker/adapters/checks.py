@@ -31,6 +31,7 @@ from speaker.adapters import loopsock
 from speaker.adapters.adaptive import Adaptive
 from speaker.adapters.dnssec import DnssecProbe
 from speaker.adapters.http import HttpProbe
+from speaker.adapters.recursive import RecursiveProbe
 from speaker.adapters.soa import SoaProbe
 from speaker.core import config
 from speaker.core.verdicts import Outcome, classify, plainly_ok
@@ -185,6 +186,7 @@ PROBES: dict[type, Callable[[Any, float, float | None], Probe]] = {
     config.SoaCheck: SoaProbe,
     config.DnssecCheck: DnssecProbe,
     config.HttpCheck: HttpProbe,
+    config.RecursiveCheck: RecursiveProbe,
 }
 
 

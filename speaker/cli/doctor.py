@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker.adapters import checks
-from speaker.cli import doctor_dns, doctor_dnssec, doctor_http, freshness
+from speaker.cli import doctor_dns, doctor_dnssec, doctor_http, doctor_recursive, freshness
 from speaker.cli.findings import Finding, Verdict, of_run
 from speaker.core.config import (
     Check,
@@ -26,6 +26,7 @@ from speaker.core.config import (
     DnssecCheck,
     HttpCheck,
     IPAddress,
+    RecursiveCheck,
     Service,
 )
 from speaker.core.exabgp_conf import Finding as ConfFinding
@@ -153,9 +154,11 @@ def judge_dns(cfg: Config, outcomes: dict[tuple[str, int], checks.Outcome],
     for service in cfg.services:
         anycast = {p.network_address for p in service.prefixes}
         servers = {c.server for c in service.checks if isinstance(c, DnsCheck)}
+        if not servers and doctor_recursive.resolver_only(service):
+            continue  # a resolver: speaker.cli.doctor_recursive
         for i, check in enumerate(service.checks):
             if not isinstance(check, DnsCheck):
-                continue  # soa checks: speaker.cli.freshness
+                continue  # soa: speaker.cli.freshness; recursive: doctor_recursive
             away = (f"{check.server} is not an address of this node"
                     if mine is not None and check.server not in mine else "")
             out.append(of_run(f"dns {service.name}/{i}", check.describe(),
@@ -319,12 +322,13 @@ async def _probe_all(jobs: list[tuple[tuple[str, int], checks.Probe]]
 def probe_local(cfg: Config, local: Local | None,
                 build: Callable[[Check, float], checks.Probe] = checks.build
                 ) -> dict[tuple[str, int], checks.Outcome]:
-    """Run each dns, dnssec and http check whose server is an address of this node (never
-    another host)."""
+    """Run each dns, dnssec, http and recursive check whose server is an address of this
+    node (never another host)."""
     mine = {a for _, a in local} if local is not None else set()
     jobs = [((s.name, i), build(c, s.timing.timeout)) for s in cfg.services
             for i, c in enumerate(s.checks)
-            if isinstance(c, DnsCheck | DnssecCheck | HttpCheck) and c.server in mine]
+            if isinstance(c, DnsCheck | DnssecCheck | HttpCheck | RecursiveCheck)
+            and c.server in mine]
     return asyncio.run(_probe_all(jobs)) if jobs else {}
 
 
@@ -357,6 +361,9 @@ def examine(*, config_path: Path, cfg: Config | None, config_problem: str,
         findings += doctor_dns.examine(cfg, dns_config,
                                        {a for _, a in local} if local is not None else None)
         findings += freshness.judge_freshness(cfg, status)
+        findings += doctor_recursive.judge_recursive(
+            cfg, outcomes,
+            {a for _, a in local} if local is not None else None)
     findings += judge_events(status)
     findings += judge_bgp(status)
     findings += judge_prefixes(status)

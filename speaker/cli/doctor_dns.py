@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from speaker.adapters import dnsstats
+from speaker.cli.doctor_recursive import resolver_only
 from speaker.cli.findings import Finding, Verdict
 from speaker.core.config import Config, HttpCheck, IPAddress
 
@@ -147,8 +148,10 @@ def judge_listen(cfg: Config, server: Server, text: str | None, error: str = "",
         return [Finding("dns listen", Verdict.SKIP, f"cannot read {path}: {error}",
                         "run doctor as root, or pass --dns-config FILE")]
     out = []
-    addresses = sorted({p.network_address for s in cfg.services for p in s.prefixes
-                        if not all(isinstance(c, HttpCheck) for c in s.checks)}, key=str)
+    addresses = sorted({p.network_address for s in cfg.services
+                        if not resolver_only(s)  # a resolver's: not the DNS server's
+                        and not all(isinstance(c, HttpCheck) for c in s.checks)
+                        for p in s.prefixes}, key=str)
     if server.kind == "bind":
         lists = bind_listen(text, read)
         for addr in addresses:

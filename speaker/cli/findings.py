@@ -1,6 +1,7 @@
 """What a `speakerctl doctor` check says: a verdict, what was seen, and the fix.
 
-Shared by the doctor's modules (doctor, doctor_dns, doctor_http); data only, no I/O.
+Shared by the doctor's modules (doctor, doctor_dns, doctor_http, doctor_recursive);
+data and pure functions only, no I/O.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class Finding:
 
 
 def of_run(name: str, what: str, outcome: Outcome | None, away: str,
-           fix: Callable[[str], str], not_run: str = "not run") -> Finding:
+           fix: Callable[[str], str], not_run: str = "not run",
+           passed: str = "answers") -> Finding:
     """The finding of a check doctor ran (`outcome`) or did not (None); `away` says why
     not when its address is not this node's (a failure), `fix` words the fix of a code."""
     if outcome is None:
@@ -40,5 +42,5 @@ def of_run(name: str, what: str, outcome: Outcome | None, away: str,
             return Finding(name, Verdict.FAIL, f"{what}: {not_run}: {away}", fix("no-address"))
         return Finding(name, Verdict.SKIP, f"{what}: {not_run}")
     if outcome.ok:
-        return Finding(name, Verdict.OK, f"{what}: answers in {outcome.latency * 1000:.1f} ms")
+        return Finding(name, Verdict.OK, f"{what}: {passed} in {outcome.latency * 1000:.1f} ms")
     return Finding(name, Verdict.FAIL, outcome.reason, fix(outcome.code))

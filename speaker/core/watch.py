@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speaker.core.config import Check, DnssecCheck, Service, SoaCheck
+from speaker.core.config import Check, DnssecCheck, RecursiveCheck, Service, SoaCheck
 from speaker.core.sockdiag import Listener
 
 
@@ -58,8 +58,9 @@ def targets(checks: Iterable[Check], sockets: bool, pid_file: Path | None) -> tu
     found: list[Target] = []
     if sockets:
         for check in checks:
-            # dns: its transport; http: tcp; soa and dnssec: udp (tcp only when truncated)
-            transport = "udp" if isinstance(check, SoaCheck | DnssecCheck) else check.transport
+            # dns: its transport; http: tcp; soa, dnssec, recursive: udp (tcp only if truncated)
+            transport = ("udp" if isinstance(check, SoaCheck | DnssecCheck | RecursiveCheck)
+                         else check.transport)
             listener = Listener(transport, check.server, check.port)
             if listener not in found:
                 found.append(listener)

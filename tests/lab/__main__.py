@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.lab import demo, state
 from tests.lab.lab import EXABGP, ROUTERS, Lab, missing_requirements
 from tests.lab.lanes import DEFAULT_EXABGP
+from tests.lab.resolver import RESOLVER
 from tests.lab.servers import SERVERS
 from tests.lab.system import LabError, alive, run
 from tests.lab.topology import ANYCAST
@@ -18,7 +19,7 @@ from tests.lab.web import WEB_ANYCAST
 def _up(args: argparse.Namespace) -> int:
     lab = Lab(nodes=args.nodes, exabgp_version=args.exabgp, process=args.process,
               dns=args.dns, hidden_master=args.hidden_master, router=args.router,
-              routers=args.routers, http=args.http)
+              routers=args.routers, http=args.http, recursive=args.recursive)
     try:
         lab.up(timeout=args.timeout)
     except LabError as exc:
@@ -52,6 +53,9 @@ def _up(args: argparse.Namespace) -> int:
     if lab.master is not None:
         print(f"  master    ip netns exec {lab.master.ns} dig @{lab.master.address} "
               "example.com SOA   (hidden: not in the NS set, never announced)")
+    if lab.resolvers is not None:
+        print(f"  resolver  ip netns exec {topo.client_ns} dig @{RESOLVER} www.example.com AAAA "
+              "+nsid   (unbound on every node, service 'resolver')")
     print(f"  stop it:  python3 -m tests.lab down --id {lab.lab_id}")
     return 0
 
@@ -151,6 +155,9 @@ def parser() -> argparse.ArgumentParser:
                     help="nginx on every node and a second service, web, announcing "
                          f"{WEB_ANYCAST}/128 with http checks (tests/lab/web.py)")
     up.add_argument("--timeout", type=float, default=30.0)
+    up.add_argument("--recursive", action="store_true",
+                    help="an unbound per node on a second anycast address, announced by the "
+                         "speaker's service 'resolver' (a recursive check; needs --dns bind)")
     up.set_defaults(func=_up)
     down = sub.add_parser("down", help="tear down labs left running or crashed")
     down.add_argument("--id", help="only this lab")

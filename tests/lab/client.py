@@ -31,6 +31,7 @@ def _nsid(message: dns.message.Message) -> str | None:
 
 
 async def _one(i: int, server: str, qname: str, qtype: str, timeout: float) -> None:
+    qname = qname.replace("{i}", str(i))  # a fresh name per query: "q{i}.probe.example.com."
     query = dns.message.make_query(qname, qtype, use_edns=0,
                                    options=[dns.edns.GenericOption(dns.edns.NSID, b"")])
     sent = time.monotonic()

@@ -33,7 +33,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.lab import bird, dnssec, gobgp, master, render, state, web
+from tests.lab import bird, dnssec, gobgp, master, render, resolver, state, web
 from tests.lab import routers as routers_
 from tests.lab.lanes import DEFAULT_EXABGP, EXABGP, SPEAKER_PYTHON
 from tests.lab.servers import DnsServer, server
@@ -155,7 +155,8 @@ class Lab:
                  dns: str = "bind", hidden_master: bool = False,
                  soa: dict[str, object] | None = None, router: str = "frr",
                  topology: Topology | None = None, routers: int = 1,
-                 dnssec: dict[str, object] | None = None, http: bool = False) -> None:
+                 dnssec: dict[str, object] | None = None, http: bool = False,
+                 recursive: bool = False) -> None:
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
         self.router_kind = router
@@ -190,6 +191,7 @@ class Lab:
         self.nodes = [LabNode(self, n) for n in self.topo.nodes]
         self.master = master.HiddenMaster(self) if hidden_master else None
         self.web = web.Web(self) if http else None  # nginx and the web service (tests.lab.web)
+        self.resolvers = resolver.Resolvers(self) if recursive else None  # tests.lab.resolver
         # Nodes (by name) that run an external command instead of the checkout's ExaBGP.
         self.external_exabgp = dict(external_exabgp or {})
         unknown = set(self.external_exabgp) - {n.name for n in self.topo.nodes}
@@ -278,6 +280,8 @@ class Lab:
             self._build_network()
             if self.web is not None:
                 self.web.build_network()
+            if self.resolvers is not None:
+                self.resolvers.build_network()
             if self.master is not None:
                 self.master.build_network()
                 self.master.write_configs()
@@ -294,6 +298,8 @@ class Lab:
                 self.web.start_all()
             if self.master is not None:
                 self.master.wait_in_sync()
+            if self.resolvers is not None:
+                self.resolvers.start()
             self.started_at = time.monotonic()
             for node in self.nodes:
                 node.start_exabgp()
@@ -412,6 +418,8 @@ class Lab:
         up, no persisted maintenance) and wait for full ECMP."""
         if self.master is not None:
             self.master.heal()
+        if self.resolvers is not None:
+            self.resolvers.heal()
         for node in self.nodes:
             node.heal()
         self.wait_ecmp(timeout=timeout)
@@ -475,6 +483,8 @@ class LabNode:
         self.dir.mkdir(mode=0o755, exist_ok=True)
         self.state_dir.mkdir(mode=0o755, exist_ok=True)
         self.lab.server.write_configs(topo, self.spec, self.dir, zone_mode)
+        if self.lab.resolvers is not None:
+            self.lab.resolvers.write_configs(self)
         more = []
         if self.lab.master is not None:
             self.lab.master.write_secondary(self)
@@ -490,7 +500,9 @@ class LabNode:
                                                    manage=self.lab.manage_address,
                                                    extra=self.lab.speaker_extra,
                                                    statistics=self.statistics,
-                                                   more_checks=more))
+                                                   more_checks=more,
+                                                   more_services=[resolver.service()]
+                                                   if self.lab.resolvers else None))
         if self.lab.web is not None:
             self.lab.web.write_configs(self)
         self.zone_broken = zone_mode != "good"
@@ -899,19 +911,21 @@ class Client:
                         lambda: _udp(str(self.lab.anycast), qname, qtype, timeout))
 
     def stream(self, rate: float = 50.0, duration: float = 5.0, timeout: float = 0.5,
-               qname: str = "www.example.com.", qtype: str = "AAAA") -> QueryStream:
-        """Start a bounded query stream in the client netns (returns once it runs)."""
-        return QueryStream(self.lab, rate, duration, timeout, qname, qtype)
+               qname: str = "www.example.com.", qtype: str = "AAAA",
+               server: str | None = None) -> QueryStream:
+        """Start a bounded query stream in the client netns (returns once it runs) to
+        `server` (default: the anycast address)."""
+        return QueryStream(self.lab, rate, duration, timeout, qname, qtype, server)
 
 
 class QueryStream:
     """`python3 -m tests.lab.client` in the client netns; one JSON line per query."""
 
     def __init__(self, lab: Lab, rate: float, duration: float, timeout: float,
-                 qname: str, qtype: str) -> None:
+                 qname: str, qtype: str, server: str | None = None) -> None:
         env = base_env()
         env["PYTHONPATH"] = str(REPO)
-        argv = ["/usr/bin/python3", "-m", "tests.lab.client", "--server", str(lab.anycast),
+        argv = ["/usr/bin/python3", "-m", "tests.lab.client", "--server", server or str(lab.anycast),
                 "--rate", str(rate), "--duration", str(duration), "--timeout", str(timeout),
                 "--qname", qname, "--qtype", qtype]
         self.popen = subprocess.Popen(ns_argv(lab.topo.client_ns, argv), stdout=subprocess.PIPE,

@@ -154,6 +154,8 @@ def zone_file(topo: Topology, broken: bool = False, server: str = "bind") -> str
         "@       IN      AAAA    2001:db8::1",
         "www     IN      AAAA    2001:db8::1",
         "mail    IN      AAAA    2001:db8::2",
+        # every fresh name of the recursive check's uncached template (tests.lab.resolver)
+        "*.probe 5 IN    AAAA    2001:db8::53",
     ]
     if broken and server == "pdns":
         # PowerDNS parses record data only when asked (its SOA would still answer); an
@@ -212,10 +214,12 @@ def _neighbor(topo: Topology, node: Node, address: object, hold_time: int,
 def speaker_yaml(topo: Topology, node: Node, socket: Path, state_dir: Path,
                  manage: bool = False, extra: dict[str, object] | None = None,
                  statistics: dict[str, object] | None = None,
-                 more_checks: list[dict[str, object]] | None = None) -> str:
+                 more_checks: list[dict[str, object]] | None = None,
+                 more_services: list[dict[str, object]] | None = None) -> str:
     """The speaker's config for one node (schema: speaker/core/config). `statistics` is
     the `dns_statistics` block (default: BIND's channel); `more_checks` go after the
-    two DNS checks (the hidden master's soa check).
+    two DNS checks (the hidden master's soa check); `more_services` after the `dns`
+    service (the resolver's, tests.lab.resolver).
 
     JSON is valid YAML, so the document is rendered with json.dumps.
     """
@@ -236,7 +240,7 @@ def speaker_yaml(topo: Topology, node: Node, socket: Path, state_dir: Path,
         "state_dir": str(state_dir),
         "drain_delay": 1.0,
         "dns_statistics": statistics or {"url": BIND_STATISTICS, "interval": 1.0},
-        "services": [service],
+        "services": [service, *(more_services or [])],
     }
     for key, value in (extra or {}).items():
         if key == "service" and isinstance(value, dict):

@@ -12,7 +12,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speaker.core.config import recursive
 from speaker.core.config.http import HttpCheck
+from speaker.core.config.recursive import RecursiveCheck
 from speaker.core.config.types import IPAddress, IPNetwork
 from speaker.core.hooks import Hooks
 from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits
@@ -43,6 +45,7 @@ __all__ = [
     "IPNetwork",
     "Metrics",
     "Overload",
+    "RecursiveCheck",
     "Route",
     "RouterLimits",
     "Service",
@@ -63,7 +66,8 @@ RCODES = (
 # what a check can say (speaker.adapters.checks.Outcome.code), besides "ok"
 OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
                  "truncated", "malformed", "no-address", "os-error",
-                 "status", "body", "tls")  # the last three: the http check's
+                 "status", "body", "tls",  # the http check's
+                 *recursive.CODES)
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,7 @@ class DnssecCheck:
         return f"dnssec check {self.zone} at {host}:{self.port}"
 
 
-Check = DnsCheck | SoaCheck | DnssecCheck | HttpCheck
+Check = DnsCheck | SoaCheck | DnssecCheck | HttpCheck | RecursiveCheck
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
-from speaker.core.config import dnssec, http, routing, soa
+from speaker.core.config import dnssec, http, recursive, routing, soa
 from speaker.core.config.hooks import hooks
 from speaker.core.config.model import (
     OUTCOME_CODES,
@@ -36,6 +36,7 @@ from speaker.core.config.model import (
     Timing,
     Watch,
 )
+from speaker.core.config.names import DNS_NAME, RECORD_TYPE
 from speaker.core.config.types import (
     IP_ADDRESS,
     PREFIX,
@@ -72,26 +73,6 @@ TEXTS = ListOf(Text())
 HOST_ROUTE = host_route("set allow_shorter_prefixes: true on the service to allow it")
 
 
-def _dns_name(text: str) -> str:
-    import dns.name
-
-    try:
-        dns.name.from_text(text)
-    except Exception as exc:  # dnspython raises several types for a bad name
-        raise ValueError(exc) from None
-    return text
-
-
-def _record_type(text: str) -> str:
-    import dns.rdatatype
-
-    try:
-        dns.rdatatype.from_text(text)
-    except Exception as exc:  # dnspython raises several types for a bad type
-        raise ValueError(exc) from None
-    return text.upper()
-
-
 def _interface_name(name: str) -> bool:
     return len(name) <= 15 and "/" not in name and not any(c.isspace() for c in name)
 
@@ -108,8 +89,6 @@ def _community(text: str) -> bool:
     return all(int(part) <= 65535 for part in text.split(":"))
 
 
-DNS_NAME = Parse(Text(), _dns_name, "is not a DNS name: {value!r} ({exc})")
-RECORD_TYPE = Parse(Text(), _record_type, "is not a DNS record type: {value!r}")
 INTERFACE = Refine(Text(), _interface_name, "is not an interface name: {value!r}")
 COMMUNITY_MUST = "must be a community ASN:VALUE such as '65535:0'"
 COMMUNITY = Refine(Pattern(COMMUNITY_RE, COMMUNITY_MUST), _community,
@@ -210,6 +189,7 @@ CHECK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[Fields], Check]]] = {
     "soa": (soa.KEYS, soa.soa_check),
     "dnssec": (dnssec.KEYS, dnssec.dnssec_check),
     "http": (http.KEYS, http.http_check),
+    "recursive": (recursive.KEYS, recursive.recursive_check),
 }
 
 

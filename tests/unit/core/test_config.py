@@ -101,7 +101,7 @@ def test_defaults() -> None:
         (service(check=", expect: {aa: yes please}"), "/services/0/checks/0/expect/aa: must be true or false"),
         (service(check=", timeout: 5"), "/services/0/checks/0/timeout: must be <= the service's interval"),
         (service().replace('server: "2001:db8::100"', "server: dns1"), "/services/0/checks/0/server: is not an IP address: 'dns1'"),
-        (service().replace("type: dns,", "type: smtp,"), "/services/0/checks/0/type: must be one of dns, soa, dnssec, http (got 'smtp')"),
+        (service().replace("type: dns,", "type: smtp,"), "/services/0/checks/0/type: must be one of dns, soa, dnssec, http, recursive (got 'smtp')"),
         (service().replace("qname: example.com.", "qname: a..b"), "/services/0/checks/0/qname: is not a DNS name"),
         (service("    address: {interface: lo, manage: maybe}"), "/services/0/address/manage: must be true or false"),
         (service("    route: {communities: ['65535:99999']}"), "/services/0/route/communities/0: must be a community"),
@@ -167,7 +167,8 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_outcome_codes_are_the_ones_checks_produce() -> None:
     import re
 
-    modules = ("adapters/checks", "core/verdicts", "adapters/http", "core/http_verdicts")
+    modules = ("adapters/checks", "core/verdicts", "adapters/http", "core/http_verdicts",
+               "adapters/recursive", "core/recursion")
     source = "".join((REPO / f"speaker/{m}.py").read_text() for m in modules)
     produced = set(re.findall(r'return "([a-z-]+)", ', source)) - {"ok"}
     assert produced == set(config.OUTCOME_CODES)
@@ -235,7 +236,7 @@ def test_a_complex_key_is_a_problem_at_its_path(text: str, expected: str) -> Non
 @pytest.mark.parametrize("kind", ["[dns]", "{dns: 1}"])
 def test_a_check_type_that_is_a_list_or_a_mapping_is_a_problem(kind: str) -> None:
     found = problems(service().replace("type: dns,", f"type: {kind},"))
-    assert any(p.startswith("t.yaml: /services/0/checks/0/type: must be one of dns, soa, dnssec, http (got a ")
+    assert any(p.startswith("t.yaml: /services/0/checks/0/type: must be one of dns, soa, dnssec, http, recursive (got a ")
                for p in found), found
 
 
