@@ -26,6 +26,9 @@ class Outcome:
     latency: float  # seconds from send to verdict
     code: str = "ok"  # short machine-readable class: ok, timeout, refused, rcode, ...
     warning: str = ""  # worth a look though not a failure (the soa check's unreachable master)
+    # passed, but asks for the degraded state: announced with the less preferred degraded
+    # route (the soa check's `action: degrade` on a stale zone; speaker.core.overload)
+    degrade: bool = False
 
 
 def classify(check: config.DnsCheck, response: dns.message.Message) -> tuple[str, str]:
