@@ -5,7 +5,8 @@ and the (hidden) master for the zone's SOA, at once, and hands both to the
 pure judgement `speaker.core.freshness.judge`, keeping its state from one round
 to the next. Never raises, never logs, never decides about routes: a stale
 zone is a failed Outcome when the check's action is `withdraw`, a passing
-Outcome with a warning when it is `warn`; an unreachable master is always a
+Outcome with a warning when it is `warn`, and one that also asks for the
+degraded state (`degrade`) when it is `degrade`; an unreachable master is always a
 warning (the engine logs it, status and metrics show it).
 """
 
@@ -89,4 +90,5 @@ class SoaProbe:
         withdraw = j.stale and check.action == "withdraw"
         warning = j.warning or (j.reason if j.stale else "")
         return Outcome(ok=not withdraw, reason=f"{self._name}: {j.reason}", latency=latency,
-                       code=j.code, warning=warning)
+                       code=j.code, warning=warning,
+                       degrade=j.stale and check.action == "degrade")

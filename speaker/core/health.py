@@ -44,6 +44,7 @@ class Result:
     reason: str
     hard: bool = False  # a failure that needs no confirmation (anycast address missing)
     codes: tuple[str, ...] = ()  # the outcome codes of the failed checks (speaker.core.overload)
+    degrade: bool = False  # passed, but a check asks for the degraded state (`reason`: why)
 
 
 def observe(health: Health, result: Result, timing: Timing) -> Health:

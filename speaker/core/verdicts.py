@@ -27,6 +27,9 @@ class Outcome:
     code: str = "ok"  # short machine-readable class: ok, timeout, refused, rcode, ...
     warning: str = ""  # worth a look though not a failure (the soa check's unreachable master)
     validity: float | None = None  # a dnssec check: seconds its first signature has left
+    # passed, but asks for the degraded state: announced with the less preferred degraded
+    # route (the soa check's `action: degrade` on a stale zone; speaker.core.overload)
+    degrade: bool = False
 
 
 def classify(check: config.DnsCheck, response: dns.message.Message) -> tuple[str, str]:

@@ -107,6 +107,9 @@ class Prober:
             at_once = any(o.code in service.timing.fail_at_once for o in failed)
             return Result(False, "; ".join(o.reason for o in failed), hard=at_once,
                           codes=tuple(o.code for o in failed))
+        asking = [o for o in outcomes if o.degrade]
+        if asking:  # passed, but announced degraded (speaker.core.overload)
+            return Result(True, "; ".join(o.reason for o in asking), degrade=True)
         slowest = max(o.latency for o in outcomes)
         return Result(True, f"{len(outcomes)} checks ok (slowest {slowest * 1000:.1f} ms)")
 

@@ -90,6 +90,6 @@ def _change(speaker: Reloadable, step: Change) -> ServiceRun:
         close_probes(p for peer in run.peer_probes for p in peer)
         run.peer_probes = speaker._peer_probes(step.service)
     if step.service.overload is None:
-        run.degraded = overload.Degraded()  # every failure is hard again
+        run.degraded = overload.hard_only(run.degraded)  # every failure is hard again
     run.service = step.service
     return run

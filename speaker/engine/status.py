@@ -50,6 +50,9 @@ def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], 
         "failure": None if run.degraded.last.value == "ok" else run.degraded.last.value,
         "degraded_for": (None if run.degraded.since is None
                          else round(now - run.degraded.since, 1)),
+        # how long a check (the soa check's action: degrade) has asked for the degraded state
+        "degrade_asked_for": (None if run.degraded.asked is None
+                              else round(now - run.degraded.asked, 1)),
         "peers_up": run.degraded.peers_up,
         "checks": [_check(p.check, o) for p, o in zip(run.probes, run.outcomes, strict=False)],
         "prefixes": [

@@ -5,7 +5,10 @@ NOTIFY and transfers to the three nodes only, every node's speaker with a soa
 check (max_lag 3 s). A node whose transfers are refused goes stale after max_lag
 and is withdrawn, the others stay, and it returns once it has caught up; the
 master stopped withdraws no node over the whole interval; serial bumps, across
-the 2^32 wrap too, propagate without a withdraw.
+the 2^32 wrap too, propagate without a withdraw. With `action: degrade` (each
+node's degraded_route a prepend of its AS) a stale node stays announced but
+leaves the router's ECMP set while the others are fresh, serves alone when they
+are gone, and rejoins the set once it has caught up.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 
 from tests.e2e.conftest import healthy, running_lab
 from tests.lab import Lab
+from tests.lab.freshness import PREPEND, as_paths, use_soa
 
 pytestmark = pytest.mark.lab
 
@@ -107,3 +111,43 @@ def test_serial_bumps_propagate_across_the_wrap_and_nothing_withdraws(hm: Lab) -
     for node in hm.nodes:
         check = node.status()["services"][0]["checks"][-1]
         assert check["code"] == "ok", check
+
+
+def test_a_stale_node_with_degrade_leaves_the_ecmp_set_but_stays_announced(hm: Lab) -> None:
+    master = hm.master
+    assert master is not None
+    stale, fresh = hm.node(2), [hm.node(1), hm.node(3)]
+    hop = str(stale.address)
+    others = every(hm) - {hop}
+    use_soa(hm, degrade=True, action="degrade")
+    try:
+        hm.wait_ecmp(timeout=10)  # a reload alone changes no route
+        master.block_transfers(stale.name)
+        t0 = time.monotonic()
+        master.bump_serial()
+        master.wait_in_sync(fresh, timeout=10)
+        seen, _ = watch(hm, 20, until=lambda hops: hops == others)
+        assert seen[-1] == others, f"{stale.name} never left the ECMP set: {seen[-1]}"
+        assert time.monotonic() - t0 >= MAX_LAG, "degraded before max_lag"
+        assert all(others <= hops for hops in seen), "a fresh node left the router meanwhile"
+        asn = str(stale.spec.asn)
+        assert as_paths(hm).get(hop) == " ".join([asn] * (1 + PREPEND)), as_paths(hm)
+        service = stale.status()["services"][0]
+        assert service["state"] == "degraded", service
+        assert f"behind master {master.serial}" in service["reason"], service["reason"]
+        for node in fresh:  # the fresh ones gone: the stale node is the only one left
+            assert node.ctl("withdraw").returncode == 0
+        alone, _ = watch(hm, 10, until=lambda hops: hops == {hop})
+        assert alone[-1] == {hop}, f"the stale node does not serve alone: {alone[-1]}"
+        for node in fresh:
+            assert node.ctl("announce").returncode == 0
+        again, _ = watch(hm, 10, until=lambda hops: hops == others)
+        assert again[-1] == others, f"fresh nodes not preferred again: {again[-1]}"
+        master.unblock_transfers(stale.name)
+        back, _ = watch(hm, 30, until=lambda hops: hops == every(hm))
+        assert back[-1] == every(hm), f"{stale.name} not back in the ECMP set: {back[-1]}"
+        assert master.node_serial(stale) == master.serial
+        assert as_paths(hm).get(hop) == asn
+        assert stale.status()["services"][0]["state"] == "up"
+    finally:
+        use_soa(hm)

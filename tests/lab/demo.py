@@ -286,6 +286,10 @@ def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind",
           f"{exabgp_version} "
           f"running `python3 -m speaker`), a router ({name}, AS 65101), a client; "
           f"lab id {lab.lab_id}, namespaces {lab.topo.router_ns}, ...")
+    if lab.master is not None:
+        print(f"hidden master: BIND primary at {lab.master.address} (own namespace, not in the "
+              "NS set, never announced); the nodes are its secondaries, each speaker with a "
+              f"soa check (max_lag {freshness.MAX_LAG:g} s)")
     demo = Demo(lab, pictures_dir=pictures_dir)
     try:
         lab.up(wait=False)
@@ -308,7 +312,7 @@ def run(exabgp_version: str = "4.2", nodes: int = 3, dns: str = "bind",
     except KeyboardInterrupt:
         demo.failures.append("interrupted")
     finally:
-        demo.step("Step 10: teardown" if lab.master is not None else "Step 6: teardown")
+        demo.step("Step 9: teardown" if lab.master is not None else "Step 6: teardown")
         if demo.failures and lab.root.exists():
             dest = lab.archive_logs(Path(f"/tmp/spklab-{lab.lab_id}-logs"))
             print(f"  logs kept in {dest}")

@@ -149,7 +149,7 @@ class DnsCheck:
         return f"dns check {host}:{self.port}{tcp} {self.qtype} {self.qname}"
 
 
-SOA_ACTIONS = ("withdraw", "warn")  # "degrade" waits for a degraded state a check can ask for
+SOA_ACTIONS = ("withdraw", "degrade", "warn")
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,10 @@ class SoaCheck:
     """Zone freshness: the serial `server` serves for `zone` against the master's.
 
     Stale once behind the master for longer than `max_lag` seconds (None: the
-    master's SOA refresh + retry); then `action` (withdraw, or only warn). An
-    unreachable master is a warning, never a failure (speaker.core.freshness).
+    master's SOA refresh + retry); then `action`: withdraw, degrade (stay
+    announced with the service's degraded route for as long as it is stale) or
+    only warn. An unreachable master is a warning, never a failure
+    (speaker.core.freshness).
     """
 
     server: IPAddress
@@ -238,10 +240,11 @@ class Overload:
 
     A round whose only failures are timeouts, while the DNS server's statistics
     (no older than ``stats_max_age`` s) show at least ``min_client_rate`` client
-    queries per second, is a soft failure: the service stays announced,
-    with ``route`` (None: the service's own route) while degraded, and is
-    withdrawn only once the soft failure has lasted ``max_degraded`` seconds, and
-    then only while at least ``min_up`` of ``peers`` answer the same checks.
+    queries per second, is a soft failure: the service stays announced, with
+    ``route`` while degraded (None: the service's ``degraded_route``, else its
+    own route), and is withdrawn only once the soft failure has lasted
+    ``max_degraded`` seconds, and then only while at least ``min_up`` of
+    ``peers`` answer the same checks.
     """
 
     max_degraded: float = 30.0
@@ -264,6 +267,9 @@ class Service:
     watch: Watch = field(default_factory=Watch)
     overload: Overload | None = None  # None: every failure is hard (timeouts too)
     hooks: Hooks | None = None  # replaces the top-level hooks block for this service
+    # the route while degraded (a check asks for it, or a soft failure without
+    # overload.route); None: the service's route (speaker.core.overload.degraded_route)
+    degraded_route: Route | None = None
 
     @property
     def anycast(self) -> IPAddress:

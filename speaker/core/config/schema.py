@@ -233,7 +233,7 @@ def overload(value: object, at: At) -> Overload:
 
 CHECKS = ListOf(check, min_items=1, too_few="must list at least one check")
 SERVICE_KEYS = ("name", "prefixes", "allow_shorter_prefixes", "address", "timing", "flap",
-                "checks", "route", "watch", "overload", "hooks")
+                "checks", "route", "watch", "overload", "hooks", "degraded_route")
 
 
 def service(value: object, at: At) -> Service:
@@ -254,12 +254,14 @@ def service(value: object, at: At) -> Service:
         routing.check_next_hop(at / "route" / "next_hop", routed, prefixes)
     watched = f.get("watch", watch, Watch(), null=True)
     busy = f.get("overload", overload, None, null=True)
+    degraded = f.get("degraded_route", route, None, null=True)
+    soa.degraded_routes(at, checks, busy, degraded)
     hooked = f.get("hooks", hooks, None, null=True)
     if name is None or not prefixes or not checks:
         raise Reported
     return Service(name=name, prefixes=prefixes, checks=tuple(probe for _, probe in checks),
                    address=where, timing=timed, flap=held, route=routed, watch=watched,
-                   overload=busy, hooks=hooked)
+                   overload=busy, hooks=hooked, degraded_route=degraded)
 
 
 def services(value: object, at: At) -> tuple[Service, ...]:

@@ -55,13 +55,34 @@ def test_keys_read() -> None:
                                                                                5353, 0.25)
 
 
-def test_degrade_is_refused_as_not_yet_available() -> None:
-    assert "/services/0/checks/0/action: degrade is not available yet" in problems(
-        ", action: degrade")
+def test_degrade_needs_a_degraded_route() -> None:
+    assert ("/services/0/checks/0/action: degrade needs a less preferred route: set the "
+            "service's degraded_route") in problems(", action: degrade")
+
+
+def test_degrade_with_the_services_degraded_route() -> None:
+    text = DOC.format(node=NODE, master=MASTER, extra=", action: degrade").replace(
+        "    checks:", "    degraded_route: {as_path: [65201, 65201]}\n    checks:")
+    service = config.parse(text).services[0]
+    assert service.degraded_route == config.Route(as_path=(65201, 65201))
+    check = service.checks[0]
+    assert isinstance(check, config.SoaCheck) and check.action == "degrade"
+
+
+def test_a_service_has_one_degraded_route() -> None:
+    text = ('dns_statistics: {url: "http://127.0.0.1:8053/json/v1/server"}\n' + DOC.format(
+        node=NODE, master=MASTER, extra=", action: degrade").replace(
+        "    checks:", "    degraded_route: {med: 10}\n    overload: {route: {med: 20}}\n"
+                      "    checks:"))
+    with pytest.raises(ConfigError) as info:
+        config.parse(text)
+    assert ("services/0/degraded_route: overload.route is set too: a service has one degraded "
+            "route") in str(info.value)
 
 
 def test_bad_action_named() -> None:
-    assert "action: must be one of withdraw, warn (got 'drop')" in problems(", action: drop")
+    assert "action: must be one of withdraw, degrade, warn (got 'drop')" in problems(
+        ", action: drop")
 
 
 def test_master_required_and_not_the_server_itself() -> None:
@@ -131,6 +152,21 @@ def test_stale_withdraws_after_max_lag_and_recovers() -> None:
     assert "serial 5 behind master 6 for 1m01s (max 1m)" in out.reason
     servers.answers[NODE] = Soa(6)
     assert run(p).ok
+
+
+def test_stale_asks_for_the_degraded_state_with_action_degrade() -> None:
+    p, servers, clock = probe(action="degrade", max_lag=60)
+    servers.answers = {NODE: Soa(5), MASTER: Soa(6)}
+    out = run(p)
+    assert out.ok and not out.degrade  # behind, not yet stale
+    clock.now += 61
+    out = run(p)
+    assert out.ok and out.degrade and out.code == "stale" and "behind master 6" in out.warning
+    servers.answers[MASTER] = ("timeout", "timeout after 1 s")  # stays stale meanwhile
+    assert run(p).degrade
+    servers.answers = {NODE: Soa(6), MASTER: Soa(6)}
+    out = run(p)
+    assert out.ok and not out.degrade and out.code == "ok"
 
 
 def test_stale_only_warns_with_action_warn() -> None:
