@@ -94,6 +94,10 @@ SERVICE_GAUGES: dict[str, tuple[str, str, list[str]]] = {
     "desired": ("speaker_prefix_desired",
                 "1 when health says the prefix should be announced, else 0.",
                 ["service", "prefix"]),
+    "over": ("speaker_prefix_over_limit",
+             "1 when the prefix's service wants it announced but router_limits.max_prefixes "
+             "leaves it out (prefixes listed earlier take the slots), else 0.",
+             ["service", "prefix"]),
     "failing": ("speaker_service_failure",
                 "1 for the kind of the service's last failing round (soft: timeouts of a busy "
                 "server, hard: the rest); 0 for both after a pass.", ["service", "kind"]),
@@ -247,6 +251,7 @@ class Prometheus:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)
                 desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
+                gauge["over"].add_metric([name, p["prefix"]], 1 if p.get("over_limit") else 0)
         yield from gauge.values()
         session, resetting = (g(name, doc, labels=labels)
                               for name, doc, labels in NEIGHBOR_GAUGES)

@@ -32,6 +32,7 @@ from speaker.engine.exabgp import ExaBGP
 from speaker.engine.maintenance import Maintenances
 from speaker.engine.probing import Prober
 from speaker.engine.runs import ServiceRun, close_probes
+from speaker.engine.slots import Slots
 from speaker.ports import (
     Addresses,
     Clock,
@@ -75,6 +76,7 @@ class Speaker:
         self.hook_runner: HookRunner = hook_runner or NullHooks()
         self.server_events: ServerEvents = server_events or NoEvents()
         self.book = RouteBook()
+        self.slots = Slots(self.book)  # the router's max_prefixes, shared in config order
         self.stopping = asyncio.Event()
         self.exabgp = ExaBGP(sink, self.book, self.stopping, clock=clock, wall=wall)
         self.prober = Prober(addresses)
@@ -161,6 +163,8 @@ class Speaker:
         """Withdraw everything a previous process may have announced, before anything else:
         `clear adj-rib out` (ExaBGP withdraws what it announces, nothing else)."""
         self.maint.load()
+        self.slots.check(self.config, "start")
+        self.slots.share(self.config)
         self.exabgp.start()
         for run in self.runs.values():
             self.prober.ensure_addresses(run)
@@ -232,7 +236,8 @@ class Speaker:
         route = (overload.route(run.service, run.health, run.degraded)
                  if self.wants_announced(run) else None)
         for prefix in run.service.prefixes:
-            self.book.want(prefix, None if prefix in run.fresh else route)
+            self.slots.want(prefix, None if prefix in run.fresh else route)
+        self.slots.share(self.config)
         self.flush()
 
     async def service_loop(self, run: ServiceRun, start_delay: float = 0.0) -> None:
@@ -344,7 +349,7 @@ class Speaker:
             "config": str(self.config_path) if self.config_path else self.config.source,
             "services": [status.service(r, self.state_name(r), self.maint.all_of(r.service.name),
                                         self.book, now, self.server_events.report(r.service.name),
-                                        self.exabgp.resetting())
+                                        self.exabgp.resetting(), self.slots.over)
                          for r in self.runs.values()],
             "neighbors": self.exabgp.neighbor_status(),
             "dns_server": self.dns_stats(),
