@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,17 @@ def prefix_status(rig: EngineRig, name: str) -> dict[str, object]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> EngineRig:
+def rig(tmp_path: Path) -> Iterator[EngineRig]:
+    """Started, a, b, c up; after the test: at no announce could the router hold more
+    than the limit (the book counts a prefix from its announce to its withdraw's done)."""
     rig = EngineRig(cfg(tmp_path))
+    held: list[int] = []
+    rig.sink.on_write = lambda line: held.extend(
+        [len(rig.speaker.book.maybe_announced())] if line.startswith("announce") else [])
     rig.up()
-    return rig
+    yield rig
+    limit = rig.speaker.config.router_limits.max_prefixes
+    assert held and limit is not None and max(held) <= limit, (held, limit)
 
 
 def test_only_the_first_two_in_config_order_are_announced(rig: EngineRig) -> None:
