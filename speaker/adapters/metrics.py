@@ -98,6 +98,10 @@ SERVICE_GAUGES: dict[str, tuple[str, str, list[str]]] = {
                "Seconds left, at the dnssec check's last round, until the first of the zone's "
                "signatures expires (negative: expired); absent while the check gets no "
                "signed answer.", ["service", "check", "zone"]),
+    "over": ("speaker_prefix_over_limit",
+             "1 when the prefix's service wants it announced but router_limits.max_prefixes "
+             "leaves it out (prefixes listed earlier take the slots), else 0.",
+             ["service", "prefix"]),
     "failing": ("speaker_service_failure",
                 "1 for the kind of the service's last failing round (soft: timeouts of a busy "
                 "server, hard: the rest); 0 for both after a pass.", ["service", "kind"]),
@@ -253,6 +257,7 @@ class Prometheus:
                 announced.add_metric([name, p["prefix"]],
                                      1 if p["confirmed"] == "announced" else 0)
                 desired.add_metric([name, p["prefix"]], 1 if p["desired"] == "announced" else 0)
+                gauge["over"].add_metric([name, p["prefix"]], 1 if p.get("over_limit") else 0)
         yield from gauge.values()
         session, resetting = (g(name, doc, labels=labels)
                               for name, doc, labels in NEIGHBOR_GAUGES)

@@ -26,7 +26,7 @@ from speaker.adapters.state import StateError
 from speaker.cli import offline
 from speaker.cli.client import READ_TIMEOUT, UNIT, NotRunning, Target, call, locate
 from speaker.cli.render import render_event, render_status
-from speaker.core import config, exabgp_conf, exabgp_security
+from speaker.core import config, exabgp_conf, exabgp_security, limits
 from speaker.core.config import Config
 from speaker.core.errors import ConfigError, RequestError, UnknownServiceError, UnreachableError
 from speaker.core.maintenance import OPERATOR
@@ -293,7 +293,9 @@ def cmd_check_config(env: Env) -> int:
     conf = _exabgp_path(env, path)
     findings = (exabgp_findings(cfg, path, conf, env.args.exabgp_version)
                 if conf is not None else [])
-    errors = [str(f) for f in findings if f.level == "error"]
+    over = limits.excess(cfg.router_limits, cfg.prefixes)  # the speaker would start, though
+    errors = ([f"{path}: {over[0]}: {over[1]}"] if over else []) + [
+        str(f) for f in findings if f.level == "error"]
     warnings = [str(f) for f in findings if f.level != "error"]
     if env.json:
         env.dump({"config": str(path), "exabgp": str(conf) if conf else None,

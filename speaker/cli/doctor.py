@@ -19,6 +19,7 @@ from typing import Any
 from speaker.adapters import checks
 from speaker.cli import doctor_dns, doctor_dnssec, doctor_http, doctor_recursive, freshness
 from speaker.cli.findings import Finding, Verdict, of_run
+from speaker.core import limits
 from speaker.core.config import (
     Check,
     Config,
@@ -42,6 +43,11 @@ def judge_config(path: Path, cfg: Config | None, problem: str) -> Finding:
         return Finding("config", Verdict.FAIL, problem,
                        f"speakerctl check-config {path} lists every problem; or pass the "
                        "right file with --config")
+    over = limits.excess(cfg.router_limits, cfg.prefixes)
+    if over is not None:
+        return Finding("config", Verdict.FAIL, f"{path}: {over[0]}: {over[1]}",
+                       "the router tears the session down beyond its limit: remove prefixes "
+                       "or raise router_limits.max_prefixes (and the router's maximum-prefix)")
     return Finding("config", Verdict.OK, f"{path} is valid: {len(cfg.services)} service(s), "
                                          f"{len(cfg.prefixes)} prefix(es)")
 
@@ -223,7 +229,14 @@ def judge_prefixes(status: dict[str, Any] | None) -> list[Finding]:
     for service in status["services"]:
         for item in service["prefixes"]:
             name = f"prefix {item['prefix']}"
-            if item.get("resetting") and item["confirmed"] == "announced":
+            if item.get("over_limit"):
+                out.append(Finding(name, Verdict.FAIL,
+                                   f"{item['over_limit']}: service {service['name']} is "
+                                   f"{service['state']}, but the router's slots are taken by "
+                                   "prefixes listed before it",
+                                   "remove prefixes from speaker.yaml or raise "
+                                   "router_limits.max_prefixes (and the router's limit)"))
+            elif item.get("resetting") and item["confirmed"] == "announced":
                 out.append(Finding(name, Verdict.FAIL,
                                    "confirmed by ExaBGP but not held: the session with "
                                    f"{', '.join(item['resetting'])} keeps resetting",

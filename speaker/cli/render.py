@@ -47,6 +47,8 @@ def _prefix_state(item: dict[str, Any]) -> str:
     if item.get("resetting") and confirmed == "announced":
         return (f"NOT held: confirmed by ExaBGP, but the session with "
                 f"{', '.join(item['resetting'])} keeps resetting")
+    if item.get("over_limit") and desired == confirmed:
+        return f"withdrawn: {item['over_limit']} (its service is up)"
     if desired == confirmed:
         return f"{confirmed} (confirmed by ExaBGP)"
     return f"{desired}, not yet confirmed by ExaBGP (last confirmed: {confirmed})"

@@ -1,13 +1,16 @@
 """What the router accepts from a node (`router_limits` in speaker.yaml), and the breaches.
 
-Pure: values in, problems out. It owns the limits' model and the one rule
-that spans them all: the prefixes a config announces (every service's
-prefixes go to every neighbour) must fit the router's offering, such as the
-seed's CloudStack network offering (`guestbgpmaxprefixes=5`, IPv6 prefix
-length 128 to 128, node ASNs 65200-65299). A config that breaks one is
-refused at load, and so a reload to it leaves the running config unchanged:
-the speaker never sends the router more than it accepts. It never reads the
-ExaBGP config (check-config compares its `local-as` with `asn_range`).
+Pure: values in, problems out. It owns the limits' model and the rules that
+span them: the prefixes a config announces (every service's prefixes go to
+every neighbour) must fit the router's offering, such as the seed's
+CloudStack network offering (`guestbgpmaxprefixes=5`, IPv6 prefix length 128
+to 128, node ASNs 65200-65299). A prefix of a length the router refuses is
+refused at load (`breaches`), and so a reload to it leaves the running config
+unchanged. More prefixes than `max_prefixes` (`excess`) are not refused at
+load: the speaker announces only the first `max_prefixes` at run time
+(`speaker.core.budget`), and `speakerctl check-config` and doctor report the
+config as broken. It never reads the ExaBGP config (check-config compares its
+`local-as` with `asn_range`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class RouterLimits:
 
 def breaches(limits: RouterLimits, prefixes: Sequence[tuple[str, Network]],
              where: str = "/router_limits") -> list[tuple[str, str]]:
-    """(path, message) for every prefix (given with its path) the router would not accept."""
+    """(path, message) for every prefix (given with its path) of a length the router refuses."""
     out: list[tuple[str, str]] = []
     low = limits.min_length
     high = limits.max_length
@@ -52,13 +55,20 @@ def breaches(limits: RouterLimits, prefixes: Sequence[tuple[str, Network]],
         if high is not None and prefix.prefixlen > high:
             out.append((path, f"{prefix} is longer than the router accepts "
                               f"(max_length {high} in {where})"))
-    most = limits.max_prefixes
-    if most is not None and len(prefixes) > most:
-        extra = ", ".join(str(p) for _, p in prefixes[most:])
-        out.append((f"{where}/max_prefixes",
-                    f"the services announce {len(prefixes)} prefixes to every neighbour but "
-                    f"the router accepts {most} (beyond that, a router with maximum-prefix "
-                    f"tears the session down and every route of this node goes with it): "
-                    f"remove {len(prefixes) - most} ({extra}) or raise max_prefixes if the "
-                    f"router's limit is higher"))
     return out
+
+
+def excess(limits: RouterLimits, prefixes: Sequence[Network],
+           where: str = "/router_limits") -> tuple[str, str] | None:
+    """(path, message) when the config has more prefixes than the router accepts."""
+    most = limits.max_prefixes
+    if most is None or len(prefixes) <= most:
+        return None
+    extra = ", ".join(str(p) for p in prefixes[most:])
+    return (f"{where}/max_prefixes",
+            f"the services announce {len(prefixes)} prefixes to every neighbour but the "
+            f"router accepts {most} (beyond that, a router with maximum-prefix tears the "
+            f"session down and every route of this node goes with it): the speaker "
+            f"announces only the first {most} in config order and keeps "
+            f"{len(prefixes) - most} ({extra}) withdrawn while the others are up; remove "
+            f"{len(prefixes) - most} or raise max_prefixes if the router's limit is higher")

@@ -10,6 +10,16 @@ have announced prefixes this config no longer has). `clear` records the
 `clear adj-rib out` written first: until its ack, `plan` holds every command
 back; once done, every prefix is confirmed withdrawn and so is every prefix
 added later, since ExaBGP then holds only what this book sent.
+
+With a `limit` (router_limits.max_prefixes) the book never lets more than
+`limit` prefixes be held by the router at once. A prefix counts as held from
+the moment its announce is written until ExaBGP acknowledged its withdraw
+(`maybe_announced`). `plan` writes every withdraw before any announce, and
+holds back an announce that would take a new slot while `limit` prefixes are
+held (`deferred`): it goes out once the withdraws' acks free a slot. ExaBGP
+sends the UPDATEs of what it acknowledged before it reads the next command,
+so the router sees the withdraw first. Which prefixes are wanted within the
+limit is decided before (`speaker.core.budget`); this only keeps the order.
 """
 
 from __future__ import annotations
@@ -80,6 +90,8 @@ class RouteBook:
         self._maybe_changes: dict[IPNetwork, bool] = {}  # since `take_maybe_changes`
         self._clearing = False  # a Clear is in flight: plan() holds commands back
         self._cleared = False  # ExaBGP holds only what this book sent
+        self.limit: int | None = None  # the most prefixes the router may hold at once
+        self._deferred: set[IPNetwork] = set()  # announces held back until a slot is free
 
     # -- desired state ---------------------------------------------------------
 
@@ -112,14 +124,16 @@ class RouteBook:
     # -- commands and acks -----------------------------------------------------
 
     def plan(self, now: float) -> list[Command]:
-        """Commands that bring confirmed state towards desired state.
+        """Commands that bring confirmed state towards desired state: withdraws first.
 
         A prefix with a command in flight waits for its ack; one whose last
-        command failed waits for its retry time. Nothing while a Clear is in flight.
+        command failed waits for its retry time; an announce that does not fit
+        the limit waits for a withdraw's ack. Nothing while a Clear is in flight.
         """
         if self._clearing:
             return []
-        commands: list[Command] = []
+        withdraws: list[Command] = []
+        announces: list[Command] = []
         waiting: dict[IPNetwork, None] = {}
         for prefix in self._dirty:
             entry = self._entries.get(prefix)
@@ -132,24 +146,42 @@ class RouteBook:
                 continue
             if entry.desired is not None and (entry.confirmed is not Confirmed.ANNOUNCED
                                               or entry.announced != entry.desired):
-                commands.append(Command(Action.ANNOUNCE, prefix, entry.desired))
+                announces.append(Command(Action.ANNOUNCE, prefix, entry.desired))
             elif entry.desired is None and entry.confirmed is not Confirmed.WITHDRAWN:
-                commands.append(Command(Action.WITHDRAW, prefix))
+                withdraws.append(Command(Action.WITHDRAW, prefix))
         self._dirty = waiting
-        for command in commands:
+        self._deferred = set()
+        for command in withdraws:
             self.sent(command)
-        return commands
+        return withdraws + [c for c in announces if self._send_if_fits(c)]
+
+    def _fits(self, prefix: IPNetwork) -> bool:
+        """Announcing `prefix` keeps the prefixes the router may hold within the limit
+        (counting those of unknown state at start: a previous process may hold them)."""
+        if self.limit is None:
+            return True
+        return len(self._maybe) + (prefix not in self._maybe) <= self.limit
+
+    def _send_if_fits(self, command: Command) -> bool:
+        if self._fits(command.prefix):
+            self.sent(command)
+            return True
+        self._dirty[command.prefix] = None
+        self._deferred.add(command.prefix)
+        return False
+
+    @property
+    def deferred(self) -> bool:
+        """An announce waits for a slot: the next withdraw ack should be followed by a plan."""
+        return bool(self._deferred)
 
     def refresh(self) -> list[Command]:
-        """Announce again every prefix that should be announced (after a session came up)."""
-        commands = [
-            Command(Action.ANNOUNCE, prefix, entry.desired)
-            for prefix, entry in self._entries.items()
-            if entry.desired is not None and not entry.in_flight
-        ]
-        for command in commands:
-            self.sent(command)
-        return commands
+        """Announce again every prefix that should be announced (after a session came up);
+        one that does not fit the limit yet is left to `plan`."""
+        return [c for c in (Command(Action.ANNOUNCE, prefix, entry.desired)
+                            for prefix, entry in list(self._entries.items())
+                            if entry.desired is not None and not entry.in_flight)
+                if self._send_if_fits(c)]
 
     def withdraw_all(self) -> list[Command]:
         """Withdraw every prefix that is or may be announced (on exit)."""

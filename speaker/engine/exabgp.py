@@ -200,6 +200,8 @@ class ExaBGP:
             logs.log(LOG, logging.INFO, "announced", prefix=command.prefix)
         else:
             logs.log(LOG, logging.INFO, "withdrawn", prefix=command.prefix)
+            if self.book.deferred:  # an announce waited for this slot (router_limits)
+                self.flush()
         self._ack_warned = False
         for waiter in self.settle_waiters:
             waiter.set()

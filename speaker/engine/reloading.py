@@ -16,6 +16,7 @@ from speaker.core.reload import Change, Drop, Move, Start, Stop, plan
 from speaker.core.routes import RouteBook
 from speaker.engine.probing import Prober
 from speaker.engine.runs import ServiceRun, close_probes
+from speaker.engine.slots import Slots
 from speaker.ports import Probe, ServerEvents
 
 
@@ -27,6 +28,7 @@ class Reloadable(Protocol):
     book: RouteBook
     server_events: ServerEvents
     prober: Prober
+    slots: Slots
 
     def _add_service(self, service: Service) -> ServiceRun: ...
     def _probes(self, service: Service) -> list[Probe]: ...
@@ -45,6 +47,8 @@ def reload(speaker: Reloadable, new: Config) -> dict[str, list[str]]:
     that was withdrawn, or is new to the config, waits for `rise` passing
     rounds of its service (a reload alone never announces a withdrawn prefix).
     Removed prefixes are withdrawn; a new service starts as at start-up.
+    The router's max_prefixes slots are shared again over the new config's
+    order (its excess prefixes are listed as `over_max_prefixes`).
     """
     changes = plan(speaker.config, new)
     announced = {p for p in speaker.config.prefixes if speaker.book.desired(p)}
@@ -70,11 +74,13 @@ def reload(speaker: Reloadable, new: Config) -> dict[str, list[str]]:
             if step.prefix not in announced:
                 run.fresh[step.prefix] = run.service.timing.rise
     speaker.config = new
+    over = speaker.slots.check(new, "reload")
     for run in touched.values():
         speaker.prober.ensure_addresses(run)
         speaker.update(run, "config reloaded")
+    speaker.slots.share(new)
     speaker.flush()
-    return changes.summary()
+    return {**changes.summary(), "over_max_prefixes": over}
 
 def _change(speaker: Reloadable, step: Change) -> ServiceRun:
     """New settings for a service that keeps its health (new checks take over next round)."""

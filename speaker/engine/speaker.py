@@ -33,6 +33,7 @@ from speaker.engine.graceful import Drains
 from speaker.engine.maintenance import Maintenances
 from speaker.engine.probing import Prober
 from speaker.engine.runs import ServiceRun, close_probes
+from speaker.engine.slots import Slots
 from speaker.ports import (
     Addresses,
     Clock,
@@ -76,6 +77,7 @@ class Speaker:
         self.hook_runner: HookRunner = hook_runner or NullHooks()
         self.server_events: ServerEvents = server_events or NoEvents()
         self.book = RouteBook()
+        self.slots = Slots(self.book)  # the router's max_prefixes, shared in config order
         self.stopping = asyncio.Event()
         self.exabgp = ExaBGP(sink, self.book, self.stopping, clock=clock, wall=wall)
         self.prober = Prober(addresses)
@@ -171,6 +173,8 @@ class Speaker:
         """Withdraw everything a previous process may have announced, before anything else:
         `clear adj-rib out` (ExaBGP withdraws what it announces, nothing else)."""
         self.maint.load()
+        self.slots.check(self.config, "start")
+        self.slots.share(self.config)
         self.exabgp.start()
         for run in self.runs.values():
             self.prober.ensure_addresses(run)
@@ -244,7 +248,8 @@ class Speaker:
         if route is not None and self.in_maintenance(run.service.name):  # draining
             route = gshut.drained(route)
         for prefix in run.service.prefixes:
-            self.book.want(prefix, None if prefix in run.fresh else route)
+            self.slots.want(prefix, None if prefix in run.fresh else route)
+        self.slots.share(self.config)
         self.flush()
 
     async def service_loop(self, run: ServiceRun, start_delay: float = 0.0) -> None:
@@ -385,7 +390,7 @@ class Speaker:
                                         self.book, now, self.server_events.report(r.service.name),
                                         self.exabgp.resetting(),
                                         self.drains.get(r.service.name) if self.draining(r)
-                                        else None)
+                                        else None, self.slots.over)
                          for r in self.runs.values()],
             "neighbors": self.exabgp.neighbor_status(),
             "dns_server": self.dns_stats(),

@@ -6,9 +6,10 @@ is given and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from speaker.core.config import Check, DnssecCheck
+from speaker.core.config import Check, DnssecCheck, IPNetwork
 from speaker.core.gshut import GRACEFUL_SHUTDOWN, Drain
 from speaker.core.maintenance import Maintenance
 from speaker.core.routes import RouteBook
@@ -19,11 +20,13 @@ from speaker.engine.runs import ServiceRun
 
 def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], book: RouteBook,
             now: float, detection: list[Detection] | None = None,
-            resetting: list[str] | None = None, drain: Drain | None = None) -> dict[str, Any]:
+            resetting: list[str] | None = None, drain: Drain | None = None,
+            over: Mapping[IPNetwork, str] | None = None) -> dict[str, Any]:
     """The status of `run`, shown as `state`; `now` is the monotonic clock; `detection`:
     which event sources watch its server; `resetting`: the peers whose session keeps
     resetting (a prefix announced to them is not held); `maintenances`: every one that
-    holds it; `drain`: its graceful drain, while that still announces it."""
+    holds it; `drain`: its graceful drain, while that still announces it; `over`: why a
+    prefix its service wants is not announced (router_limits)."""
     svc = run.service
     return {
         "name": svc.name,
@@ -58,7 +61,8 @@ def service(run: ServiceRun, state: str, maintenances: tuple[Maintenance, ...], 
         "prefixes": [
             {"prefix": str(p), "desired": "announced" if book.desired(p) else "withdrawn",
              "confirmed": book.confirmed(p).value,
-             "resetting": list(resetting or []) if book.desired(p) else []}
+             "resetting": list(resetting or []) if book.desired(p) else [],
+             "over_limit": (over or {}).get(p)}
             for p in svc.prefixes
         ],
     }

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 
 from speaker.core import config
+from speaker.core.verdicts import Outcome
 from speaker.engine import Speaker
 from speaker.ports import Addresses, HookRunner, MaintenanceStore
-from tests.fakes import Clock, Probes, Sink, Store
+from tests.fakes import OK, Clock, Probes, Sink, Store
+
+TIMEOUT = Outcome(False, "dns check: timeout after 0.25 s", 0.001, "timeout")
 
 # One service, one prefix, one check, rise and fall 1: the engine tests' smallest config.
 ONE_SERVICE = """
@@ -43,6 +46,16 @@ class EngineRig:
             for run in list(self.speaker.runs.values()):
                 self.speaker.observe(run, asyncio.run(self.speaker.probe_round(run)))
             self.clock.advance(0.5)
+
+    def answer(self, name: str, outcome: Outcome) -> None:
+        """Every later check of service `name` answers `outcome` (TIMEOUT, OK...)."""
+        servers = {getattr(c, "server", None) for c in self.speaker.runs[name].service.checks}
+        for probe in self.probes.built:
+            if probe.check.server in servers:
+                probe.default = outcome
+
+    def heal(self, name: str) -> None:
+        self.answer(name, OK)
 
     def ack_all(self, ok: bool = True) -> None:
         from tests.exabgp_answers import ack_everything  # (kept off the import lines)

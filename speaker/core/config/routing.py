@@ -75,7 +75,8 @@ def _limits_block(value: object, at: At) -> RouterLimits:
 
 def router_limits(f: Fields, at: At, found: tuple[Service, ...]) -> RouterLimits:
     """`router_limits` (or the older `local_as_range` alone), and every prefix of
-    `found` the router would not accept recorded at its path."""
+    `found` of a length the router refuses recorded at its path (more prefixes than
+    max_prefixes are no load error: speaker.core.budget announces the first ones)."""
     d = RouterLimits()
     if not f.has("router_limits") or f.data["router_limits"] is None:
         return RouterLimits(asn_range=f.get("local_as_range", AS_RANGE, d.asn_range, null=True))

@@ -24,7 +24,7 @@ def test_ping_and_status_round_trip(folder: Path) -> None:
         assert reply["ok"] and names == ["dns", "other"]
         assert reply["result"]["services"][0]["prefixes"] == [
             {"prefix": PREFIX, "desired": "withdrawn", "confirmed": "withdrawn",
-             "resetting": []}]
+             "resetting": [], "over_limit": None}]
 
     run(folder, scenario)
 

@@ -1,4 +1,4 @@
-"""router_limits: the router's offering checked at load, at reload and by check-config."""
+"""router_limits: the router's offering read at load and reload, its excess named for check-config."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from speaker.core import config, exabgp_conf, protocol
+from speaker.core import config, exabgp_conf, limits, protocol
 from speaker.core.errors import ConfigError
 from speaker.core.limits import RouterLimits
 from tests.unit.rig import PREFIX, YAML, Rig
@@ -43,12 +43,23 @@ def test_the_cloudstack_offering_is_read() -> None:
     assert cfg.router_limits == RouterLimits(5, 128, 128, (65200, 65299))
 
 
-def test_a_sixth_prefix_is_refused_naming_the_limit_and_the_excess() -> None:
-    [problem] = problems(services(6) + CLOUDSTACK)
-    assert problem.startswith("s.yaml: /router_limits/max_prefixes: the services announce 6 "
-                              "prefixes to every neighbour but the router accepts 5")
+def test_a_sixth_prefix_is_no_load_error_but_named_as_the_excess() -> None:
+    cfg = config.parse(services(6) + CLOUDSTACK, source="s.yaml")
+    assert len(cfg.prefixes) == 6
+    found = limits.excess(cfg.router_limits, cfg.prefixes)
+    assert found is not None
+    path, problem = found
+    assert path == "/router_limits/max_prefixes"
+    assert problem.startswith("the services announce 6 prefixes to every neighbour but the "
+                              "router accepts 5")
     assert "maximum-prefix tears the session down" in problem
-    assert "remove 1 (2001:db8::6/128)" in problem
+    assert "announces only the first 5 in config order" in problem
+    assert "keeps 1 (2001:db8::6/128) withdrawn" in problem
+
+
+def test_five_prefixes_are_within_the_limit() -> None:
+    cfg = config.parse(services(5) + CLOUDSTACK)
+    assert limits.excess(cfg.router_limits, cfg.prefixes) is None
 
 
 def test_prefixes_are_counted_over_every_service() -> None:
@@ -56,8 +67,10 @@ def test_prefixes_are_counted_over_every_service() -> None:
                           '    prefixes: ["2001:db8::a/128", "2001:db8::b/128", '
                           '"2001:db8::c/128"]\n'
                           '    checks: [{type: dns, server: "2001:db8::a", qname: x.}]\n')
-    [problem] = problems(text + CLOUDSTACK)
-    assert "announce 6 prefixes" in problem
+    cfg = config.parse(text + CLOUDSTACK)
+    found = limits.excess(cfg.router_limits, cfg.prefixes)
+    assert found is not None and "announce 6 prefixes" in found[1]
+    assert "(2001:db8::c/128)" in found[1]
 
 
 def test_a_prefix_outside_the_length_range_is_refused_at_its_path() -> None:
@@ -113,9 +126,11 @@ def test_the_shipped_configs_carry_the_cloudstack_offering(name: str) -> None:
     assert cfg.router_limits == RouterLimits(5, 128, 128, (65200, 65299))
 
 
-def test_a_reload_beyond_max_prefixes_is_refused_and_the_config_kept(folder: Path) -> None:
-    limits = "router_limits: {max_prefixes: 2}\n"
-    text = YAML.format(folder=folder, prefix=PREFIX) + limits
+def test_a_reload_beyond_max_prefixes_is_taken_and_names_the_excess(folder: Path) -> None:
+    """The config is swapped in (the run-time budget keeps the router within its limit);
+    the reply lists the prefixes beyond max_prefixes."""
+    limits_text = "router_limits: {max_prefixes: 2}\n"
+    text = YAML.format(folder=folder, prefix=PREFIX) + limits_text
 
     async def main() -> None:
         rig = Rig(folder, text)
@@ -128,11 +143,10 @@ def test_a_reload_beyond_max_prefixes_is_refused_and_the_config_kept(folder: Pat
             await writer.drain()
             reply = json.loads((await reader.read()).splitlines()[0])
             writer.close()
-            assert reply["error"]["code"] == protocol.CONFIG_INVALID
-            assert reply["error"]["message"].startswith("config NOT changed")
-            assert "announce 3 prefixes to every neighbour but the router accepts 2" in \
-                reply["error"]["message"]
-            assert [str(p) for p in rig.speaker.config.prefixes] == [PREFIX, "2001:db8::54/128"]
+            assert reply["ok"], reply
+            assert reply["result"]["over_max_prefixes"] == ["2001:db8::55/128"]
+            assert [str(p) for p in rig.speaker.config.prefixes] == [
+                PREFIX, "2001:db8::54/128", "2001:db8::55/128"]
         finally:
             await rig.server.stop()
 
