@@ -75,8 +75,9 @@ class Router:
         command, before = self.pending.pop(0)
         self.book.ack(ok, now)
         if isinstance(command, Clear):
-            if ok:
-                self.held = set()
+            if ok:  # emptied then: only what was written after it (still queued) is held
+                self.held = {c.prefix for c, _ in self.pending
+                             if isinstance(c, Command) and c.action is Action.ANNOUNCE}
         elif command.action is Action.WITHDRAW and ok:
             self.held.discard(command.prefix)
         elif command.action is Action.ANNOUNCE and not ok and not before:
