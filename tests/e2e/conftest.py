@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.lab import Lab, missing_requirements
+from tests.lab.geo import Geo
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -53,6 +54,22 @@ def running_lab(timeout: float = 30, **options: Any) -> Iterator[Lab]:
     finally:
         left = lab.down()
         assert not left, f"lab teardown left: {left}"
+
+
+def running_geo(routers: int = 1, timeout: float = 30) -> Iterator[Geo]:
+    """The geo lab (tests/lab/geo.py, lon3 a backup) up for a whole module, torn down
+    after it, leaving nothing behind."""
+    zones = Geo(routers=routers)
+    zones.up(backup=3, timeout=timeout)
+    try:
+        yield zones
+    except BaseException:
+        keep_logs(zones.london)
+        keep_logs(zones.sofia)
+        raise
+    finally:
+        left = zones.down()
+        assert not left, f"geo teardown left: {left}"
 
 
 def healthy(lab: Lab, request: pytest.FixtureRequest, timeout: float = 30) -> Iterator[Lab]:

@@ -10,22 +10,12 @@ import pytest
 
 from tests.lab.geo import Geo
 
-from .conftest import keep_logs
+from .conftest import running_geo
 
 
 @pytest.fixture(scope="module")
 def geo() -> Iterator[Geo]:
-    zones = Geo()
-    zones.up(backup=3)
-    try:
-        yield zones
-    except BaseException:
-        keep_logs(zones.london)
-        keep_logs(zones.sofia)
-        raise
-    finally:
-        left = zones.down()
-        assert not left, f"geo teardown left: {left}"
+    yield from running_geo()
 
 
 def test_each_client_is_answered_by_its_own_zone(geo: Geo) -> None:

@@ -99,9 +99,9 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.router == "gobgp" or args.routers != 1:
-        print("the demo runs with one router that has a FIB: drop --routers, use --router "
-              "frr or bird (GoBGP: `up --router gobgp`)", file=sys.stderr)
+    if args.router == "gobgp" or (args.routers != 1 and not args.geo):
+        print("the demo runs with one router that has a FIB: drop --routers (or add --geo), "
+              "use --router frr or bird (GoBGP: `up --router gobgp`)", file=sys.stderr)
         return 2
     if args.geo:
         from tests.lab import geo_demo
@@ -111,7 +111,7 @@ def _demo(args: argparse.Namespace) -> int:
             print("the geo demo runs with FRR and BIND: "
                   + ("; ".join(problems) or "drop --router/--dns"), file=sys.stderr)
             return 2
-        return geo_demo.run(args.exabgp)
+        return geo_demo.run(args.exabgp, routers=args.routers)
     problems = missing_requirements(args.exabgp, args.dns, args.router)
     if problems:
         print("the demo cannot run here: " + "; ".join(problems), file=sys.stderr)
@@ -172,7 +172,8 @@ def parser() -> argparse.ArgumentParser:
                          "(default out/demo; the README's are docs/)")
     dm.add_argument("--no-pictures", action="store_true", help="write no pictures")
     dm.add_argument("--geo", action="store_true",
-                    help="geographic anycast: London and Sofia, two routers joined by eBGP")
+                    help="geographic anycast: London and Sofia, their routers joined by eBGP "
+                         "(--routers 2: two per zone)")
     dm.set_defaults(func=_demo)
     return p
 

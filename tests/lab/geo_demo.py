@@ -5,6 +5,8 @@ client served by its own zone (NSID), a backup node (AS-path prepend) taking
 London's traffic only when the primaries are drained, Sofia serving London's
 client when London has no node left, and London back when its nodes return.
 Prints what an operator looks at and exits non-zero if a step did not behave.
+With `routers=2` (`--geo --routers 2`) each zone has two routers: the same steps,
+every route shown on both of the zone's routers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from tests.lab.demo import Demo
 from tests.lab.geo import LONDON, PREPEND, SOFIA, Geo
 from tests.lab.lab import Lab
+from tests.lab.routers import all_routers
 from tests.lab.system import LabError
 
 
@@ -27,7 +30,10 @@ def _served(geo: Geo, demo: Demo, lab: Lab, zone: str, want: set[str], what: str
 
 
 def _route(demo: Demo, lab: Lab, zone: str) -> None:
-    demo.shell(f"ip -6 route show {lab.anycast}    # on {zone}'s router", lab.router.route_text())
+    routers = all_routers(lab)
+    for i, router in enumerate(routers, start=1):
+        which = f"{zone}'s router" + (f" {i}" if len(routers) > 1 else "")
+        demo.shell(f"ip -6 route show {lab.anycast}    # on {which}", router.route_text())
 
 
 def steps(geo: Geo, demo: Demo) -> None:
@@ -70,12 +76,13 @@ def steps(geo: Geo, demo: Demo) -> None:
     _route(demo, lon, "London")
 
 
-def run(exabgp_version: str = "4.2") -> int:
+def run(exabgp_version: str = "4.2", routers: int = 1) -> int:
     started = time.monotonic()
-    geo = Geo(exabgp_version)
+    geo = Geo(exabgp_version, routers=routers)
     demo = Demo(geo.london)
+    each = "its router (FRR)" if routers == 1 else f"{routers} routers (FRR)"
     print("anycast-speaker geographic demo: London (3 nodes, one a backup) and Sofia "
-          f"(2 nodes, ExaBGP {exabgp_version}), each with its router (FRR) and client, "
+          f"(2 nodes, ExaBGP {exabgp_version}), each with {each} and client, "
           "routers joined by eBGP")
     try:
         geo.up(backup=3)

@@ -6,15 +6,19 @@ daemons can die without cutting the link), its address fd00:10:1::2, its FRR
 (zebra+bgpd, the same AS as the first router, its own router-id and FRR pathspace
 /run/frr/spk<id>r2) and its view (a `Router`: FIB and vtysh). Every node's ExaBGP
 gets one neighbour per router (Topology.peers, rendered by render.exabgp_conf).
-Also FRR's start-up for either router and the router faults (daemons killed by
-PID, restarted from their recorded command lines). It never changes the first
-router's config; the geo lab (tests.lab.geo) does not use it.
+Also FRR's start-up for either router, the router faults (daemons killed by
+PID, restarted from their recorded command lines), FIB sampling, and an optional
+second client uplink (the client's eth1 to the second router, `uplink_client`,
+and `client_via` to send the client's queries through either router). It never
+changes the first router's config. The geo lab (tests.lab.geo) uses all of it for
+the second router of each zone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import grp
+import ipaddress
 import os
 import pwd
 import signal
@@ -35,8 +39,9 @@ FRR_RUN = Path("/run/frr")
 FRR_BIN = Path("/usr/lib/frr")
 COUNTS = (1, 2)
 SECOND_ADDRESS = GUEST_NET[2]
-SECOND_ROUTER_ID = "10.1.0.2"
 PORT = "vr2"  # the second router's veth end on the guest bridge (first router's netns)
+UPLINK = "eth1"  # the client's second uplink, to the second router (uplink_client)
+UPLINK_ROUTER = "fe80::1"  # the second router's link-local address on that uplink
 
 
 def topology(topo: Topology, routers: int) -> Topology:
@@ -51,10 +56,12 @@ def topology(topo: Topology, routers: int) -> Topology:
 
 
 def second_topology(topo: Topology) -> Topology:
-    """The second router as a topology of its own: its netns, address, router-id and FRR
-    pathspace; the nodes and the AS are the lab's (render.bgpd_conf renders its bgpd)."""
+    """The second router as a topology of its own: its netns, address, router-id (the
+    first's plus one: 10.1.0.1 -> 10.1.0.2) and FRR pathspace; the nodes and the AS are
+    the lab's (render.bgpd_conf renders its bgpd)."""
+    first = ipaddress.IPv4Address(topo.router_id)
     return dataclasses.replace(topo, lab_id=f"{topo.lab_id}r2", router_ns=f"{topo.router_ns}2",
-                               router_address=SECOND_ADDRESS, router_id=SECOND_ROUTER_ID,
+                               router_address=SECOND_ADDRESS, router_id=str(first + 1),
                                bridge="eth0", peers=())
 
 
@@ -120,6 +127,19 @@ class Redundant:
                 f.chmod(0o644)
             start_frr(self.lab, "router2", topo, rdir)
 
+    def uplink_client(self) -> None:
+        """A second uplink for the client: its eth1 to the second router (link-local only;
+        `client_via` picks the uplink). Replies still come back through the first router,
+        the nodes' default route."""
+        for topo in self.topos:
+            client_ns = self.lab.topo.client_ns
+            run(["ip", "-n", topo.router_ns, "-batch", "-"], input="\n".join([
+                f"link add {topo.client_port} type veth peer name {UPLINK} netns {client_ns}",
+                f"link set {topo.client_port} up",
+                f"addr add {UPLINK_ROUTER}/64 dev {topo.client_port} nodad",
+            ]) + "\n")
+            run(["ip", "-n", client_ns, "link", "set", UPLINK, "up"])
+
     def wait_ecmp(self, timeout: float) -> None:
         want = frozenset(str(n.address) for n in self.lab.topo.nodes)
         for router in self.routers:
@@ -154,24 +174,50 @@ def kill(lab: Lab, index: int) -> None:
             raise LabError(f"router {index}: {daemon} (PID {proc.pid}) did not die")
 
 
+def client_via(lab: Lab, index: int) -> None:
+    """Send the client's traffic through router `index` (2: the uplink of `uplink_client`);
+    its source address stays the client's own."""
+    topo = lab.topo
+    via = (f"{topo.router_client_address} dev eth0" if index == 1
+           else f"{UPLINK_ROUTER} dev {UPLINK}")
+    run(["ip", "-n", topo.client_ns, "-6", "route", "replace", "default", "via", *via.split(),
+         "src", str(topo.client_address)])
+
+
 def restart(lab: Lab, index: int, timeout: float = 30.0) -> None:
     """Start router `index`'s zebra and bgpd again (their recorded command lines), and wait
     until it has every node's session and every next hop in its FIB."""
+    respawn(lab, index)
+    wait_back(lab, index, frozenset(str(n.address) for n in lab.topo.nodes), timeout)
+
+
+def respawn(lab: Lab, index: int) -> None:
+    """Start router `index`'s zebra and bgpd again from their recorded command lines (the
+    config files: what a caller added with vtysh since is gone)."""
     topo = _topo(lab, index)
     frr_dir = FRR_RUN / topo.frr_name
+    # The dead zebra's routes use nexthop objects (nhid), which the new zebra (FRR 8.4)
+    # does not sweep: left, the kernel keeps forwarding by the stale route next to the
+    # new one. Flushing the objects removes those routes (only zebra makes them here).
+    run(["ip", "-n", topo.router_ns, "nexthop", "flush"])
     for daemon, ready in (("zebra", "zserv.api"), ("bgpd", "bgpd.vty")):
         old = lab.procs[f"{_key(index)}/{daemon}"]
         (frr_dir / ready).unlink(missing_ok=True)  # left behind by the SIGKILL
         lab.spawn(old.key, topo.router_ns, old.argv,
                   lab.root / _key(index) / f"{daemon}.log")
         wait_for((frr_dir / ready).exists, 10, what=f"{daemon}'s {ready} in {topo.router_ns}")
-    # Every session again before the FIB: the kernel may still hold the dead zebra's
-    # route (all next hops) until the new zebra sweeps it.
+
+
+def wait_back(lab: Lab, index: int, hops: frozenset[str], timeout: float = 30.0) -> None:
+    """Wait until restarted router `index` has every node's session (and maybe more) and
+    exactly `hops` in its FIB."""
+    # Every session again before the FIB, which is empty until bgpd has the paths again.
     router = all_routers(lab)[index - 1]
-    want = frozenset(str(n.address) for n in lab.topo.nodes)
-    wait_for(lambda: _established(router) == want, timeout, interval=0.2,
-             what=f"every node's session Established in {topo.router_ns}")
-    router.wait_nexthops(lambda h: h == want, timeout, what=f"all next hops in {topo.router_ns}")
+    ns = _topo(lab, index).router_ns
+    nodes = frozenset(str(n.address) for n in lab.topo.nodes)
+    wait_for(lambda: nodes <= _established(router), timeout, interval=0.2,
+             what=f"every node's session Established in {ns}")
+    router.wait_nexthops(lambda h: h == hops, timeout, what=f"next hops {sorted(hops)} in {ns}")
 
 
 def _established(router: Router) -> frozenset[str]:
