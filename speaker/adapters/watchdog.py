@@ -1,6 +1,6 @@
 """A watchdog outside the event loop, in a process of its own.
 
-The speaker writes a heartbeat line to a pipe every `BEAT` seconds and, as
+The speaker writes a heartbeat line to a pipe every `beat_period` seconds and, as
 they change, which prefixes may be announced (`add ...`, `remove ...`). If the heartbeats stop
 for `timeout` seconds (event loop stuck, process stopped), the watchdog writes
 `withdraw route` for those prefixes on ExaBGP's pipe (the speaker's stdout,
@@ -11,8 +11,10 @@ cannot rescue itself.
 
 Forked first (issue 14): `python3 -m speaker` calls `fork_early` before it
 imports anything heavy (asyncio, dnspython, pyroute2, yaml), so the watchdog is
-a copy of a bare interpreter whose pages it shares with the speaker: about
-0.5 MB PSS of its own instead of 5.4 MB for an interpreter of its own. It
+a copy of a bare interpreter that shares the pages the speaker leaves
+unwritten (measured: watchdog 4.2 MB PSS, was 4.5-5.4; speaker 17.9 MB, was
+18.9-19.1, the tempfile change included), and the speaker no longer starts a
+second interpreter while it starts up (about 60 ms sooner at `starting`). It
 learns its timeout from the speaker's first line (`timeout SECONDS`), after
 the configuration is loaded, and names itself `speaker-watchd` (/proc/PID/comm).
 Restarted (the first one died), it is started afresh as:
