@@ -127,7 +127,9 @@ class Supervisor:
 
 
 class Housekeeping:
-    """Every BEAT: the watchdog's heartbeat, ack deadlines, new service loops, SIGHUP.
+    """The watchdog's heartbeat, ack deadlines, new service loops, SIGHUP, every `period`
+    (`watchdog.beat_period`: a quarter of the watchdog timeout, 0.5 s at the defaults),
+    and at once when woken (`wake`: a SIGHUP).
 
     It runs until the process stops; the daemon watches it (`Supervisor.watch`),
     so its death is logged and stops the process instead of being taken by the
@@ -135,8 +137,10 @@ class Housekeeping:
     """
 
     def __init__(self, speaker: Speaker, dog: watchdog.Handle, supervisor: Supervisor,
-                 reload: Callable[[], object]) -> None:
+                 reload: Callable[[], object], period: float = watchdog.BEAT) -> None:
         self.speaker = speaker
+        self.period = period
+        self.woken = asyncio.Event()
         self.dog = dog
         self.supervisor = supervisor
         self.reload = reload
@@ -160,6 +164,10 @@ class Housekeeping:
 
     def step(self) -> None:
         speaker = self.speaker
+        if self.reload_requested.is_set():  # first: the new services' loops start below
+            self.reload_requested.clear()
+            with contextlib.suppress(ConfigError):  # logged; config NOT changed
+                self.reload()
         self._keep_watchdog()
         speaker.check_acks()
         speaker.sync_watchdog()
@@ -174,15 +182,21 @@ class Housekeeping:
                     self.supervisor.crash("service loop crashed", service=svc.service.name,
                                           error=repr(exc))
         speaker.flush()
-        if self.reload_requested.is_set():
-            self.reload_requested.clear()
-            with contextlib.suppress(ConfigError):  # logged; config NOT changed
-                self.reload()
+
+    def wake(self) -> None:
+        """Run a step now (a reload was asked for), not at the next period."""
+        self.woken.set()
+
+    def request_reload(self) -> None:
+        self.reload_requested.set()
+        self.wake()
 
     async def run(self) -> None:
         while True:
             self.step()
-            await asyncio.sleep(watchdog.BEAT)
+            self.woken.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.woken.wait(), self.period)
 
 
 # -- wiring -------------------------------------------------------------------------------
@@ -222,7 +236,8 @@ def _log_detection(speaker: Speaker) -> None:
              first=idle[0].target, reason=idle[0].detail)
 
 
-async def run(cfg: config.Config, config_path: Path | None) -> int:
+async def run(cfg: config.Config, config_path: Path | None,
+              early_watchdog: tuple[int, int] | None = None) -> int:
     from speaker.adapters.loopback import Netlink
     from speaker.adapters.watchers import ServerWatch
 
@@ -249,14 +264,15 @@ async def run(cfg: config.Config, config_path: Path | None) -> int:
     previous_hook, threading.excepthook = threading.excepthook, supervisor.thread_died
     try:
         return await _serve(cfg, config_path, speaker, supervisor, out_fd, netlink, events,
-                            hook_runner)
+                            hook_runner, early_watchdog)
     finally:
         threading.excepthook = previous_hook
 
 
 async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
                  supervisor: Supervisor, out_fd: int, netlink: Netlink | None,
-                 events: ServerWatch, hook_runner: hooks.Runner) -> int:
+                 events: ServerWatch, hook_runner: hooks.Runner,
+                 early_watchdog: tuple[int, int] | None) -> int:
     from speaker.adapters.control import ControlServer
 
     loop = asyncio.get_running_loop()
@@ -281,7 +297,10 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
         start_stats()
     dog = watchdog.Handle(out_fd, cfg.watchdog_timeout)
     try:
-        dog.start()
+        if early_watchdog is not None:
+            dog.adopt(early_watchdog)  # forked before the imports (python3 -m speaker)
+        else:
+            dog.start()
     except OSError as exc:
         logs.log(LOG, logging.ERROR, "cannot start the watchdog; will retry", error=exc)
     speaker.exabgp.on_prefixes_changed = dog.update
@@ -306,8 +325,9 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
     except OSError as exc:
         logs.log(LOG, logging.ERROR, "control socket unavailable: speakerctl will not work",
                  socket=cfg.control.socket, error=exc)
-    keeper = Housekeeping(speaker, dog, supervisor, control.reload_from_file)
-    loop.add_signal_handler(signal.SIGHUP, keeper.reload_requested.set)
+    keeper = Housekeeping(speaker, dog, supervisor, control.reload_from_file,
+                          watchdog.beat_period(cfg.watchdog_timeout))
+    loop.add_signal_handler(signal.SIGHUP, keeper.request_reload)
     count = len(speaker.runs)
     for i, svc in enumerate(speaker.runs.values()):
         spread = svc.service.timing.interval * i / count  # no thundering herd at start
@@ -336,7 +356,8 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
     return EX_SOFTWARE if supervisor.crashed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, early_watchdog: tuple[int, int] | None = None) -> int:
+    """`python3 -m speaker`; `early_watchdog` is what `watchdog.fork_early` forked."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -366,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 0
     try:
-        return asyncio.run(run(cfg, args.config.resolve()))
+        return asyncio.run(run(cfg, args.config.resolve(), early_watchdog))
     except StateError as exc:
         logs.log(LOG, logging.CRITICAL, "state directory unusable", error=exc)
         return 73

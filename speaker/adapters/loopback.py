@@ -149,8 +149,11 @@ class Netlink:
         self._last = self._clock()
 
     def receive(self, timeout: float) -> bool:
-        """Apply the events of one datagram, or resync if due; False once closed."""
-        ready, _, _ = select.select([self._events.fileno(), self._wake_r], [], [], timeout)
+        """Apply the events of one datagram, or resync if due; False once closed.
+
+        Waits at most `timeout`, and no longer than until the next resync is due."""
+        wait = min(timeout, max(0.0, self._last + RESYNC - self._clock()))
+        ready, _, _ = select.select([self._events.fileno(), self._wake_r], [], [], wait)
         if self._stop.is_set():
             return False
         if self._events.fileno() in ready:
@@ -190,7 +193,8 @@ class Netlink:
         return alive
 
     def _watch(self) -> None:
-        while not self._stop.is_set() and self.watch_once(1.0):
+        # woken by an event, by `close` (its pipe) or for the resync: no wake-ups between
+        while not self._stop.is_set() and self.watch_once(RESYNC):
             pass
 
     def addresses(self, interface: str) -> frozenset[IPAddress]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,8 @@ class MaintenanceStore:
         folder = self.path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            import tempfile  # shutil, bz2, lzma with it: only when maintenance is saved
+
             fd, tmp = tempfile.mkstemp(prefix=".maintenance.", dir=folder)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:

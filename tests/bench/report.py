@@ -122,6 +122,23 @@ def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         if cpu_rest is not None:
             add(f"{many['services']} services: CPU <= 50 % of one core", cpu_rest,
                 cpu_rest <= 0.5, f"{100 * cpu_rest:.1f} %")
+        rows += _issue14_scale(many)
+    return rows
+
+
+def _issue14_scale(many: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 14's rows for many services: CPU at rest <= 15 %, all withdrawn <= 0.3 s."""
+    rows: list[dict[str, Any]] = []
+    n = many["services"]
+    cpu = _get(many, "rest", "cpu_share")
+    if cpu is not None:
+        rows.append({"target": f"{n} services: CPU at rest <= 15 % of one core", "value": cpu,
+                     "ok": cpu <= 0.15, "shown": f"{100 * cpu:.1f} %"})
+    if _get(many, "withdraw") is not None:
+        gone = _get(many, "withdraw", "all_gone")
+        rows.append({"target": f"{n} services: all withdrawn <= 0.3 s after named dies",
+                     "value": gone, "ok": gone is not None and gone <= 0.3,
+                     "shown": "not all" if gone is None else f"{gone:.3f} s"})
     return rows
 
 

@@ -12,13 +12,13 @@ logged in one line, exit code 70.
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.dnsserver import DnsServer, Query, Reply, answer
+from tests.integration.exabgp_player import Exabgp
 from tests.lab.lanes import SPEAKER_PYTHON
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,36 +60,6 @@ elif where == "netlink":
 from speaker.daemon import main
 sys.exit(main(["--config", config]))
 """
-
-
-class Exabgp:
-    """Plays ExaBGP on the process's pipes: keeps every command, answers each `done`."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._play, daemon=True)
-        self._thread.start()
-
-    def _play(self) -> None:
-        assert self.proc.stdout is not None and self.proc.stdin is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.strip())
-            try:
-                self.proc.stdin.write("done\n")
-                self.proc.stdin.flush()
-            except (OSError, ValueError):  # the process is gone
-                return
-
-    def wait_for(self, line: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while line not in self.lines:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"no {line!r} within {timeout} s: {self.lines}")
-            time.sleep(0.02)
-
-    def finish(self) -> None:
-        self._thread.join(timeout=5)
 
 
 def soa(query: Query) -> Reply:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.lab.lanes import SPEAKER_PYTHON
+from tests.lab.system import children as lab_children
+from tests.lab.system import is_watchdog
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -104,17 +106,9 @@ def test_the_speaker_restarts_a_dead_watchdog(tmp_path: Path) -> None:
                                stderr=subprocess.PIPE, cwd=REPO, text=True)
     try:
         def children() -> list[int]:
-            """The speaker's watchdog processes (it runs other short-lived children too)."""
-            path = Path(f"/proc/{speaker.pid}/task/{speaker.pid}/children")
-            found = []
-            for pid in (path.read_text().split() if path.exists() else []):
-                try:
-                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                if b"speaker.adapters.watchdog" in argv:
-                    found.append(int(pid))
-            return found
+            """The speaker's watchdog processes (it runs other short-lived children too):
+            the forked one first, then those it starts."""
+            return [p for p in lab_children(speaker.pid) if is_watchdog(p)]
 
         deadline = time.monotonic() + 10
         while not children() and time.monotonic() < deadline:

@@ -44,6 +44,7 @@ from tests.lab.system import (
     children,
     cmdline,
     in_netns,
+    is_watchdog,
     ns_argv,
     run,
     signal_pid,
@@ -730,8 +731,7 @@ class LabNode:
         if got is None:
             return None
         for pid in children(got[0]):
-            argv = cmdline(pid)
-            if "-m" in argv and "speaker.adapters.watchdog" in argv:
+            if is_watchdog(pid):
                 started = start_time(pid)
                 if started is not None:
                     return pid, started

@@ -33,7 +33,15 @@ from typing import Any
 
 from tests.lab import render
 from tests.lab.lab import FRR_BIN, Lab, LabNode, Proc
-from tests.lab.system import LabError, children, cmdline, run, start_time, wait_for
+from tests.lab.system import (
+    LabError,
+    children,
+    cmdline,
+    is_watchdog,
+    run,
+    start_time,
+    wait_for,
+)
 from tests.lab.topology import Node, Topology
 
 KINDS = ("speaker", "frr", "healthcheck", "healthcheck-withdraw")
@@ -75,7 +83,7 @@ class SpeakerNode(LabNode):
         found = {proc.pid: "exabgp"}
         for pid in descendants(proc.pid):
             argv = cmdline(pid)
-            role = ("watchdog" if "speaker.adapters.watchdog" in argv else
+            role = ("watchdog" if is_watchdog(pid) else
                     "healthcheck" if "healthcheck" in argv else
                     "process" if "-m" in argv else (Path(argv[0]).name if argv else "?"))
             found[pid] = role

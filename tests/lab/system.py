@@ -119,6 +119,16 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def is_watchdog(pid: int) -> bool:
+    """The speaker's watchdog: forked (named speaker-watchd) or started as its module."""
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "speaker-watchd":
+            return True
+    except OSError:
+        return False
+    return "speaker.adapters.watchdog" in cmdline(pid)
+
+
 def pids() -> Iterator[int]:
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():

@@ -110,7 +110,9 @@ class Node:
     def speaker_pid(self) -> int:
         """PID of the speaker process (python3 -m speaker), 0 when there is none."""
         found = [p for p, cmd in self.processes().items()
-                 if re.search(r"-m speaker( |$)", cmd)]
+                 if re.search(r"-m speaker( |$)", cmd)
+                 and self.box.run("cat", f"/proc/{p}/comm", check=False).stdout.strip()
+                 != "speaker-watchd"]  # the forked watchdog shares the command line
         return found[0] if len(found) == 1 else 0
 
     def status(self, user: str | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from speaker import daemon
+from speaker.adapters import watchdog
 from speaker.core import config
 from tests.unit.engine_rig import EngineRig
 
@@ -167,3 +168,38 @@ def test_another_thread_that_dies_is_logged_and_health_checking_goes_on(
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.getMessage() == "thread died; health checking goes on without it"
     assert record.__dict__["fields"]["thread"] == "metrics-http"
+
+
+# -- housekeeping wakes as seldom as the watchdog allows, at once for a SIGHUP reload
+
+
+def test_the_beat_is_a_quarter_of_the_watchdog_timeout_and_never_below_beat() -> None:
+    assert watchdog.beat_period(2.0) == 0.5  # the default watchdog_timeout: 2 wake-ups a second
+    assert watchdog.beat_period(0.4) == watchdog.BEAT
+    assert watchdog.beat_period(8.0) == 2.0
+
+
+def test_a_reload_request_runs_a_step_at_once_reload_first() -> None:
+    rig = EngineRig(config.parse(YAML))
+    dog = Dog()
+    order: list[str] = []
+
+    async def scenario() -> None:
+        supervisor = daemon.Supervisor(asyncio.get_running_loop(), rig.speaker.stopping)
+        keeper = daemon.Housekeeping(rig.speaker, dog, supervisor,  # type: ignore[arg-type]
+                                     lambda: order.append(f"reload after {dog.beats} beats"),
+                                     period=3600)
+        task = asyncio.create_task(keeper.run())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert dog.beats == 1  # the first step; the next would be an hour later
+        keeper.request_reload()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert dog.beats == 2 and order == ["reload after 1 beats"]
+        task.cancel()
+        for run in rig.speaker.runs.values():
+            if run.task:
+                run.task.cancel()
+
+    asyncio.run(asyncio.wait_for(scenario(), 5))

@@ -251,3 +251,14 @@ def test_a_failing_event_socket_is_logged_when_it_starts_and_ends_and_retried(
         ("ERROR", "netlink address events unreadable: addresses may be stale; retrying"),
         ("INFO", "netlink address events readable again")]
     assert "scripted" in str(caplog.records[0].__dict__["fields"]["error"])
+
+
+def test_a_due_resync_is_not_waited_past(events: Events) -> None:
+    """The thread waits for events up to RESYNC (no wake-ups between), never past the resync:
+    with one overdue, `receive` does not block for the minute it was given."""
+    clock = Clock()
+    nl = open_netlink(Kernel(DUMP, (NEW_V4_LO, DUMP[1])), events, clock)
+    clock.advance(RESYNC)
+    assert nl.receive(60.0)  # returns at once: the resync is due
+    assert nl.addresses("lo") == {V4}
+    nl.close()
