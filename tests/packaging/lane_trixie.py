@@ -38,7 +38,9 @@ LANE_PACKAGES = ("exabgp", "python3-exabgp", "python3-dnspython", "python3-pyrou
                  "python3-hypothesis", "util-linux",
                  # the unit suite's own tools: promtool for the alert rules, matplotlib for
                  # the failover pictures (test_monitoring.py, test_pictures.py)
-                 "prometheus", "python3-matplotlib")
+                 "prometheus", "python3-matplotlib",
+                 # the dnssec check's validation and its tests' signed zones
+                 "python3-cryptography")
 VERSIONS = ("python3", "python3-exabgp", "python3-pyroute2", "python3-dnspython",
             "python3-yaml", "python3-prometheus-client", "frr", "bind9")
 TIMEOUT = 1500
