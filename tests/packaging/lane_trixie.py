@@ -40,7 +40,8 @@ LANE_PACKAGES = ("exabgp", "python3-exabgp", "python3-dnspython", "python3-pyrou
                  # the failover pictures (test_monitoring.py, test_pictures.py)
                  "prometheus", "python3-matplotlib",
                  # the dnssec check's validation and its tests' signed zones
-                 "python3-cryptography")
+                 "python3-cryptography",
+                 "openssl")  # the http check's TLS tests make their CA (tests/tlsfiles.py)
 VERSIONS = ("python3", "python3-exabgp", "python3-pyroute2", "python3-dnspython",
             "python3-yaml", "python3-prometheus-client", "frr", "bind9")
 TIMEOUT = 1500
