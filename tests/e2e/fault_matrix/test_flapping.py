@@ -21,7 +21,6 @@ FLAPPING_FAILED = 40  # 6 stops of named at 20 q/s: measured 12 of 560 (3x)
 ALTERNATING_FAILED = 10  # a 0.45 s pause is shorter than the 0.5 s timeout: measured 0
 
 
-
 def test_flapping_named_is_held_down(lab: Lab, node: LabNode) -> None:
     """named stopped 1.5 s / running 2.5 s in a loop: after max_transitions (6) the service
     is held down (status and events say so) and stays withdrawn although named is healthy;

@@ -21,7 +21,6 @@ pytestmark = pytest.mark.lab
 SECOND = "fd00:10:1::101"  # a second anycast prefix for the reload test
 
 
-
 def _yaml_with_second_service(lab: Lab, node: LabNode) -> str:
     text = render.speaker_yaml(lab.topo, node.spec, node.socket, node.state_dir)
     header, body = text.split("\n", 1)
