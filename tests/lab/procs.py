@@ -22,7 +22,7 @@ from tests.lab.system import LabError, alive, ns_argv, signal_pid, start_time
 class ExternalExabgp:
     """A command the lab runs for one node instead of the checkout's ExaBGP on the lab's
     generated config, e.g. an installed package's unit ExecStart under setpriv (see
-    tests/packaging/test_deb_lab.py). It brings its own configuration, which must use the
+    tests/packaging/installed_node.py). It brings its own configuration, which must use the
     lab's addresses for that node. The lab starts it in the node's netns, records it by PID
     and stops it at teardown like any other process; `heal()`/`reset()` do not clear its
     state directory (only the lab's own one).
