@@ -22,10 +22,10 @@ export PYTHONDONTWRITEBYTECODE=1
 lane_e2e() {  # EXABGP-SERIES
   echo "tests/e2e/test_lab_announce.py::test_ecmp_forms_exabgp_kill_drops_path_teardown_is_clean[$1]"
   echo "tests/e2e/test_speaker_exabgp.py::test_route_follows_dns_health_under_real_exabgp[$1]"
-  echo "tests/e2e/test_fault_matrix.py::test_speaker_sigkill_withdrawn_at_once_respawned_announced_after_rise"
-  echo "tests/e2e/test_fault_matrix.py::test_speaker_sigstop_watchdog_withdraws_and_kills_it"
-  echo "tests/e2e/test_fault_matrix.py::test_exabgp_sigterm_speaker_withdraws_and_exits[$1]"
-  echo "tests/e2e/test_fault_matrix.py::test_address_removed_manage_true_readded_and_announced"
+  echo "tests/e2e/fault_matrix/test_processes.py::test_speaker_sigkill_withdrawn_at_once_respawned_announced_after_rise"
+  echo "tests/e2e/fault_matrix/test_processes.py::test_speaker_sigstop_watchdog_withdraws_and_kills_it"
+  echo "tests/e2e/fault_matrix/test_processes.py::test_exabgp_sigterm_speaker_withdraws_and_exits[$1]"
+  echo "tests/e2e/fault_matrix/test_address.py::test_address_removed_manage_true_readded_and_announced"
   echo "tests/e2e/test_lab_faults.py::test_speaker_maintenance_drain_loses_no_query"
 }
 run_lane() {  # NAME

@@ -20,7 +20,7 @@ from tests.lab.geo import Geo
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).parent == here:
+        if here in Path(str(item.fspath)).parents:  # incl. fault_matrix/
             item.add_marker(pytest.mark.lab)
             version, dns = "4.2", "bind"
             callspec = getattr(item, "callspec", None)
@@ -105,7 +105,7 @@ def dns_lab(server_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     yield from healthy(server_lab, request)
 
 
-# -- the fault matrix's results table (filled by tests/e2e/test_fault_matrix.py) ---------
+# -- the fault matrix's results table (filled by tests/e2e/fault_matrix/) ---------------
 
 FAULT_RESULTS: list[dict[str, str]] = []
 FAULT_COLUMNS = (("fault", "fault"), ("withdraw", "time to withdraw"),

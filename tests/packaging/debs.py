@@ -1,7 +1,8 @@
 """The Debian package tests' shared helpers: names, paths, dpkg and apt commands.
 
-A helper module, not a test: tests/packaging/test_deb.py, test_deb_lab.py and
-conftest.py (which builds each .deb once per session) import from here.
+A helper module, not a test: tests/packaging/test_deb.py, test_deb_lab.py,
+installed_node.py and conftest.py (which builds each .deb once per session)
+import from here.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A helper module, not a test: tests/unit/adapters/test_control.py and
 test_control_safety.py drive it from their own event loop (`run`, `ask`),
-tests/unit/cli/test_ctl.py from a thread (speakerctl blocks).
+tests/unit/cli/served.py from a thread (speakerctl blocks).
 """
 
 from __future__ import annotations
