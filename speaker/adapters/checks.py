@@ -12,7 +12,6 @@ With a `min_timeout` a probe times out after its server's measured latency
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import dns.rdatatype
 
 from speaker.adapters import loopsock
 from speaker.adapters.adaptive import Adaptive
+from speaker.adapters.dnsquery import os_error
 from speaker.adapters.dnssec import DnssecProbe
 from speaker.adapters.http import HttpProbe
 from speaker.adapters.recursive import RecursiveProbe
@@ -96,10 +96,7 @@ class DnsProbe(Adaptive):
         except EOFError:
             return "refused", "connection closed by the server"
         except OSError as exc:
-            name = errno.errorcode.get(exc.errno or 0, "error")
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return "no-address", f"cannot send: address not available ({name})"
-            return "os-error", f"cannot send: {exc.strerror or exc} ({name})"
+            return os_error(exc)
         except dns.exception.DNSException as exc:
             return "malformed", f"bad response ({exc.__class__.__name__}: {exc})"
         return classify(check, response)

@@ -2,8 +2,10 @@
 
 Owns `exchange`, which sends a query with dnspython's asyncquery and returns
 the response, or (code, reason) in the words the checks use (timeout,
-refused, os-error, malformed). Never raises for what the network does,
-never logs, never judges the answer: the `soa` and `dnssec` probes do.
+refused, no-address, os-error, malformed), and `os_error`, those words for a
+socket error (the `dns` probe's own exchange uses it too). Never raises for
+what the network does, never logs, never judges the answer: the `soa`,
+`dnssec` and `recursive` probes do.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import dns.exception
 import dns.flags
 import dns.message
 
-__all__ = ["exchange"]
+__all__ = ["exchange", "os_error"]
 
 
 async def exchange(query: dns.message.Message, server: str, port: int, timeout: float
@@ -35,8 +37,15 @@ async def exchange(query: dns.message.Message, server: str, port: int, timeout: 
     except EOFError:
         return "refused", "connection closed by the server"
     except OSError as exc:
-        code = errno.errorcode.get(exc.errno or 0, "error")
-        return "os-error", f"cannot send: {exc.strerror or exc} ({code})"
+        return os_error(exc)
     except dns.exception.DNSException as exc:
         return "malformed", f"bad response ({exc.__class__.__name__}: {exc})"
     return response
+
+
+def os_error(exc: OSError) -> tuple[str, str]:
+    """(code, reason) for a socket error: no-address when the source address is gone."""
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "no-address", f"cannot send: address not available ({name})"
+    return "os-error", f"cannot send: {exc.strerror or exc} ({name})"

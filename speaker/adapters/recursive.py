@@ -11,7 +11,6 @@ twice). Never raises, never logs, never decides about routes.
 from __future__ import annotations
 
 import asyncio
-import errno
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -22,39 +21,15 @@ import dns.message
 import dns.name
 import dns.rdatatype
 
+from speaker.adapters.dnsquery import exchange
 from speaker.core import config, recursion
 from speaker.core.config.recursive import LABEL_MAX, fill
 from speaker.core.verdicts import Outcome
 
-__all__ = ["Labels", "RecursiveProbe", "exchange"]
+__all__ = ["Labels", "RecursiveProbe"]
 
 Reply = dns.message.Message | tuple[str, str]  # the response, or (code, reason)
 Ask = Callable[[dns.message.Message, str, int, float], Awaitable[Reply]]
-
-
-async def exchange(query: dns.message.Message, server: str, port: int, timeout: float) -> Reply:
-    """The resolver's response to `query` (over TCP if UDP's was truncated), or why none."""
-    from dns import asyncquery  # 0.2 s of imports (httpx): only when a recursive check runs
-
-    try:
-        response = await asyncquery.udp(query, server, timeout=timeout, port=port,
-                                        ignore_unexpected=True)
-        if response.flags & dns.flags.TC:
-            response = await asyncquery.tcp(query, server, timeout=timeout, port=port)
-    except (dns.exception.Timeout, TimeoutError):
-        return "timeout", f"timeout after {timeout:g} s"
-    except ConnectionRefusedError:
-        return "refused", "connection refused (nothing listening on the port)"
-    except EOFError:
-        return "refused", "connection closed by the server"
-    except OSError as exc:
-        name = errno.errorcode.get(exc.errno or 0, "error")
-        if exc.errno == errno.EADDRNOTAVAIL:
-            return "no-address", f"cannot send: address not available ({name})"
-        return "os-error", f"cannot send: {exc.strerror or exc} ({name})"
-    except dns.exception.DNSException as exc:
-        return "malformed", f"bad response ({exc.__class__.__name__}: {exc})"
-    return response
 
 
 class Labels:
