@@ -4,12 +4,14 @@ Owns `Adaptive`, the base of the DNS probe (`speaker.adapters.checks`) and the
 HTTP probe (`speaker.adapters.http`): it picks a run's timeout (adaptive, from
 the server's measured latency, `speaker.core.rtt`, or the ceiling when the run
 confirms a failure), times the subclass's `_ask(timeout) -> (code, reason)`,
-feeds the latency of an answered run to the estimate and words the Outcome.
-Must not send or receive anything itself.
+feeds the latency of an answered run to the estimate and words the Outcome;
+and `os_error`, the words every probe uses for a socket error. Must not send or
+receive anything itself.
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 from speaker.core import rtt
@@ -54,3 +56,11 @@ class Adaptive:
             return (f"timeout after {timeout * 1000:.0f} ms (adaptive; the confirming probe "
                     f"waits {self.timeout:g} s)")
         return f"timeout after {timeout:g} s"
+
+
+def os_error(exc: OSError, verb: str = "send") -> tuple[str, str]:
+    """(code, reason) for a socket error: no-address when the source address is gone."""
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "no-address", f"cannot {verb}: address not available ({name})"
+    return "os-error", f"cannot {verb}: {exc.strerror or exc} ({name})"

@@ -27,8 +27,7 @@ import dns.rcode
 import dns.rdatatype
 
 from speaker.adapters import loopsock
-from speaker.adapters.adaptive import Adaptive
-from speaker.adapters.dnsquery import os_error
+from speaker.adapters.adaptive import Adaptive, os_error
 from speaker.adapters.dnssec import DnssecProbe
 from speaker.adapters.http import HttpProbe
 from speaker.adapters.recursive import RecursiveProbe

@@ -2,21 +2,23 @@
 
 Owns `exchange`, which sends a query with dnspython's asyncquery and returns
 the response, or (code, reason) in the words the checks use (timeout,
-refused, no-address, os-error, malformed), and `os_error`, those words for a
-socket error (the `dns` probe's own exchange uses it too). Never raises for
+refused, no-address, os-error, malformed; socket errors worded by
+`speaker.adapters.adaptive.os_error`, as every probe words them). Never raises for
 what the network does, never logs, never judges the answer: the `soa`,
 `dnssec` and `recursive` probes do.
 """
 
 from __future__ import annotations
 
-import errno
+import asyncio
 
 import dns.exception
 import dns.flags
 import dns.message
 
-__all__ = ["exchange", "os_error"]
+from speaker.adapters.adaptive import os_error
+
+__all__ = ["exchange"]
 
 
 async def exchange(query: dns.message.Message, server: str, port: int, timeout: float
@@ -25,11 +27,14 @@ async def exchange(query: dns.message.Message, server: str, port: int, timeout: 
     (code, reason)."""
     from dns import asyncquery  # 0.2 s of imports (httpx): only when such a check runs
 
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     try:
         response = await asyncquery.udp(query, server, timeout=timeout, port=port,
                                          ignore_unexpected=True)
-        if response.flags & dns.flags.TC:
-            response = await asyncquery.tcp(query, server, timeout=timeout, port=port)
+        if response.flags & dns.flags.TC:  # over TCP, within what is left of `timeout`
+            left = max(0.001, deadline - loop.time())
+            response = await asyncquery.tcp(query, server, timeout=left, port=port)
     except (dns.exception.Timeout, TimeoutError):
         return "timeout", f"timeout after {timeout:g} s"
     except ConnectionRefusedError:
@@ -42,10 +47,3 @@ async def exchange(query: dns.message.Message, server: str, port: int, timeout: 
         return "malformed", f"bad response ({exc.__class__.__name__}: {exc})"
     return response
 
-
-def os_error(exc: OSError) -> tuple[str, str]:
-    """(code, reason) for a socket error: no-address when the source address is gone."""
-    name = errno.errorcode.get(exc.errno or 0, "error")
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return "no-address", f"cannot send: address not available ({name})"
-    return "os-error", f"cannot send: {exc.strerror or exc} ({name})"

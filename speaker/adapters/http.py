@@ -16,14 +16,13 @@ HTTP library"); this one request needs only asyncio's streams and ssl.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from speaker.adapters.adaptive import Adaptive
+from speaker.adapters.adaptive import Adaptive, os_error
 from speaker.core import config
 from speaker.core.config.http import BODY_LIMIT
 from speaker.core.http_verdicts import (
@@ -80,7 +79,6 @@ class HttpProbe(Adaptive):
         super().__init__(check.describe(), check.timeout or timeout, min_timeout, clock)
         self.check = check
         self._request = request(check)
-        self._ssl: ssl.SSLContext | None = None  # made at the first https run, then kept
 
     def close(self) -> None:
         return None  # one connection per run: nothing kept open
@@ -88,9 +86,7 @@ class HttpProbe(Adaptive):
     def _context(self) -> ssl.SSLContext | None:
         if self.check.scheme != "https":
             return None
-        if self._ssl is None:
-            self._ssl = context(self.check)
-        return self._ssl
+        return context(self.check)  # kept while the ca_file's stat is the same
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         check = self.check
@@ -115,10 +111,7 @@ class HttpProbe(Adaptive):
         except ConnectionResetError:
             return "refused", "connection reset by the server"
         except OSError as exc:
-            name = errno.errorcode.get(exc.errno or 0, "error")
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return "no-address", f"cannot connect: address not available ({name})"
-            return "os-error", f"cannot connect: {exc.strerror or exc} ({name})"
+            return os_error(exc, "connect")
 
     async def _exchange(self, tls: ssl.SSLContext | None) -> tuple[str, str]:
         check = self.check

@@ -29,10 +29,21 @@ class Slots:
         self.book = book
         self.wanted: dict[IPNetwork, Route | None] = {}
         self.over: dict[IPNetwork, str] = {}  # prefix: why it is not announced
+        self._shared: config.Config | None = None  # the config of the last full share
+        self._granted: set[IPNetwork] = set()
 
-    def want(self, prefix: IPNetwork, route: Route | None) -> None:
-        """What `prefix`'s service wants: announced with `route`, or withdrawn (None)."""
-        self.wanted[prefix] = route
+    def update(self, cfg: config.Config, changes: dict[IPNetwork, Route | None]) -> None:
+        """What one service's prefixes now want. Shares the slots again only when the
+        config changed or, under a limit, a prefix became wanted or unwanted: a probe
+        round of one service costs its own prefixes, not every prefix of the config."""
+        moved = any((self.wanted.get(p) is None) != (r is None) for p, r in changes.items())
+        self.wanted.update(changes)
+        limit = cfg.router_limits.max_prefixes
+        if cfg is not self._shared or (moved and limit is not None):
+            self.share(cfg)
+            return
+        for prefix, route in changes.items():  # the same prefixes hold the same slots
+            self.book.want(prefix, route if limit is None or prefix in self._granted else None)
 
     def share(self, cfg: config.Config) -> None:
         """Tell the book what to announce: the wanted prefixes within the limit."""
@@ -41,6 +52,7 @@ class Slots:
         self.wanted = {p: self.wanted.get(p) for p in cfg.prefixes}
         result = budget.share((p for p, r in self.wanted.items() if r is not None), limit)
         granted = set(result.granted)
+        self._shared, self._granted = cfg, granted
         for prefix, route in self.wanted.items():
             self.book.want(prefix, route if prefix in granted else None)
         over = {p: budget.over_reason(limit) for p in result.over if limit is not None}

@@ -243,13 +243,14 @@ class Speaker:
 
     def apply(self, run: ServiceRun) -> None:
         """Set the desired state of the service's prefixes and send what changed."""
+        if run.health.state is not State.UP:  # down mid-drain: withdrawn, not back at rise
+            self.drains.stop(run.service.name)
         route = (overload.route(run.service, run.health, run.degraded)
                  if self.wants_announced(run) else None)
         if route is not None and self.in_maintenance(run.service.name):  # draining
             route = gshut.drained(route)
-        for prefix in run.service.prefixes:
-            self.slots.want(prefix, None if prefix in run.fresh else route)
-        self.slots.share(self.config)
+        self.slots.update(self.config, {prefix: None if prefix in run.fresh else route
+                                        for prefix in run.service.prefixes})
         self.flush()
 
     async def service_loop(self, run: ServiceRun, start_delay: float = 0.0) -> None:
@@ -294,9 +295,9 @@ class Speaker:
         self.exabgp.withdraw_all()
 
     def close(self) -> None:
+        self.drains.close()  # a waiting `withdraw --graceful` returns
         for run in self.runs.values():
-            close_probes(run.probes)
-            close_probes(p for peer in run.peer_probes for p in peer)
+            close_probes([*run.probes, *(p for peer in run.peer_probes for p in peer)])
 
     # -- operator requests (speaker.ports.Controlled) -----------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 from speaker.cli.render import render_status
 from speaker.core import protocol
 from speaker.core.gshut import GRACEFUL_SHUTDOWN
+from speaker.core.verdicts import Outcome
 from tests.unit.rig import PREFIX, Rig, ask, run
 
 GSHUT = f"community [{GRACEFUL_SHUTDOWN}]"
@@ -133,5 +134,32 @@ def test_bad_graceful_values_are_refused_and_change_nothing(folder: Path) -> Non
             assert reply["error"]["code"] == protocol.BAD_REQUEST
             assert "'graceful'" in reply["error"]["message"]
         assert rig.speaker.maintenance == {} and rig.store.load() == {}
+
+    run(folder, scenario)
+
+
+def test_a_service_that_fails_during_the_drain_stays_withdrawn_when_it_recovers(
+        folder: Path) -> None:
+    """Down mid-drain ends the drain: its recovery before the drain's end announces
+    nothing (the operator asked for a withdraw), and the waiting withdraw returns."""
+    async def scenario(rig: Rig) -> None:
+        await rig.bring_up()
+        auto_ack(rig)
+        answer = await draining(rig, 60)
+        run_ = rig.speaker.runs["dns"]
+        [probe] = run_.probes
+        fail = Outcome(ok=False, reason="dns check: rcode SERVFAIL", latency=0.001, code="rcode")
+        for _ in range(run_.service.timing.fall):
+            probe.outcomes.append(fail)  # type: ignore[attr-defined]
+            rig.speaker.observe(run_, await rig.speaker.probe_round(run_))
+        assert rig.sink.lines[-1].startswith(f"withdraw route {PREFIX}")
+        assert rig.speaker.drains.get("dns") is None
+        lines = await answer
+        assert lines[-1]["ok"]
+        withdrawn_at = len(rig.sink.lines)
+        for _ in range(run_.service.timing.rise + 1):  # healthy again, still before the end
+            rig.speaker.observe(run_, await rig.speaker.probe_round(run_))
+        assert not any(line.startswith("announce") for line in rig.sink.lines[withdrawn_at:])
+        assert rig.speaker.state_name(run_) == "maintenance"
 
     run(folder, scenario)

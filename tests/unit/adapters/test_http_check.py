@@ -199,3 +199,24 @@ def test_a_probe_starts_no_thread_and_no_resolver_executor() -> None:
 
     before = threading.active_count()
     assert asyncio.run(go()) == ("ok", None, before)
+
+
+def test_a_rotated_ca_file_is_read_again_by_a_running_probe(
+        tmp_path: Path, tls: tlsfiles.TlsFiles) -> None:
+    """The probe verifies against the ca_file as it is now: a CA put in place after the
+    first round is used from the next round on, without a restart."""
+    other = tlsfiles.make(tmp_path / "other", ["www.example.test"], ["127.0.0.1"])
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(other.ca.read_bytes())  # the wrong CA first
+
+    async def go() -> tuple[Outcome, Outcome]:
+        async with serve(response(), tls=(tls.cert, tls.key)) as server:
+            probe = HttpProbe(check(server.port, "https", ca_file=ca,
+                                    host="www.example.test"), 1.0)
+            before = await probe.run()
+            ca.write_bytes(tls.ca.read_bytes() + b"\n")  # rotated: another size
+            return before, await probe.run()
+
+    before, after = asyncio.run(go())
+    assert before.code == "tls" and "certificate verify failed" in before.reason
+    assert after.ok, after.reason

@@ -167,8 +167,8 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_outcome_codes_are_the_ones_checks_produce() -> None:
     import re
 
-    modules = ("adapters/checks", "core/verdicts", "adapters/http", "core/http_verdicts",
-               "adapters/recursive", "core/recursion")
+    modules = ("adapters/checks", "adapters/adaptive", "core/verdicts", "adapters/http",
+               "core/http_verdicts", "adapters/recursive", "core/recursion")
     source = "".join((REPO / f"speaker/{m}.py").read_text() for m in modules)
     produced = set(re.findall(r'return "([a-z-]+)", ', source)) - {"ok"}
     assert produced == set(config.OUTCOME_CODES)

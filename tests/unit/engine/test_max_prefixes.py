@@ -180,3 +180,22 @@ def test_metrics_show_the_prefix_over_the_limit(rig: EngineRig) -> None:
     over = {s.labels["prefix"]: s.value for f in text_string_to_metric_families(text)
             for s in f.samples if s.name == "speaker_prefix_over_limit"}
     assert over == {"2001:db8::1/128": 0, "2001:db8::2/128": 0, "2001:db8::3/128": 1}
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+def test_a_steady_round_touches_only_its_own_prefixes(tmp_path: Path,
+                                                      limit: int | None) -> None:
+    """A probe round that changes nothing costs its service's prefixes, not a share over
+    every prefix of the config (1,000 services: O(n) per interval, not O(n^2))."""
+    config_text = (f"state_dir: {tmp_path / 'state'}\n"
+                   + (f"router_limits: {{max_prefixes: {limit}}}\n" if limit else "")
+                   + "services:\n" + "".join(SERVICE.format(name=name, n=ord(name) - 96)
+                                             for name in "abcdef"))
+    rig = EngineRig(config.parse(config_text))
+    rig.up()
+    touched: list[str] = []
+    want = rig.speaker.book.want
+    rig.speaker.book.want = lambda prefix, route: (  # type: ignore[method-assign]
+        touched.append(str(prefix)), want(prefix, route))[1]
+    rig.speaker.apply(rig.speaker.runs["a"])
+    assert touched == ["2001:db8::1/128"]
