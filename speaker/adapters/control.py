@@ -278,10 +278,18 @@ class ControlServer:
         announced again (or drained anew) meanwhile."""
         await send(f"maintenance recorded; announcing {', '.join(names)} with "
                    f"GRACEFUL_SHUTDOWN ({gshut.GRACEFUL_SHUTDOWN}), withdrawing in {seconds:g} s")
-        if not await self.speaker.wait_settled(names, SETTLE_TIMEOUT, announced=True):
+        # the announce's ack, unless the drain ends first (a service down meanwhile is
+        # withdrawn: its announce will never settle)
+        ending = asyncio.ensure_future(self.speaker.graceful_wait(names))
+        settling = asyncio.ensure_future(
+            self.speaker.wait_settled(names, SETTLE_TIMEOUT, announced=True))
+        await asyncio.wait((ending, settling), return_when=asyncio.FIRST_COMPLETED)
+        if not settling.done():
+            settling.cancel()
+        elif not settling.result():
             await send(f"ExaBGP did not acknowledge the {gshut.GRACEFUL_SHUTDOWN} announce "
                        f"within {SETTLE_TIMEOUT:g} s; still withdrawing at the end")
-        ended = await self.speaker.graceful_wait(names)
+        ended = await ending
         stopped = {n: how for n, how in ended.items() if how != gshut.WITHDRAWN}
         if not stopped:
             return None
