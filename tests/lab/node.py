@@ -131,11 +131,21 @@ class LabNode:
                               self.lab.server.argv(self.dir), self.dir / f"{program}.log")
 
     def wait_named(self, timeout: float = 15.0) -> None:
-        """Wait until the DNS server answers on the node address (any rcode)."""
-        wait_for(lambda: self.query(str(self.address), "www.example.com.", "AAAA",
-                                    timeout=0.3) is not None,
-                 timeout, interval=0.05,
-                 what=f"{self.lab.server.program} on {self.name} to answer")
+        """Wait until the DNS server answers on the node address (any rcode); LabError at
+        once, with the end of its log, if the server exited instead."""
+        program = self.lab.server.program
+
+        def answers() -> bool:
+            if self.query(str(self.address), "www.example.com.", "AAAA",
+                          timeout=0.3) is not None:
+                return True
+            if not self.named.alive:
+                log = (self.dir / f"{program}.log").read_text(errors="replace")
+                tail = "".join(log.splitlines(keepends=True)[-8:])
+                raise LabError(f"{self.name}: {program} exited before it answered:\n{tail}")
+            return False
+
+        wait_for(answers, timeout, interval=0.05, what=f"{program} on {self.name} to answer")
 
     def kill_named(self, sig: int = signal.SIGKILL) -> None:
         self.dirty = True

@@ -43,8 +43,12 @@ class Proc:
 
     @property
     def alive(self) -> bool:
+        """True until the whole process is gone. For our own child, waitpid decides: it
+        reports only once every thread has exited, while /proc shows the thread-group
+        leader as a zombie as soon as the main thread is done, when the other threads may
+        still hold the listening sockets (a restarted pdns_server then cannot bind)."""
         if self.popen is not None:
-            self.popen.poll()  # reap a dead child so it does not linger as a zombie
+            return self.popen.poll() is None  # reaps it once gone: no lingering zombie
         return alive(self.pid, self.started)
 
     def signal(self, sig: int) -> bool:

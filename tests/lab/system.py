@@ -140,8 +140,18 @@ def children(pid: int) -> list[int]:
 
 
 def alive(pid: int, started: int) -> bool:
-    """True if `pid` still is the process that started at `started` (not a zombie)."""
-    return start_time(pid) == started
+    """True if `pid` still is the process that started at `started`: not a zombie, or a
+    zombie thread-group leader whose other threads still run (and still hold its files)."""
+    if start_time(pid) == started:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if int(stat[stat.rindex(")") + 2:].split()[19]) != started:
+            return False
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (OSError, ValueError, IndexError):
+        return False
+    return any(state(int(task.name)) not in (None, "Z", "X") for task in tasks)
 
 
 def netns_inode(ns: str) -> int | None:
