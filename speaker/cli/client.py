@@ -101,15 +101,6 @@ def _validate(path: Path, text: str) -> tuple[Config | None, str]:
                       f"speakerctl check-config {path})")
 
 
-def read_config(path: Path) -> tuple[Config | None, str, str]:
-    """(config, problem, text): the config if valid, else why not; text '' if unreadable."""
-    text, problem = _read(path)
-    if problem:
-        return None, problem, ""
-    cfg, problem = _validate(path, text)
-    return cfg, problem, text
-
-
 def _socket(socket_flag: Path | None, text: str) -> Path:
     """The socket: the flag, else control.socket of the config's text, else the default."""
     if socket_flag is not None:
