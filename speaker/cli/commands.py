@@ -6,12 +6,15 @@ Owns what each subcommand does and prints: it asks the process through
 (`offline`) and say so. It never changes routes itself and never parses
 the command line (`parser` does). Every user mistake ends as one message
 and an exit code from `speaker.core.errors`, never a traceback.
+
+`withdraw` and `announce` are a drain's first step, so this module imports
+only what they need to send the request: the offline edits, the config
+model and the config checks are imported by the paths that use them.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import sys
@@ -19,17 +22,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from speaker import __version__
-from speaker.adapters.state import StateError
-from speaker.cli import offline
-from speaker.cli.client import READ_TIMEOUT, UNIT, NotRunning, Target, call, locate
+from speaker.cli.client import READ_TIMEOUT, UNIT, Located, NotRunning, Where, call
 from speaker.cli.render import render_event, render_status
-from speaker.core import config, exabgp_conf, exabgp_security, limits
-from speaker.core.config import Config
 from speaker.core.errors import ConfigError, RequestError, UnknownServiceError, UnreachableError
 from speaker.core.maintenance import OPERATOR
+
+if TYPE_CHECKING:  # withdraw and announce must not pay for these at start-up (see `client`)
+    from speaker.cli import offline
+    from speaker.core import exabgp_conf
+    from speaker.core.config import Config
 
 PROG = "speakerctl"
 DOCTOR_FAILED = 1
@@ -47,8 +51,8 @@ class Env:
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))
 
-    def target(self) -> Target:
-        return locate(self.args.socket, self.args.config)
+    def target(self) -> Located:
+        return Located(self.args.socket, self.args.config)
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -86,7 +90,7 @@ def cmd_status(env: Env) -> int:
     return 0
 
 
-def _edit_offline(env: Env, target: Target, exc: UnreachableError, action: str,
+def _edit_offline(env: Env, target: Where, exc: UnreachableError, action: str,
                   edit: Callable[[Config, list[str]], offline.Edit]) -> tuple[list[str], Path]:
     """Apply `edit` to the maintenance file itself (the process is not there).
 
@@ -95,6 +99,8 @@ def _edit_offline(env: Env, target: Target, exc: UnreachableError, action: str,
     """
     if target.config is None:
         raise UnreachableError(f"{exc}\nmaintenance NOT {action}: {target.config_problem}")
+    from speaker.adapters.state import StateError  # the offline path only
+
     known = [s.name for s in target.config.services]
     names = env.args.services or known
     _check_names(names, known)
@@ -121,16 +127,18 @@ def cmd_withdraw(env: Env) -> int:
     graceful: float = env.args.graceful or 0.0
     if graceful:
         args["graceful"] = graceful
-    delay = env.args.drain_delay
+    delay: float | None = env.args.drain_delay
     if delay is not None:
         args["drain_delay"] = delay
-    elif target.config is not None:
-        delay = target.config.drain_delay
+
+    def config_delay() -> float:  # read (the config validated) only if the answer is late
+        return target.config.drain_delay if target.config is not None else 3600.0
+
     progress = env.note if env.json else env.say
     try:
         result = call(target, "withdraw", args, on_progress=progress, changes=True,
-                      read_timeout=READ_TIMEOUT + graceful
-                      + (delay if delay is not None else 3600))
+                      read_timeout=READ_TIMEOUT + graceful + (delay or 0.0),
+                      longer=None if delay is not None else config_delay)
     except NotRunning as exc:
         return withdraw_offline(env, target, exc)
     if env.json:
@@ -143,8 +151,10 @@ def cmd_withdraw(env: Env) -> int:
     return 0
 
 
-def withdraw_offline(env: Env, target: Target, exc: UnreachableError) -> int:
+def withdraw_offline(env: Env, target: Where, exc: UnreachableError) -> int:
     """Record the maintenance in the file so the next start stays withdrawn; exit 69."""
+    from speaker.cli import offline  # the offline path only
+
     reason = env.args.reason if env.args.reason is not None else "maintenance"
     names, path = _edit_offline(env, target, exc, "recorded",
                                 lambda cfg, names: offline.withdraw(cfg, names, reason,
@@ -191,8 +201,10 @@ def cmd_announce(env: Env) -> int:
     return 0
 
 
-def announce_offline(env: Env, target: Target, exc: UnreachableError) -> int:
+def announce_offline(env: Env, target: Where, exc: UnreachableError) -> int:
     """Clear the maintenance in the file; the next start announces after `rise` passes."""
+    from speaker.cli import offline  # the offline path only
+
     names, path = _edit_offline(env, target, exc, "cleared",
                                 lambda cfg, names: offline.announce(cfg, names, env.args.tag))
     env.note(f"{PROG}: maintenance cleared in {path} for {', '.join(names)}; nothing "
@@ -257,6 +269,8 @@ def exabgp_version(given: str | None) -> tuple[str | None, str]:
     """The ExaBGP version that runs the config, and how it was found."""
     if given is not None:
         return given, "--exabgp-version"
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("exabgp"), f"installed for {sys.executable}"
     except importlib.metadata.PackageNotFoundError:
@@ -265,6 +279,8 @@ def exabgp_version(given: str | None) -> tuple[str | None, str]:
 
 def exabgp_findings(cfg: Config, yaml_path: Path, conf: Path,
                     version: str | None = None) -> list[exabgp_conf.Finding]:
+    from speaker.core import exabgp_conf, exabgp_security  # config checks only
+
     try:
         text = conf.read_text(encoding="utf-8")
         mode = conf.stat().st_mode
@@ -279,6 +295,8 @@ def exabgp_findings(cfg: Config, yaml_path: Path, conf: Path,
 
 
 def cmd_check_config(env: Env) -> int:
+    from speaker.core import config, limits  # the config model: check-config only
+
     path: Path = env.args.path or env.args.config
     try:
         cfg = config.load(path)

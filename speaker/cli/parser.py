@@ -29,7 +29,7 @@ from speaker.cli.commands import (
     cmd_status,
     cmd_withdraw,
 )
-from speaker.core import config, gshut
+from speaker.core import gshut, paths
 from speaker.core.errors import SpeakerError, UsageError
 from speaker.core.maintenance import OPERATOR, tag_problem
 
@@ -183,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 doctor found a failing check, 64 usage, 65 refused by "
                "the process, 67 unknown service, 69 process unreachable, 75 not confirmed "
                "by ExaBGP, 78 invalid config. See speakerctl(1).")
-    parser.add_argument("--config", type=Path, default=config.DEFAULT_PATH, metavar="PATH",
-                        help=f"the speaker's YAML (default {config.DEFAULT_PATH}); gives the "
+    parser.add_argument("--config", type=Path, default=paths.DEFAULT_PATH, metavar="PATH",
+                        help=f"the speaker's YAML (default {paths.DEFAULT_PATH}); gives the "
                              "socket path and, without a process, state_dir")
     parser.add_argument("--socket", type=Path, metavar="PATH",
                         help="the control socket (default: control.socket of the config)")
@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None,
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     if args.complete_services:  # for the shell completion: the config's services, quietly
+        from speaker.core import config  # only here: speakerctl's start-up is a drain's
+
         with contextlib.suppress(SpeakerError, OSError):
             out.write("".join(f"{s.name}\n" for s in config.load(args.config).services))
         return 0

@@ -18,9 +18,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from speaker.core.config import Route
 from speaker.core.maintenance import ALL, Held
+
+if TYPE_CHECKING:  # speakerctl imports this module: the config model only for the types
+    from speaker.core.config import Route
 
 GRACEFUL_SHUTDOWN = "65535:0"  # RFC 8326 section 5
 MAX_SECONDS = 3600.0

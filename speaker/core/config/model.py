@@ -18,6 +18,7 @@ from speaker.core.config.recursive import RecursiveCheck
 from speaker.core.config.types import IPAddress, IPNetwork
 from speaker.core.hooks import Hooks
 from speaker.core.limits import DEFAULT_ASN_RANGE, RouterLimits
+from speaker.core.paths import DEFAULT_PATH, DEFAULT_SOCKET
 
 __all__ = [
     "DEFAULT_PATH",
@@ -54,8 +55,6 @@ __all__ = [
     "Watch",
 ]
 
-DEFAULT_PATH = Path("/etc/speaker/speaker.yaml")
-DEFAULT_SOCKET = Path("/run/speaker/speaker.sock")
 DEFAULT_STATE_DIR = Path("/var/lib/speaker")
 LOOPBACK = ipaddress.IPv6Address("::1")
 
