@@ -26,7 +26,7 @@ from speaker.adapters.state import StateError
 from speaker.cli import offline
 from speaker.cli.client import READ_TIMEOUT, UNIT, NotRunning, Target, call, locate
 from speaker.cli.render import render_event, render_status
-from speaker.core import config, exabgp_conf, exabgp_security, limits
+from speaker.core import config, exabgp_conf, exabgp_security, gshut, limits
 from speaker.core.config import Config
 from speaker.core.errors import ConfigError, RequestError, UnknownServiceError, UnreachableError
 from speaker.core.maintenance import OPERATOR
@@ -133,8 +133,12 @@ def cmd_withdraw(env: Env) -> int:
                       + (delay if delay is not None else 3600))
     except NotRunning as exc:
         return withdraw_offline(env, target, exc)
+    gone = [n for n, how in result.get("drain", {}).items() if how == gshut.REMOVED]
     if env.json:
         env.dump(result)
+    elif gone and not result["services"]:  # `announce` alone would announce every service
+        env.say(f"withdrawn: {', '.join(gone)} removed by a reload, nothing to announce "
+                "afterwards")
     else:
         env.say(f"withdrawn and drained: safe to stop the DNS server "
                 f"(afterwards: speakerctl announce "
