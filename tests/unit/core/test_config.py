@@ -169,7 +169,7 @@ def test_outcome_codes_are_the_ones_checks_produce() -> None:
 
     modules = ("adapters/checks", "adapters/adaptive", "core/verdicts", "adapters/http",
                "core/http_verdicts", "adapters/recursive", "core/recursion",
-               "adapters/dnssec", "core/signatures")
+               "adapters/dnssec", "core/signatures", "adapters/dnsquery")
     source = "".join((REPO / f"speaker/{m}.py").read_text() for m in modules)
     produced = set(re.findall(r'return "([a-z-]+)", ', source))
     produced |= set(re.findall(r'Judgement\((?:False|True), "([a-z-]+)", ', source))
