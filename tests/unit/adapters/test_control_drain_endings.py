@@ -10,24 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from speaker.core import config
-from speaker.core.gshut import GRACEFUL_SHUTDOWN
-from speaker.core.verdicts import Outcome
+from tests.unit.draining import auto_ack, draining, fail_until_down
 from tests.unit.rig import PREFIX, YAML, Rig, ask, run
-
-GSHUT = f"community [{GRACEFUL_SHUTDOWN}]"
-
-
-def auto_ack(rig: Rig) -> None:
-    loop = asyncio.get_running_loop()
-    rig.sink.on_write = lambda _: loop.call_soon(rig.ack_all)
-
-
-async def draining(rig: Rig, seconds: float = 60) -> asyncio.Future[Any]:
-    """Start a graceful withdraw of dns; return once its GSHUT announce is acknowledged."""
-    answer = asyncio.ensure_future(ask(rig, "withdraw", services=["dns"], graceful=seconds))
-    while GSHUT not in rig.sink.lines[-1] or rig.speaker.book.waiting:
-        await asyncio.sleep(0.001)
-    return answer
 
 
 def progress(lines: list[dict[str, Any]]) -> str:
@@ -84,12 +68,7 @@ def test_a_service_down_during_the_drain_is_told_as_down_not_drained(folder: Pat
         await rig.bring_up()
         auto_ack(rig)
         answer = await draining(rig, 60)
-        run_ = rig.speaker.runs["dns"]
-        [probe] = run_.probes
-        fail = Outcome(ok=False, reason="dns check: rcode SERVFAIL", latency=0.001, code="rcode")
-        for _ in range(run_.service.timing.fall):
-            probe.outcomes.append(fail)  # type: ignore[attr-defined]
-            rig.speaker.observe(run_, await rig.speaker.probe_round(run_))
+        await fail_until_down(rig)
         told = progress(await answer)
         assert "graceful drain over" not in told
         assert "withdrawn at once (the service went down)" in told
