@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from speaker.core import gshut
 from speaker.core.config import Check, Config, IPAddress, Service
 from speaker.core.hooks import Argv, Transition
 from speaker.core.maintenance import OPERATOR, Entries
@@ -184,9 +185,10 @@ class Controlled(Protocol):
         with `graceful` seconds, those announced drain first (RFC 8326): returns them."""
         ...
 
-    async def graceful_wait(self, names: Sequence[str]) -> dict[str, str]:
-        """How the graceful drains of `names` ended (`speaker.core.gshut` WITHDRAWN,
-        CANCELLED, REPLACED); those not draining are left out."""
+    async def graceful_wait(self, names: Sequence[str]) -> dict[str, gshut.Ending]:
+        """How the graceful drains of `names` ended (a `speaker.core.gshut.Ending`: its code,
+        WITHDRAWN, CUT_SHORT, REMOVED, CANCELLED or REPLACED, and its text); those not
+        draining are left out."""
         ...
 
     async def clear_maintenance(self, names: Sequence[str],

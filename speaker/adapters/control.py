@@ -254,12 +254,16 @@ class ControlServer:
             drained = await self.speaker.set_maintenance(names, reason, by, tag, graceful)
         except StateError as exc:
             return protocol.error(protocol.INTERNAL, f"maintenance NOT recorded: {exc}")
+        drain: dict[str, str] = {}
         if drained:
-            refused = await self._drain(drained, graceful, send)
-            if refused is not None:
-                return refused
-        await send(f"graceful drain over: withdrawing {', '.join(names)}" if drained
-                   else f"withdrawing {', '.join(names)}: maintenance recorded")
+            ended = await self._drain(drained, graceful, send)
+            if not isinstance(ended, dict):
+                return ended
+            drain = {n: e.code for n, e in ended.items()}
+            names = [n for n in names if drain.get(n) != gshut.REMOVED]  # gone: nothing to wait
+            services = [s for s in services if s.name in names]
+        else:
+            await send(f"withdrawing {', '.join(names)}: maintenance recorded")
         if not await self.speaker.wait_settled(names, SETTLE_TIMEOUT):
             return protocol.error(
                 protocol.NOT_CONFIRMED,
@@ -271,11 +275,13 @@ class ControlServer:
                    f"draining for {delay:g} s")
         await asyncio.sleep(delay)
         return Reply(ok=True, result={"services": names, "prefixes": prefixes, "safe": True,
-                                      "drain_delay": delay, "tag": tag})
+                                      "drain_delay": delay, "tag": tag,
+                                      **({"drain": drain} if drain else {})})
 
-    async def _drain(self, names: list[str], seconds: float, send: Send) -> Reply | None:
-        """The graceful part of a withdraw: wait while `names` drain; an error if one was
-        announced again (or drained anew) meanwhile."""
+    async def _drain(self, names: list[str], seconds: float,
+                     send: Send) -> dict[str, gshut.Ending] | Reply:
+        """The graceful part of a withdraw: wait while `names` drain, tell how each ended
+        and return that; an error if one was announced again (or drained anew) meanwhile."""
         await send(f"maintenance recorded; announcing {', '.join(names)} with "
                    f"GRACEFUL_SHUTDOWN ({gshut.GRACEFUL_SHUTDOWN}), withdrawing in {seconds:g} s")
         # the announce's ack, unless the drain ends first (a service down meanwhile is
@@ -290,10 +296,12 @@ class ControlServer:
             await send(f"ExaBGP did not acknowledge the {gshut.GRACEFUL_SHUTDOWN} announce "
                        f"within {SETTLE_TIMEOUT:g} s; still withdrawing at the end")
         ended = await ending
-        stopped = {n: how for n, how in ended.items() if how != gshut.WITHDRAWN}
+        stopped = {n: e for n, e in ended.items() if e.code in gshut.REFUSED}
         if not stopped:
-            return None
-        why = "; ".join(f"{n}: {gshut.ENDINGS[how]}" for n, how in stopped.items())
+            for name, how in ended.items():
+                await send(f"{name}: {how.text}")
+            return ended
+        why = "; ".join(f"{n}: {e.text}" for n, e in stopped.items())
         return protocol.error(protocol.CANCELLED,
                               f"graceful drain ended before the withdraw: {why}")
 

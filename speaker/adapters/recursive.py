@@ -86,7 +86,7 @@ class RecursiveProbe:
         code, why = recursion.judge(reply, name, check.qtype, fresh=fresh,
                                     require_ad=check.require_ad,
                                     answers=() if fresh else check.answers)
-        return recursion.Asked(name, fresh, code, why)
+        return recursion.Asked(name, fresh, code, why, reply.rcode())
 
     async def run(self, confirm: bool = False) -> Outcome:
         start = self._clock()

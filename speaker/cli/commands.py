@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from speaker import __version__
 from speaker.cli.client import READ_TIMEOUT, UNIT, Located, NotRunning, Where, call
 from speaker.cli.render import render_event, render_status
+from speaker.core import gshut
 from speaker.core.errors import ConfigError, RequestError, UnknownServiceError, UnreachableError
 from speaker.core.maintenance import OPERATOR
 
@@ -141,8 +142,12 @@ def cmd_withdraw(env: Env) -> int:
                       longer=None if delay is not None else config_delay)
     except NotRunning as exc:
         return withdraw_offline(env, target, exc)
+    gone = [n for n, how in result.get("drain", {}).items() if how == gshut.REMOVED]
     if env.json:
         env.dump(result)
+    elif gone and not result["services"]:  # `announce` alone would announce every service
+        env.say(f"withdrawn: {', '.join(gone)} removed by a reload, nothing to announce "
+                "afterwards")
     else:
         env.say(f"withdrawn and drained: safe to stop the DNS server "
                 f"(afterwards: speakerctl announce "

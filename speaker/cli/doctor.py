@@ -46,8 +46,7 @@ def judge_config(path: Path, cfg: Config | None, problem: str) -> Finding:
     over = limits.excess(cfg.router_limits, cfg.prefixes)
     if over is not None:
         return Finding("config", Verdict.FAIL, f"{path}: {over[0]}: {over[1]}",
-                       "the router tears the session down beyond its limit: remove prefixes "
-                       "or raise router_limits.max_prefixes (and the router's maximum-prefix)")
+                       limits.MAX_PREFIXES_FIX)
     return Finding("config", Verdict.OK, f"{path} is valid: {len(cfg.services)} service(s), "
                                          f"{len(cfg.prefixes)} prefix(es)")
 
@@ -233,9 +232,7 @@ def judge_prefixes(status: dict[str, Any] | None) -> list[Finding]:
                 out.append(Finding(name, Verdict.FAIL,
                                    f"{item['over_limit']}: service {service['name']} is "
                                    f"{service['state']}, but the router's slots are taken by "
-                                   "prefixes listed before it",
-                                   "remove prefixes from speaker.yaml or raise "
-                                   "router_limits.max_prefixes (and the router's limit)"))
+                                   "prefixes listed before it", limits.MAX_PREFIXES_FIX))
             elif item.get("resetting") and item["confirmed"] == "announced":
                 out.append(Finding(name, Verdict.FAIL,
                                    "confirmed by ExaBGP but not held: the session with "

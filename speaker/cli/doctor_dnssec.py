@@ -4,13 +4,17 @@ Owns `judge_dnssec`, a pure judge of each dnssec check's outcome, which doctor
 gets by running the check itself towards its server when that is an address
 of this node (`doctor.probe_local`, as for the dns checks; never another
 host): the time the first signature has left, or why the answers fail, with
-the fix. The validation module's absence is a config problem (check-config
-names it), so it never shows here as a traceback.
+the fix; a server that is not an address of this node fails, with the fix,
+as for the http and recursive checks (`findings.of_run`). The validation
+module's absence is a config problem (check-config names it), so it never
+shows here as a traceback.
 """
 
 from __future__ import annotations
 
-from speaker.cli.findings import Finding, Verdict
+from functools import partial
+
+from speaker.cli.findings import Finding, Verdict, of_run
 from speaker.core.config import Config, DnssecCheck, IPAddress
 from speaker.core.verdicts import Outcome
 
@@ -30,7 +34,14 @@ FIXES = {
              "published keys",
     "not-yet-valid": "the signatures start in the future: check this node's clock and the "
                      "signer's (timedatectl), or sign with an earlier inception (-s now-1h)",
+    "no-address": "{server} is not usable on this node: add the address (see the address "
+                  "check) or fix the check's server",
 }
+
+
+def _fix(check: DnssecCheck, code: str) -> str:
+    return FIXES.get(code, "see the dns checks above: the server does not answer as it "
+                           "should").format(zone=check.zone, server=check.server)
 
 
 def judge_dnssec(cfg: Config, outcomes: dict[tuple[str, int], Outcome],
@@ -43,17 +54,14 @@ def judge_dnssec(cfg: Config, outcomes: dict[tuple[str, int], Outcome],
                 continue
             name = f"dnssec {service.name}/{i}"
             outcome = outcomes.get((service.name, i))
-            fix = FIXES.get("" if outcome is None else outcome.code,
-                            "see the dns checks above: the server does not answer as it "
-                            "should").format(zone=check.zone)
-            if outcome is None:
-                where = ("" if mine is None or check.server in mine
-                         else f": {check.server} is not an address of this node")
-                out.append(Finding(name, Verdict.SKIP, f"{check.describe()}: not queried{where}"))
-            elif outcome.warning:
-                out.append(Finding(name, Verdict.WARN, outcome.reason, fix))
-            elif outcome.ok:
+            if outcome is not None and outcome.warning:
+                out.append(Finding(name, Verdict.WARN, outcome.reason,
+                                   _fix(check, outcome.code)))
+            elif outcome is not None and outcome.ok:  # the reason: how long they last
                 out.append(Finding(name, Verdict.OK, outcome.reason))
             else:
-                out.append(Finding(name, Verdict.FAIL, outcome.reason, fix))
+                away = (f"{check.server} is not an address of this node"
+                        if mine is not None and check.server not in mine else "")
+                out.append(of_run(name, check.describe(), outcome, away,
+                                  partial(_fix, check), "not queried"))
     return out

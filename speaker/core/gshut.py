@@ -28,12 +28,14 @@ if TYPE_CHECKING:  # speakerctl imports this module: the config model only for t
 GRACEFUL_SHUTDOWN = "65535:0"  # RFC 8326 section 5
 MAX_SECONDS = 3600.0
 
-# how a drain ends: withdrawn (its time is up, or a plain withdraw came), or not
+# how a drain ends: withdrawn at its end, cut short (withdrawn at once before it), the
+# service removed by a reload (withdrawn with it), or not withdrawn by it at all
 WITHDRAWN = "withdrawn"
+CUT_SHORT = "cut-short"
+REMOVED = "removed"
 CANCELLED = "cancelled"
 REPLACED = "replaced"
-ENDINGS = {WITHDRAWN: "withdrawn", CANCELLED: "announced again (speakerctl announce)",
-           REPLACED: "a newer graceful withdraw drains it"}
+REFUSED = (CANCELLED, REPLACED)  # the waiting withdraw fails: the drain did not withdraw
 
 
 def seconds_problem(value: object) -> str:
@@ -71,6 +73,41 @@ class Drain:
 
 def start(tag: str, seconds: float, now: float) -> Drain:
     return Drain(tag, now + seconds, seconds)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How one drain ended: `code` (WITHDRAWN, CUT_SHORT, ...) and what its client is told."""
+
+    code: str
+    text: str
+
+
+def over(drain: Drain) -> Ending:
+    return Ending(WITHDRAWN, f"graceful drain over ({drain.seconds:g} s): withdrawing")
+
+
+def cut_short(drain: Drain, now: float, why: str) -> Ending:
+    """Withdrawn at once, before its end, because of `why` (e.g. another withdraw)."""
+    ran = drain.seconds - drain.remaining(now)
+    return Ending(CUT_SHORT, f"graceful drain cut short after {ran:.0f} s of "
+                             f"{drain.seconds:g} s: withdrawn at once ({why})")
+
+
+def removed(name: str, moved: dict[str, str] | None = None) -> Ending:
+    """Service `name` is gone from the config; `moved`: its prefixes that another service
+    now has ({prefix: service}), which follow that service's health, not this drain."""
+    kept = ", ".join(f"{prefix} (now service {to})" for prefix, to in (moved or {}).items())
+    return Ending(REMOVED, f"service {name} was removed by a reload during the drain; its "
+                           f"routes were withdrawn{f', except {kept}' if kept else ''}")
+
+
+def cancelled() -> Ending:
+    return Ending(CANCELLED, "announced again (speakerctl announce)")
+
+
+def replaced() -> Ending:
+    return Ending(REPLACED, "a newer graceful withdraw drains it")
 
 
 def drained(route: Route) -> Route:

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 DEFAULT_ASN_RANGE = (65200, 65299)
 # The seed's CloudStack offering, as the shipped speaker.yaml writes it.
 CLOUDSTACK_MAX_PREFIXES = 5
+# the fix for more prefixes than max_prefixes, wherever it is named (check-config, the
+# log, doctor's config and prefix findings)
+MAX_PREFIXES_FIX = ("remove prefixes from speaker.yaml or raise router_limits.max_prefixes "
+                    "(and the router's limit: FRR maximum-prefix, BIRD import limit)")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -70,5 +74,5 @@ def excess(limits: RouterLimits, prefixes: Sequence[Network],
             f"router accepts {most} (beyond that, a router with maximum-prefix tears the "
             f"session down and every route of this node goes with it): the speaker "
             f"announces only the first {most} in config order and keeps "
-            f"{len(prefixes) - most} ({extra}) withdrawn while the others are up; remove "
-            f"{len(prefixes) - most} or raise max_prefixes if the router's limit is higher")
+            f"{len(prefixes) - most} ({extra}) withdrawn while the others are up: "
+            f"{MAX_PREFIXES_FIX}")

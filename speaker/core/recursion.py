@@ -10,8 +10,9 @@ The rules, for each name: RA not set is a failure before anything else (the
 server will not recurse for us); then the rcode (NXDOMAIN, SERVFAIL, REFUSED,
 each with what it likely means); then an empty answer. When both names are
 configured, both must pass; the cached name failing is reported first. A fresh
-name that times out or SERVFAILs while the cached name still resolves is code
-`upstream`: the resolver answers from its cache but has lost its upstream.
+name that times out or SERVFAILs (its rcode, `Asked.rcode`, never its wording)
+while the cached name still resolves is code `upstream`: the resolver answers
+from its cache but has lost its upstream.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Asked:
     fresh: bool  # made from the uncached template (cannot be in the cache)
     code: str
     reason: str
+    rcode: int | None = None  # the response's rcode (dns.rcode); None: no response
 
     @property
     def ok(self) -> bool:
@@ -90,7 +92,7 @@ def combine(asked: list[Asked]) -> Verdict:
         if a.fresh and cached and all(c.ok for c in cached):
             note = (f" (the cached name {cached[0].name} still resolves: the resolver answers "
                     "from its cache only)")
-            if a.code == "timeout" or a.reason.startswith("SERVFAIL"):
+            if a.code == "timeout" or a.rcode == dns.rcode.SERVFAIL:
                 return "upstream", a.reason + note
             return a.code, a.reason + note
         return a.code, a.reason

@@ -40,6 +40,8 @@ import dns.rrset
 from speaker.core.freshness import duration
 
 CRYPTO_MODULE = "cryptography.hazmat.primitives.asymmetric.ec"  # what dns.dnssec needs
+# what a dnssec check can say besides the codes every check shares (model.OUTCOME_CODES)
+CODES = ("expiring", "expired", "unsigned", "bogus", "not-yet-valid")
 
 
 def crypto_problem() -> str:

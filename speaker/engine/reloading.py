@@ -14,6 +14,7 @@ from speaker.core import overload, watch
 from speaker.core.config import Config, Service
 from speaker.core.reload import Change, Drop, Move, Start, Stop, plan
 from speaker.core.routes import RouteBook
+from speaker.engine.graceful import Drains
 from speaker.engine.probing import Prober
 from speaker.engine.runs import ServiceRun, close_probes
 from speaker.engine.slots import Slots
@@ -29,6 +30,7 @@ class Reloadable(Protocol):
     server_events: ServerEvents
     prober: Prober
     slots: Slots
+    drains: Drains
 
     def _add_service(self, service: Service) -> ServiceRun: ...
     def _probes(self, service: Service) -> list[Probe]: ...
@@ -47,6 +49,7 @@ def reload(speaker: Reloadable, new: Config) -> dict[str, list[str]]:
     that was withdrawn, or is new to the config, waits for `rise` passing
     rounds of its service (a reload alone never announces a withdrawn prefix).
     Removed prefixes are withdrawn; a new service starts as at start-up.
+    A removed service's graceful drain ends (its waiting client is told so).
     The router's max_prefixes slots are shared again over the new config's
     order (its excess prefixes are listed as `over_max_prefixes`).
     """
@@ -61,6 +64,8 @@ def reload(speaker: Reloadable, new: Config) -> dict[str, list[str]]:
                 gone.task.cancel()
             close_probes(gone.probes)
             close_probes(p for peer in gone.peer_probes for p in peer)
+            speaker.drains.removed(step.name, {str(m.prefix): m.target for m in changes.steps
+                                               if isinstance(m, Move) and m.source == step.name})
         elif isinstance(step, Drop):
             speaker.book.remove(step.prefix)
         elif isinstance(step, Change):

@@ -20,8 +20,6 @@ from speaker.core.config import IPNetwork, Route
 from speaker.core.routes import RouteBook
 
 LOG = logs.get("speaker")
-FIX = ("remove prefixes from speaker.yaml or raise router_limits.max_prefixes (and the "
-       "router's limit)")
 
 
 class Slots:
@@ -68,7 +66,8 @@ class Slots:
             if prefix not in self.over:
                 logs.log(LOG, logging.ERROR, "prefix not announced: over "
                          "router_limits.max_prefixes", service=owner.get(prefix, "-"),
-                         prefix=prefix, reason=reason, announced=len(granted), fix=FIX)
+                         prefix=prefix, reason=reason, announced=len(granted),
+                         fix=limits.MAX_PREFIXES_FIX)
         for prefix in self.over:
             if prefix not in over:
                 logs.log(LOG, logging.INFO, "prefix no longer over router_limits.max_prefixes",

@@ -244,7 +244,7 @@ class Speaker:
     def apply(self, run: ServiceRun) -> None:
         """Set the desired state of the service's prefixes and send what changed."""
         if run.health.state is not State.UP:  # down mid-drain: withdrawn, not back at rise
-            self.drains.stop(run.service.name)
+            self.drains.stop(run.service.name, "the service went down")
         route = (overload.route(run.service, run.health, run.degraded)
                  if self.wants_announced(run) else None)
         if route is not None and self.in_maintenance(run.service.name):  # draining
@@ -295,7 +295,7 @@ class Speaker:
         self.exabgp.withdraw_all()
 
     def close(self) -> None:
-        self.drains.close()  # a waiting `withdraw --graceful` returns
+        self.drains.close("the speaker stopped")  # a waiting `withdraw --graceful` returns
         for run in self.runs.values():
             close_probes([*run.probes, *(p for peer in run.peer_probes for p in peer)])
 
@@ -324,11 +324,11 @@ class Speaker:
             await self.maint.enter(names, reason, by, tag)
         except Exception:
             for name in drained:
-                self.drains.stop(name)
+                self.drains.cancel(name)  # not recorded: the normal route, as before
             raise
         for name in names:
             if name not in drained:
-                self.drains.stop(name)
+                self.drains.stop(name, f"a withdraw with tag {tag!r}")
         what = "speakerctl withdraw --graceful" if drained else "speakerctl withdraw"
         for run in [self.runs[n] for n in names if n in self.runs]:  # a reload may have run
             self.update(run, f"{what}: {reason}" if reason else what)
@@ -338,7 +338,7 @@ class Speaker:
         if name in self.runs:
             self.update(self.runs[name], "graceful drain over: withdrawn")
 
-    async def graceful_wait(self, names: Sequence[str]) -> dict[str, str]:
+    async def graceful_wait(self, names: Sequence[str]) -> dict[str, gshut.Ending]:
         return await self.drains.wait(names)
 
     async def clear_maintenance(self, names: Sequence[str],

@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speaker.core import signatures
 from speaker.core.config import recursive
 from speaker.core.config.http import HttpCheck
 from speaker.core.config.recursive import RecursiveCheck
@@ -66,7 +67,7 @@ RCODES = (
 OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
                  "truncated", "malformed", "no-address", "os-error",
                  "status", "body", "tls",  # the http check's
-                 *recursive.CODES)
+                 *recursive.CODES, *signatures.CODES)
 
 
 @dataclass(frozen=True)

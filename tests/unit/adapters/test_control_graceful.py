@@ -3,31 +3,13 @@ status while draining; announce cancels; a restart meanwhile comes back withdraw
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from speaker.cli.render import render_status
 from speaker.core import protocol
-from speaker.core.gshut import GRACEFUL_SHUTDOWN
-from speaker.core.verdicts import Outcome
+from tests.unit.draining import GSHUT, auto_ack, draining, fail_until_down
 from tests.unit.rig import PREFIX, Rig, ask, run
-
-GSHUT = f"community [{GRACEFUL_SHUTDOWN}]"
-
-
-def auto_ack(rig: Rig) -> None:
-    loop = asyncio.get_running_loop()
-    rig.sink.on_write = lambda _: loop.call_soon(rig.ack_all)
-
-
-async def draining(rig: Rig, seconds: float = 60, **args: Any) -> asyncio.Future[Any]:
-    """Start a graceful withdraw of dns; return once its GSHUT announce is acknowledged."""
-    answer = asyncio.ensure_future(ask(rig, "withdraw", services=["dns"], graceful=seconds,
-                                       **args))
-    while GSHUT not in rig.sink.lines[-1] or rig.speaker.book.waiting:
-        await asyncio.sleep(0.001)
-    return answer
 
 
 def dns_status(status: dict[str, Any]) -> dict[str, Any]:
@@ -147,11 +129,7 @@ def test_a_service_that_fails_during_the_drain_stays_withdrawn_when_it_recovers(
         auto_ack(rig)
         answer = await draining(rig, 60)
         run_ = rig.speaker.runs["dns"]
-        [probe] = run_.probes
-        fail = Outcome(ok=False, reason="dns check: rcode SERVFAIL", latency=0.001, code="rcode")
-        for _ in range(run_.service.timing.fall):
-            probe.outcomes.append(fail)  # type: ignore[attr-defined]
-            rig.speaker.observe(run_, await rig.speaker.probe_round(run_))
+        await fail_until_down(rig)
         assert rig.sink.lines[-1].startswith(f"withdraw route {PREFIX}")
         assert rig.speaker.drains.get("dns") is None
         lines = await answer

@@ -265,9 +265,17 @@ def test_doctor_fails_expiring_signatures_with_the_fix() -> None:
     assert judge_dnssec(cfg, {("dns", 0): warned}, {ip})[0].verdict.value == "warn"
 
 
-def test_doctor_skips_a_check_whose_server_is_not_on_this_node() -> None:
+def test_doctor_fails_a_check_whose_server_is_not_on_this_node_with_the_fix() -> None:
+    """As for the dns, http and recursive checks: what doctor found, not a skip."""
     out = judge_dnssec(parse(), {}, {ipaddress.ip_address("2001:db8::99")})
-    assert out[0].verdict.value == "skip" and "is not an address of this node" in out[0].detail
+    assert out[0].verdict.value == "fail"
+    assert out[0].detail.endswith(f"not queried: {NODE} is not an address of this node")
+    assert f"{NODE} is not usable on this node: add the address" in out[0].fix
+
+
+def test_doctor_skips_a_check_only_when_this_node_s_addresses_are_unknown() -> None:
+    out = judge_dnssec(parse(), {}, None)
+    assert out[0].verdict.value == "skip" and out[0].detail.endswith("not queried")
 
 
 def test_doctor_runs_a_local_dnssec_check_itself_and_reports_it() -> None:

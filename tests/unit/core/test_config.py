@@ -168,10 +168,22 @@ def test_outcome_codes_are_the_ones_checks_produce() -> None:
     import re
 
     modules = ("adapters/checks", "adapters/adaptive", "core/verdicts", "adapters/http",
-               "core/http_verdicts", "adapters/recursive", "core/recursion")
+               "core/http_verdicts", "adapters/recursive", "core/recursion",
+               "adapters/dnssec", "core/signatures", "adapters/dnsquery")
     source = "".join((REPO / f"speaker/{m}.py").read_text() for m in modules)
-    produced = set(re.findall(r'return "([a-z-]+)", ', source)) - {"ok"}
-    assert produced == set(config.OUTCOME_CODES)
+    produced = set(re.findall(r'return "([a-z-]+)", ', source))
+    produced |= set(re.findall(r'Judgement\((?:False|True), "([a-z-]+)", ', source))
+    produced |= set(re.findall(r'return None, "([a-z-]+)", ', source))
+    assert produced - {"ok"} == set(config.OUTCOME_CODES)
+
+
+def test_the_dnssec_check_s_codes_may_fail_at_once() -> None:
+    cfg = config.parse(service("    timing: {fail_at_once: [refused, expired, bogus]}"))
+    assert cfg.services[0].timing.fail_at_once == ("refused", "expired", "bogus")
+    with pytest.raises(ConfigError) as info:
+        config.parse(service("    timing: {fail_at_once: [expird]}"))
+    assert "/services/0/timing/fail_at_once/0" in str(info.value)
+    assert "expiring" in str(info.value)  # the accepted values are listed
 
 
 # -- issue 12: numbers that are not numbers, keys that are not names ------------

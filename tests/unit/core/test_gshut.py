@@ -75,3 +75,23 @@ def test_a_cancelled_drain_round_trips_as_its_own_error_code() -> None:
         protocol.error(protocol.CANCELLED, "graceful drain ended before the withdraw")))
     assert isinstance(reply, protocol.Reply)
     assert (reply.ok, reply.code) == (False, protocol.CANCELLED)
+
+
+def test_an_ending_says_how_the_drain_really_ended() -> None:
+    drain = gshut.start("operator", 60, now=100.0)
+    assert gshut.over(drain) == gshut.Ending(gshut.WITHDRAWN,
+                                             "graceful drain over (60 s): withdrawing")
+    cut = gshut.cut_short(drain, 112.4, "a withdraw with tag 'dns-restart'")
+    assert cut.code == gshut.CUT_SHORT and cut.code not in gshut.REFUSED
+    assert cut.text == ("graceful drain cut short after 12 s of 60 s: withdrawn at once "
+                        "(a withdraw with tag 'dns-restart')")
+    assert {gshut.cancelled().code, gshut.replaced().code} == set(gshut.REFUSED)
+
+
+def test_a_removed_service_names_the_prefixes_another_service_took() -> None:
+    assert gshut.removed("dns").text == ("service dns was removed by a reload during the "
+                                         "drain; its routes were withdrawn")
+    moved = gshut.removed("dns", {"2001:db8::9/128": "other"})
+    assert moved.code == gshut.REMOVED
+    assert moved.text.endswith("its routes were withdrawn, except 2001:db8::9/128 "
+                               "(now service other)")

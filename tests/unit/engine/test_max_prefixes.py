@@ -199,3 +199,22 @@ def test_a_steady_round_touches_only_its_own_prefixes(tmp_path: Path,
         touched.append(str(prefix)), want(prefix, route))[1]
     rig.speaker.apply(rig.speaker.runs["a"])
     assert touched == ["2001:db8::1/128"]
+
+
+def test_every_place_that_names_the_excess_gives_the_one_fix(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The log, doctor's prefix and config findings and check-config's problem: one text."""
+    from speaker.core import limits
+
+    caplog.set_level(logging.INFO)
+    rig = EngineRig(cfg(tmp_path))
+    rig.up()
+    logged = [getattr(r, "fields", {}).get("fix") for r in caplog.records
+              if r.getMessage() == "prefix not announced: over router_limits.max_prefixes"]
+    assert logged == [limits.MAX_PREFIXES_FIX]
+    status = rig.speaker.status()
+    [finding] = [f for f in doctor.judge_prefixes(status) if "2001:db8::3" in f.check]
+    assert finding.fix == limits.MAX_PREFIXES_FIX
+    assert doctor.judge_config(tmp_path / "s.yaml", rig.cfg, "").fix == limits.MAX_PREFIXES_FIX
+    excess = limits.excess(rig.cfg.router_limits, rig.cfg.prefixes)
+    assert excess is not None and excess[1].endswith(f": {limits.MAX_PREFIXES_FIX}")
