@@ -11,6 +11,7 @@ from speaker.cli.render import render_status
 from speaker.core import protocol
 from speaker.core.gshut import GRACEFUL_SHUTDOWN
 from speaker.core.verdicts import Outcome
+from tests.fakes import scripted
 from tests.unit.rig import PREFIX, Rig, ask, run
 
 GSHUT = f"community [{GRACEFUL_SHUTDOWN}]"
@@ -147,10 +148,10 @@ def test_a_service_that_fails_during_the_drain_stays_withdrawn_when_it_recovers(
         auto_ack(rig)
         answer = await draining(rig, 60)
         run_ = rig.speaker.runs["dns"]
-        [probe] = run_.probes
+        probe = scripted(run_.probes[0])
         fail = Outcome(ok=False, reason="dns check: rcode SERVFAIL", latency=0.001, code="rcode")
         for _ in range(run_.service.timing.fall):
-            probe.outcomes.append(fail)  # type: ignore[attr-defined]
+            probe.outcomes.append(fail)
             rig.speaker.observe(run_, await rig.speaker.probe_round(run_))
         assert rig.sink.lines[-1].startswith(f"withdraw route {PREFIX}")
         assert rig.speaker.drains.get("dns") is None
