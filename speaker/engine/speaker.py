@@ -257,6 +257,7 @@ class Speaker:
         while True:
             start = self.clock()
             result = await self.probe_round(run)
+            self.exabgp.defer()  # the services that shared this probe: their routes together
             self.observe(run, result)
             delay = health.next_delay(run.health, run.service.timing, result)
             await run.pause(max(0.0, next_start(run.probes, start, delay) - self.clock()))
@@ -272,6 +273,7 @@ class Speaker:
             return
         logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
                  service=name, reason=reason)
+        self.exabgp.defer()  # every service of that server: their withdraws together
         self.observe(run, Result(False, f"event: {reason}", hard=True))
         run.wake()
 
