@@ -14,10 +14,14 @@ that waits the full configured timeout; an early-timeout run is never reused
 for it: it waits for the early run to end, then a confirming run starts.
 
 `next_start` puts the rounds of a service with a shared probe on a grid of
-their delay (multiples of it on the monotonic clock), so services that share a
-probe start their rounds together and share its flights. It only ever moves a
-round earlier than `start + delay`, never later. Must not decide health nor
-keep an outcome once its run ended; counts the queries really sent (`sent`).
+their delay (multiples of it on the monotonic clock, plus the service's
+phase), so services that share a probe start their rounds together and share
+its flights. It only ever moves a round earlier than `start + delay`, never
+later. The members of a group take PHASE_SIZE to a phase, the phases spread
+over the delay: 1,000 services send 16 queries a round, and the event loop
+never folds more than PHASE_SIZE rounds in one go (an event waits for them).
+Must not decide health nor keep an outcome once its run ended; counts the
+queries really sent (`sent`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from speaker.ports import Probe, ProbeFactory
 
 SHARED_TYPES = (config.DnsCheck,)  # stateless but for the latency estimate
 GRID_SLACK = 1e-3  # a round that starts this late is still on its grid point
+PHASE_SIZE = 64  # services of a group whose rounds start together
+GOLDEN = 0.6180339887498949  # phase k starts k * GOLDEN (mod 1) of a delay in: spread evenly
 
 Key = tuple[config.Check, float, float | None]
 
@@ -42,6 +48,7 @@ class _Group:
         self.groups = groups
         self.key = key
         self.members = 0
+        self.joined = 0  # members ever: the next one's place among the phases
         check, timeout, floor = key
         self.probe = factory(check, timeout, floor)
         self.flights: dict[bool, asyncio.Future[Outcome]] = {}
@@ -78,6 +85,9 @@ class SharedProbe:
     def __init__(self, group: _Group, check: config.Check) -> None:
         self._group = group
         self._check = check
+        # where in a delay its rounds start, as a fraction of it (see the module)
+        self.phase = (group.joined // PHASE_SIZE * GOLDEN) % 1.0
+        group.joined += 1
         self.name = check.describe()  # a round's metrics name it: once, not per round
         self._released = False
 
@@ -140,12 +150,15 @@ class ProbeGroups:
 
 
 def next_start(probes: list[Probe], start: float, delay: float) -> float:
-    """When the next round starts: `start + delay`, or the grid point of `delay` at or
-    before it when a probe is shared (so that services sharing it ask together)."""
+    """When the next round starts: `start + delay`, or the grid point of `delay` (and
+    the first shared probe's phase) at or before it, so that services sharing it ask
+    together."""
     due = start + delay
-    if delay <= 0 or not any(isinstance(p, SharedProbe) and p.shared for p in probes):
+    shared = next((p for p in probes if isinstance(p, SharedProbe) and p.shared), None)
+    if delay <= 0 or shared is None:
         return due
-    return math.floor((due + GRID_SLACK) / delay) * delay
+    offset = shared.phase * delay
+    return math.floor((due - offset + GRID_SLACK) / delay) * delay + offset
 
 
 def describe(probe: Probe) -> str:

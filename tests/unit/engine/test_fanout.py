@@ -9,7 +9,7 @@ from pathlib import Path
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
 from speaker.core.verdicts import Outcome
-from speaker.engine.fanout import ProbeGroups, SharedProbe, next_start
+from speaker.engine.fanout import PHASE_SIZE, ProbeGroups, SharedProbe, next_start
 from speaker.engine.speaker import Speaker
 from tests.fakes import OK, Clock, Probe, Probes, ServerEvents, Sink, scripted
 
@@ -179,6 +179,20 @@ def test_shared_rounds_start_on_the_grid_of_their_delay_never_later() -> None:
     assert next_start([a], 10.05, 0.0) == 10.05  # no pause: nothing to align
     b.close()
     assert next_start([a], 10.05, 0.3) == 10.05 + 0.3  # alone: its own phase
+
+
+def test_a_large_group_spreads_its_rounds_over_phases_of_phase_size() -> None:
+    groups, factory = ProbeGroups(), Probes()
+    members = [shared(groups, factory) for _ in range(3 * PHASE_SIZE)]
+    phases = [m.phase for m in members]
+    assert phases[:PHASE_SIZE] == [0.0] * PHASE_SIZE  # a small group: one phase, one query
+    assert len(set(phases)) == 3 and all(0.0 <= p < 1.0 for p in phases)
+    last = members[-1]
+    start = 333 * 0.3 + last.phase * 0.3  # on its own grid point
+    due = next_start([last], start, 0.3)
+    assert abs(due - (start + 0.3)) < 1e-9  # the next point of its own phase
+    off_grid = next_start([last], start + 0.1, 0.3)  # woken early (an event): back on it
+    assert abs(off_grid - (start + 0.3)) < 1e-9 and off_grid <= start + 0.1 + 0.3
 
 
 YAML = """
