@@ -52,6 +52,7 @@ class _Group:
         check, timeout, floor = key
         self.probe = factory(check, timeout, floor)
         self.flights: dict[bool, asyncio.Future[Outcome]] = {}
+        self.stale = False  # reset once the runs in flight ended
 
     def join(self, confirm: bool) -> asyncio.Future[Outcome]:
         """The run in flight that serves a round (`confirm`: one that confirms), or a new
@@ -74,9 +75,16 @@ class _Group:
             return await self.probe.run(confirm)
         finally:
             del self.flights[confirm]
+            if self.stale and not self.flights:
+                self.reset()
 
     def reset(self) -> None:
-        self.probe.close()  # a probe reopens its socket at its next run
+        """Close the probe's socket (it reopens one at its next run); with a run in
+        flight, once it ended: one member's missing address must not cut the others'
+        query short."""
+        self.stale = bool(self.flights)
+        if not self.stale:
+            self.probe.close()
 
 
 class SharedProbe:
@@ -110,7 +118,7 @@ class SharedProbe:
         return await asyncio.shield(self._group.join(confirm))
 
     def reset(self) -> None:
-        """Close the group's sockets; the next run opens fresh ones."""
+        """Close the group's socket; the next run opens a fresh one."""
         self._group.reset()
 
     def close(self) -> None:

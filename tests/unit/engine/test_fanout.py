@@ -170,6 +170,22 @@ def test_the_last_service_out_closes_the_probe_and_a_reset_keeps_it_shared() -> 
     assert scripted(b).closed and len(groups) == 0
 
 
+def test_a_reset_waits_for_the_run_in_flight() -> None:
+    async def body() -> None:
+        groups, factory = ProbeGroups(), GatedProbes()
+        a, b = shared(groups, factory), shared(groups, factory)
+        flight = asyncio.ensure_future(b.run())
+        await turn()
+        a.reset()  # a's anycast address went missing while b's query is out
+        probe = factory.built[0]
+        assert isinstance(probe, Gated)
+        assert not probe.closed
+        probe.gate.set()
+        assert await flight == OK
+        assert probe.closed  # the next run opens a fresh socket
+    asyncio.run(body())
+
+
 def test_shared_rounds_start_on_the_grid_of_their_delay_never_later() -> None:
     groups, factory = ProbeGroups(), Probes()
     a, b = shared(groups, factory), shared(groups, factory)
