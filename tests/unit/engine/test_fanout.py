@@ -44,6 +44,13 @@ class GatedProbes(Probes):
         return probe
 
 
+def gated(factory: Probes) -> Gated:
+    """The first probe the factory built, a Gated one."""
+    probe = factory.built[0]
+    assert isinstance(probe, Gated)
+    return probe
+
+
 def shared(groups: ProbeGroups, factory: Probes, check: config.Check = CHECK,
            floor: float | None = 0.02) -> SharedProbe:
     probe = groups.probe(factory, check, 0.25, floor)
@@ -62,8 +69,8 @@ def test_identical_checks_of_two_services_send_one_probe() -> None:
         a, b = shared(groups, factory), shared(groups, factory)
         both = asyncio.gather(a.run(), b.run())
         await turn()
-        [probe] = factory.built
-        assert isinstance(probe, Gated)
+        probe = gated(factory)
+        assert len(factory.built) == 1
         probe.gate.set()
         assert await both == [OK, OK]
         assert probe.runs == 1 and groups.sent == 1 and a.shared and b.shared
@@ -93,8 +100,7 @@ def test_a_confirming_round_waits_for_a_run_of_its_own_after_an_early_timeout() 
     async def body() -> None:
         groups, factory = ProbeGroups(), GatedProbes()
         first, confirming = shared(groups, factory), shared(groups, factory)
-        probe = factory.built[0]
-        assert isinstance(probe, Gated)
+        probe = gated(factory)
         probe.outcomes.extend([EARLY, FULL])
         early = asyncio.ensure_future(first.run())
         await turn()
@@ -119,8 +125,7 @@ def test_a_round_that_does_not_confirm_joins_a_confirming_run() -> None:
         await turn()
         plain = asyncio.ensure_future(b.run())
         await turn()
-        probe = factory.built[0]
-        assert isinstance(probe, Gated)
+        probe = gated(factory)
         probe.gate.set()
         assert [await confirming, await plain] == [OK, OK]
         assert probe.confirms == [True]
@@ -133,8 +138,7 @@ def test_with_a_fixed_timeout_every_round_shares_one_run() -> None:
         a, b = shared(groups, factory, floor=None), shared(groups, factory, floor=None)
         both = asyncio.gather(a.run(), b.run(confirm=True))
         await turn()
-        probe = factory.built[0]
-        assert isinstance(probe, Gated)
+        probe = gated(factory)
         probe.gate.set()
         await both
         assert probe.runs == 1
@@ -150,8 +154,7 @@ def test_a_cancelled_round_leaves_the_others_run_alone() -> None:
         await turn()
         gone.cancel()
         await turn()
-        probe = factory.built[0]
-        assert isinstance(probe, Gated)
+        probe = gated(factory)
         probe.gate.set()
         assert await kept == OK and gone.cancelled()
     asyncio.run(body())
@@ -177,8 +180,7 @@ def test_a_reset_waits_for_the_run_in_flight() -> None:
         flight = asyncio.ensure_future(b.run())
         await turn()
         a.reset()  # a's anycast address went missing while b's query is out
-        probe = factory.built[0]
-        assert isinstance(probe, Gated)
+        probe = gated(factory)
         assert not probe.closed
         probe.gate.set()
         assert await flight == OK
