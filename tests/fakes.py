@@ -97,6 +97,13 @@ class Probe:
         self.closed = True
 
 
+def scripted(probe: object) -> Probe:
+    """The fake Probe behind a service's probe (a shared one sends through its group's)."""
+    inner = getattr(probe, "inner", probe)
+    assert isinstance(inner, Probe), inner
+    return inner
+
+
 class Probes:
     """A probe factory for `Speaker(probe_factory=...)` that keeps what it built."""
 

@@ -118,6 +118,7 @@ class Netlink:
                  start: bool = True) -> None:
         self._clock = clock
         self._table = Table()
+        self._indexes: dict[str, int] = {}  # interface name: index, as `present` last saw it
         self._stop = threading.Event()
         self._events = open_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
         self._last = clock()
@@ -146,6 +147,7 @@ class Netlink:
     def resync(self) -> None:
         """Read the truth: a full dump replaces what events said so far."""
         self._table.replace(self._rtnl.dump())
+        self._indexes.clear()  # an interface renamed or made again: its index anew
         self._last = self._clock()
 
     def receive(self, timeout: float) -> bool:
@@ -201,7 +203,13 @@ class Netlink:
         return self._table.on(index_of(interface))
 
     def present(self, interface: str, address: IPAddress) -> bool:
-        return self._table.has(index_of(interface), address)
+        # if_nametoindex is a syscall, asked per service and round: a hit trusts the index
+        # seen before (forgotten at each resync), a miss asks the kernel again
+        index = self._indexes.get(interface)
+        if index is not None and self._table.has(index, address):
+            return True
+        index = self._indexes[interface] = index_of(interface)
+        return self._table.has(index, address)
 
     def ensure(self, interface: str, address: IPAddress) -> bool:
         index = index_of(interface)

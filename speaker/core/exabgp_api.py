@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from speaker.core.config import Route
 from speaker.core.routes import Action, Clear, Command
 
 MAX_LINE = 64 * 1024  # longer stdin lines are cut and reported as garbage
+MAX_BATCH = 100  # prefixes in one `... attributes ... nlri` command (4 KB of /128s)
 CLEAR_ADJ_RIB_OUT = "clear adj-rib out"
 SHOW_NEIGHBOR_SUMMARY = "show neighbor summary"
 
@@ -49,8 +52,11 @@ def render(command: Command | Clear) -> str:
         # "Missing well-known attribute NEXT_HOP" and treats it as the withdraw it is):
         # the start-up `clear adj-rib out` is what keeps such withdraws from being sent.
         return f"withdraw route {command.prefix} next-hop {command.route.next_hop}"
-    route = command.route
-    parts = [f"announce route {command.prefix} next-hop {route.next_hop}"]
+    return f"announce route {command.prefix} {_attributes(command.route)}"
+
+
+def _attributes(route: Route) -> str:
+    parts = [f"next-hop {route.next_hop}"]
     if route.med is not None:
         parts.append(f"med {route.med}")
     if route.communities:
@@ -58,6 +64,35 @@ def render(command: Command | Clear) -> str:
     if route.as_path:
         parts.append(f"as-path [{' '.join(str(a) for a in route.as_path)}]")
     return " ".join(parts)
+
+
+def batches(commands: Sequence[Command]) -> list[list[Command]]:
+    """`commands` in order, cut into runs that one line can carry: the same action, the
+    same attributes (for an announce) and the same address family, at most MAX_BATCH."""
+    out: list[list[Command]] = []
+    last: tuple[Action, Route | None, int] | None = None
+    for command in commands:
+        key = (command.action, command.route if command.action is Action.ANNOUNCE else None,
+               command.prefix.version)
+        if key != last or len(out[-1]) >= MAX_BATCH:
+            out.append([])
+            last = key
+        out[-1].append(command)
+    return out
+
+
+def render_batch(batch: Sequence[Command]) -> str:
+    """One API line for a run of `batches`: one prefix as `render` writes it, more as
+    `announce attributes <attributes> nlri P1 P2 ...` or `withdraw attributes next-hop
+    <next-hop> nlri P1 P2 ...` (4.2 and 5.0 parse both alike, one family per line, and
+    acknowledge the line with one `done`)."""
+    if len(batch) == 1:
+        return render(batch[0])
+    first = batch[0]
+    nlri = " ".join(str(c.prefix) for c in batch)
+    if first.action is Action.WITHDRAW:
+        return f"withdraw attributes next-hop {first.route.next_hop} nlri {nlri}"
+    return f"announce attributes {_attributes(first.route)} nlri {nlri}"
 
 
 # -- what ExaBGP writes to us -----------------------------------------------------

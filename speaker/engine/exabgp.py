@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,29 +90,54 @@ class ExaBGP:
         self._ack_waiting_since: float | None = None
         self.neighbors_known = False  # the table holds every session ExaBGP has
         self._query: _Query | None = None
+        self._lines: deque[int] = deque()  # book entries of each line awaiting its ack
+        self._held: asyncio.Handle | None = None  # a deferred flush (`defer`)
+        self._held_flushes = 0  # flushes held since the last one sent
 
     # -- commands out --------------------------------------------------------------
 
-    def write(self, command: Command | Clear) -> None:
-        line = exabgp_api.render(command)
-        try:
-            self.sink.write(line)
-        except ChannelClosed as exc:
-            self.book.unsent(command)
-            logs.log(LOG, logging.ERROR, "cannot send to ExaBGP", command=line, error=exc)
-            self.stopping.set()
-            return
-        self._last_update = self.clock()
-        logs.log(LOG, logging.DEBUG, "sent", command=line)
+    def write(self, commands: Sequence[Command] | Clear) -> None:
+        """Write commands the book recorded as sent, as few lines as ExaBGP allows
+        (`exabgp_api.batches`); each line gets one ack (`_lines`)."""
+        for run in [commands] if isinstance(commands, Clear) else exabgp_api.batches(commands):
+            sent: list[Command | Clear] = [run] if isinstance(run, Clear) else list(run)
+            line = (exabgp_api.render(run) if isinstance(run, Clear)
+                    else exabgp_api.render_batch(run))
+            try:
+                self.sink.write(line)
+            except ChannelClosed as exc:
+                for command in sent:
+                    self.book.unsent(command)
+                logs.log(LOG, logging.ERROR, "cannot send to ExaBGP", command=line, error=exc)
+                self.stopping.set()
+                continue
+            self._lines.append(len(sent))
+            self._last_update = self.clock()
+            logs.log(LOG, logging.DEBUG, "sent", command=line)
+
+    def defer(self) -> None:
+        """Hold `flush` until the callbacks of this turn of the event loop ran: what many
+        services change at once (one event, one shared probe) goes out as few lines.
+        Every MAX_BATCH held flushes one goes through, so that ExaBGP starts on the
+        first lines while the speaker still folds the later services."""
+        if self._held is None:
+            self._held = asyncio.get_running_loop().call_soon(self._release)
+
+    def _release(self) -> None:
+        self._held, self._held_flushes = None, 0
+        self.flush()
 
     def flush(self) -> None:
         """Send the commands that bring ExaBGP to the desired state."""
-        announced = False
-        for command in self.book.plan(self.clock()):
-            self.write(command)
-            announced = announced or command.action is Action.ANNOUNCE
-        if announced:  # the watchdog must know before the route can be at risk
-            self.sync_watchdog()
+        if self._held is not None:
+            self._held_flushes += 1
+            if self._held_flushes < exabgp_api.MAX_BATCH:
+                return
+            self._held_flushes = 0
+        commands = self.book.plan(self.clock())
+        self.write(commands)
+        if any(c.action is Action.ANNOUNCE for c in commands):
+            self.sync_watchdog()  # the watchdog must know before the route can be at risk
 
     def sync_watchdog(self) -> None:
         """Tell the watchdog which prefixes started or stopped being at risk."""
@@ -150,8 +176,7 @@ class ExaBGP:
         self.write(self.book.clear())
 
     def withdraw_all(self) -> None:
-        for command in self.book.withdraw_all():
-            self.write(command)
+        self.write(self.book.withdraw_all())
 
     # -- messages in ---------------------------------------------------------------
 
@@ -180,28 +205,31 @@ class ExaBGP:
             logs.log(LOG, logging.DEBUG, "ignored ExaBGP message", kind=message.kind)
 
     def _on_ack(self, ok: bool) -> None:
-        result = self.book.ack(ok, self.clock())
-        command = result.command
-        kind = "unexpected" if command is None else "done" if ok else "error"
+        """One ack: for every command of the oldest line in flight."""
+        now = self.clock()
+        results = [self.book.ack(ok, now) for _ in range(self._lines.popleft()
+                                                          if self._lines else 1)]
+        commands = [r.command for r in results if isinstance(r.command, Command)]
+        kind = "unexpected" if results[0].command is None else "done" if ok else "error"
         self.recorder.ack(kind)
         self.acks[kind] += 1
-        if isinstance(command, Clear):
-            self._on_clear_ack(ok, command, result.withdrawn)
+        if isinstance(results[0].command, Clear):
+            self._on_clear_ack(ok, results[0].command, results[0].withdrawn)
             return
-        if command is None:
+        if not commands:
             logs.log(LOG, logging.WARNING, "ExaBGP acknowledged a command we did not send",
                      ack="done" if ok else "error")
             return
         if not ok:
             logs.log(LOG, logging.ERROR, "ExaBGP refused a command; will retry",
-                     command=exabgp_api.render(command),
+                     command=exabgp_api.render_batch(commands),
                      hint="is the neighbour's api block naming this process?")
-        elif command.action is Action.ANNOUNCE:
-            logs.log(LOG, logging.INFO, "announced", prefix=command.prefix)
         else:
-            logs.log(LOG, logging.INFO, "withdrawn", prefix=command.prefix)
-            if self.book.deferred:  # an announce waited for this slot (router_limits)
-                self.flush()
+            for command in commands:
+                logs.log(LOG, logging.INFO, "announced" if command.action is Action.ANNOUNCE
+                         else "withdrawn", prefix=command.prefix)
+            if self.book.deferred and commands[0].action is Action.WITHDRAW:
+                self.flush()  # an announce waited for this slot (router_limits)
         self._ack_warned = False
         for waiter in self.settle_waiters:
             waiter.set()
@@ -244,8 +272,7 @@ class ExaBGP:
                      peer_as=message.peer_as, reason=message.reason)
             self._log_resetting(entry, session)
         if message.state == "up":
-            for command in self.book.refresh():
-                self.write(command)
+            self.write(self.book.refresh())
 
     def _on_summary(self, ok: bool) -> None:
         assert self._query is not None

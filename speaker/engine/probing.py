@@ -9,14 +9,23 @@ change a service's state or routes: the speaker folds the result in.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from speaker import logs
-from speaker.core import rtt
+from speaker.core import config, rtt
 from speaker.core.health import Result
 from speaker.core.verdicts import Outcome
-from speaker.engine.runs import ServiceRun, close_probes
-from speaker.ports import AddressError, Addresses, NullRecorder, Probe, Recorder
+from speaker.engine import fanout
+from speaker.engine.runs import ServiceRun
+from speaker.ports import (
+    AddressError,
+    Addresses,
+    NullRecorder,
+    Probe,
+    ProbeFactory,
+    Recorder,
+)
 
 LOG = logs.get("speaker")
 
@@ -25,7 +34,26 @@ class Prober:
     def __init__(self, addresses: Addresses | None) -> None:
         self.addresses = addresses  # None: netlink unavailable
         self.recorder: Recorder = NullRecorder()
-        self.sent = 0  # probes sent since the start (the DNS server counts them too)
+        self.groups = fanout.ProbeGroups()  # identical checks of services share a probe
+        self._alone = 0  # runs of probes not shared
+
+    @property
+    def sent(self) -> int:
+        """Probes sent since the start (the DNS server counts them too)."""
+        return self._alone + self.groups.sent
+
+    def probes(self, factory: ProbeFactory, service: config.Service) -> list[Probe]:
+        """The service's own probes, shared with the services that have the same checks."""
+        floor = rtt.floor(service.timing)  # adaptive timeouts for the service's own checks
+        return [self.groups.probe(factory, c, service.timing.timeout, floor)
+                for c in service.checks]
+
+    @staticmethod
+    def peer_probes(factory: ProbeFactory, service: config.Service) -> list[list[Probe]]:
+        """The service's checks aimed at each overload peer's unicast address."""
+        peers = service.overload.peers if service.overload else ()
+        return [[factory(dataclasses.replace(c, server=peer), service.timing.timeout)
+                 for c in service.checks] for peer in peers]
 
     def ensure_addresses(self, run: ServiceRun) -> None:
         """Add the service's anycast addresses where it manages them; log what fails."""
@@ -64,7 +92,7 @@ class Prober:
                             "missing" if missing else "ok", 0.0)
         if not missing:
             return None
-        close_probes(run.probes)  # their sockets were connected with it in place
+        fanout.reset(run.probes)  # their sockets were connected with it in place
         if addr.manage:
             self.ensure_addresses(run)
         return Result(False, f"anycast address {', '.join(missing)} missing from "
@@ -90,7 +118,7 @@ class Prober:
         if failed_address is not None:
             return failed_address
         service = run.service
-        self.sent += len(run.probes)
+        self._alone += sum(not isinstance(p, fanout.SharedProbe) for p in run.probes)
         # confirming a failure: every check waits its full timeout (speaker.core.rtt)
         confirm = rtt.confirms(run.health, run.degraded)
         if len(run.probes) == 1:  # the common case, without gather's task and future
@@ -100,7 +128,7 @@ class Prober:
         self._log_warnings(run, outcomes)
         run.outcomes = outcomes
         for probe, outcome in zip(run.probes, outcomes, strict=True):
-            self.recorder.check(service.name, probe.check.describe(), outcome.code,
+            self.recorder.check(service.name, fanout.describe(probe), outcome.code,
                                 outcome.latency)
         failed = [o for o in outcomes if not o.ok]
         if failed:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from speaker import __version__, logs
-from speaker.core import config, flap, gshut, health, hooks, overload, rtt, watch
+from speaker.core import config, flap, gshut, health, hooks, overload, watch
 from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import OPERATOR, Entries, Maintenance
@@ -29,6 +29,7 @@ from speaker.core.routes import RouteBook
 from speaker.engine import reloading, status
 from speaker.engine.events import Event, EventLog
 from speaker.engine.exabgp import ExaBGP
+from speaker.engine.fanout import next_start
 from speaker.engine.graceful import Drains
 from speaker.engine.maintenance import Maintenances
 from speaker.engine.probing import Prober
@@ -125,14 +126,10 @@ class Speaker:
         return run
 
     def _probes(self, service: config.Service) -> list[Probe]:
-        floor = rtt.floor(service.timing)  # adaptive timeouts for the service's own checks
-        return [self.probe_factory(c, service.timing.timeout, floor) for c in service.checks]
+        return self.prober.probes(self.probe_factory, service)
 
     def _peer_probes(self, service: config.Service) -> list[list[Probe]]:
-        """The service's checks aimed at each overload peer's unicast address."""
-        peers = service.overload.peers if service.overload else ()
-        return [[self.probe_factory(dataclasses.replace(c, server=peer), service.timing.timeout)
-                 for c in service.checks] for peer in peers]
+        return self.prober.peer_probes(self.probe_factory, service)
 
     def load(self) -> overload.Load | None:
         """The DNS server's client query rate and its age, from the last good statistics."""
@@ -191,7 +188,8 @@ class Speaker:
         return result
 
     def kind(self, run: ServiceRun, result: Result) -> overload.Kind:
-        return overload.judge(result, self.load(), run.service.overload)
+        policy = run.service.overload  # the load matters to a policy only
+        return overload.judge(result, self.load() if policy else None, policy)
 
     def observe(self, run: ServiceRun, result: Result) -> None:
         """Fold a probe round into the service's state and act on a change."""
@@ -259,9 +257,10 @@ class Speaker:
         while True:
             start = self.clock()
             result = await self.probe_round(run)
+            self.exabgp.defer()  # the services that shared this probe: their routes together
             self.observe(run, result)
             delay = health.next_delay(run.health, run.service.timing, result)
-            await run.pause(max(0.0, start + delay - self.clock()))
+            await run.pause(max(0.0, next_start(run.probes, start, delay) - self.clock()))
 
     def server_gone(self, name: str, reason: str) -> None:
         """An event source saw the server die: a hard failure now, then a confirming probe."""
@@ -274,6 +273,7 @@ class Speaker:
             return
         logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
                  service=name, reason=reason)
+        self.exabgp.defer()  # every service of that server: their withdraws together
         self.observe(run, Result(False, f"event: {reason}", hard=True))
         run.wake()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from speaker.core.gshut import GRACEFUL_SHUTDOWN
 from speaker.core.verdicts import Outcome
+from tests.fakes import scripted
 from tests.unit.rig import Rig, ask
 
 GSHUT = f"community [{GRACEFUL_SHUTDOWN}]"
@@ -30,8 +31,8 @@ async def draining(rig: Rig, seconds: float = 60, **args: Any) -> asyncio.Future
 async def fail_until_down(rig: Rig, name: str = "dns") -> None:
     """`fall` failing probe rounds of service `name` (SERVFAIL): it is down."""
     run_ = rig.speaker.runs[name]
-    [probe] = run_.probes
+    probe = scripted(run_.probes[0])  # a shared probe sends through its group's
     fail = Outcome(ok=False, reason="dns check: rcode SERVFAIL", latency=0.001, code="rcode")
     for _ in range(run_.service.timing.fall):
-        probe.outcomes.append(fail)  # type: ignore[attr-defined]
+        probe.outcomes.append(fail)
         rig.speaker.observe(run_, await rig.speaker.probe_round(run_))

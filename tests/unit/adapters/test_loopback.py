@@ -130,6 +130,21 @@ def test_the_first_dump_says_what_is_present(events: Events) -> None:
     nl.close()
 
 
+def test_present_asks_the_interfaces_index_once_and_again_on_a_miss(
+        events: Events, monkeypatch: pytest.MonkeyPatch) -> None:
+    nl = open_netlink(Kernel(DUMP), events, Clock())
+    asked: list[str] = []
+
+    def counting(interface: str) -> int:
+        asked.append(interface)
+        return index_of(interface)
+
+    monkeypatch.setattr(loopback, "index_of", counting)
+    assert all(nl.present("lo", V6) for _ in range(3)) and asked == ["lo"]
+    assert not nl.present("lo", V4) and asked == ["lo", "lo"]  # a miss: the kernel again
+    nl.close()
+
+
 def test_replayed_events_keep_the_addresses_current(events: Events) -> None:
     nl = open_netlink(Kernel(DUMP), events, Clock())
     events.send(NEW_V4_LO, DEL_V6_LO)

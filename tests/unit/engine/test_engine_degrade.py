@@ -13,7 +13,7 @@ from speaker.core import config
 from speaker.core.freshness import Soa
 from speaker.core.verdicts import Outcome
 from speaker.ports import Probe
-from tests.fakes import HookRunner
+from tests.fakes import HookRunner, scripted
 from tests.fakes import Probe as FakeProbe
 from tests.unit.engine_rig import EngineRig
 
@@ -135,8 +135,7 @@ def test_a_hard_failure_while_stale_withdraws_as_before_and_returns_degraded() -
     rig.go_stale()
     rig.ack_all()
     rig.take()
-    dns = rig.run.probes[0]
-    assert isinstance(dns, FakeProbe)
+    dns = scripted(rig.run.probes[0])
     dns.default = REFUSED
     rig.round(1)
     assert rig.state() == "down" and rig.take() == [WITHDRAW]

@@ -16,6 +16,7 @@ from speaker.cli import parser
 from speaker.core import protocol
 from speaker.core.maintenance import ALL, OPERATOR, Maintenance, cleared, recorded, tag_problem
 from speaker.core.verdicts import Outcome
+from tests.fakes import scripted
 from tests.unit.rig import PREFIX, YAML, Rig
 
 RESTART = "dns-restart"
@@ -106,7 +107,7 @@ async def restart_server(rig: Rig) -> None:
     """What a DNS-server restart looks like to the probes: one dead round, then answers."""
     run_ = rig.speaker.runs["dns"]
     for probe in run_.probes:
-        probe.outcomes.append(DEAD)  # type: ignore[attr-defined]
+        scripted(probe).outcomes.append(DEAD)
     rig.speaker.observe(run_, await rig.speaker.probe_round(run_))
     rig.ack_all()
 

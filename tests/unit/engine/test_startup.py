@@ -33,8 +33,9 @@ services:
     checks:
       - {{type: dns, server: "2001:db8::100", qname: example.com.}}
 """
-ANNOUNCE_P = "announce route 2001:db8::100/128 next-hop self"
-ANNOUNCE_Q = "announce route 2001:db8::101/128 next-hop self"
+# the two prefixes of the service change together: one command, one ack
+ANNOUNCE_PQ = "announce attributes next-hop self nlri 2001:db8::100/128 2001:db8::101/128"
+WITHDRAW_PQ = "withdraw attributes next-hop self nlri 2001:db8::100/128 2001:db8::101/128"
 START = ["clear adj-rib out", "show neighbor summary"]
 
 
@@ -73,7 +74,7 @@ def test_nothing_is_announced_before_the_clear_is_acknowledged(tmp_path: Path) -
     speaker.flush()
     assert sink.lines == START
     speaker.on_message(Ack(True))
-    assert sink.lines == [*START, ANNOUNCE_P, ANNOUNCE_Q]
+    assert sink.lines == [*START, ANNOUNCE_PQ]
 
 
 def test_clear_done_confirms_withdrawn_without_any_withdraw(
@@ -101,9 +102,7 @@ def test_clear_refused_falls_back_to_withdrawing_each_prefix(
     speaker.start()
     with caplog.at_level(logging.WARNING):
         speaker.on_message(Ack(False))
-    assert sink.lines == [*START,
-                          "withdraw route 2001:db8::100/128 next-hop self",
-                          "withdraw route 2001:db8::101/128 next-hop self"]
+    assert sink.lines == [*START, WITHDRAW_PQ]
     assert "ExaBGP refused to clear its adj-rib-out" in caplog.text
     assert speaker.exabgp.acks["error"] == 1
 
@@ -113,11 +112,10 @@ def test_session_up_while_clearing_announces_after_the_clear(tmp_path: Path) -> 
     speaker.start()
     probe(speaker)
     speaker.on_message(NeighborState("fd00::1", "up"))  # re-announce what is wanted
-    assert sink.lines == [*START, ANNOUNCE_P, ANNOUNCE_Q]
+    assert sink.lines == [*START, ANNOUNCE_PQ]
     speaker.on_message(Ack(True))  # the clear's
     answer_summary(speaker, ["fd00::1          65101     0:00:01 established  0  0"])
-    for _ in range(2):
-        speaker.on_message(Ack(True))
+    speaker.on_message(Ack(True))  # the announce's, for both prefixes
     assert speaker.book.confirmed(P) is Confirmed.ANNOUNCED
     assert speaker.book.confirmed(Q) is Confirmed.ANNOUNCED
     assert speaker.exabgp.acks["unexpected"] == 0

@@ -1,0 +1,183 @@
+"""Probe groups: the identical checks of many services share one probe in flight.
+
+Owns `ProbeGroups`, which hands each service a `SharedProbe` for a DNS check
+that another service has too (the same check, field for field, and the same
+timeout and adaptive floor): while one run of the group's probe is in flight,
+every service that asks joins it and gets its outcome, so 1,000 services with
+one identical check send one query per round, not 1,000. Each service still
+judges its own rounds (`speaker.core.health`): it is only handed the outcome.
+
+Freshness: a round only ever gets the outcome of a probe that was still in
+flight when it asked, never one that had ended. A round that confirms a
+failure (`speaker.core.rtt.confirms`) joins only a run that confirms too, one
+that waits the full configured timeout; an early-timeout run is never reused
+for it: it waits for the early run to end, then a confirming run starts.
+
+`next_start` puts the rounds of a service with a shared probe on a grid of
+their delay (multiples of it on the monotonic clock, plus the service's
+phase), so services that share a probe start their rounds together and share
+its flights. It only ever moves a round earlier than `start + delay`, never
+later. The members of a group take PHASE_SIZE to a phase, the phases spread
+over the delay: 1,000 services send 16 queries a round, and the event loop
+never folds more than PHASE_SIZE rounds in one go (an event waits for them).
+Must not decide health nor keep an outcome once its run ended; counts the
+queries really sent (`sent`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from speaker.core import config
+from speaker.core.verdicts import Outcome
+from speaker.ports import Probe, ProbeFactory
+
+SHARED_TYPES = (config.DnsCheck,)  # stateless but for the latency estimate
+GRID_SLACK = 1e-3  # a round that starts this late is still on its grid point
+PHASE_SIZE = 64  # services of a group whose rounds start together
+GOLDEN = 0.6180339887498949  # phase k starts k * GOLDEN (mod 1) of a delay in: spread evenly
+
+Key = tuple[config.Check, float, float | None]
+
+
+class _Group:
+    """One probe and its runs in flight, by kind (confirming or not)."""
+
+    def __init__(self, groups: ProbeGroups, factory: ProbeFactory, key: Key) -> None:
+        self.groups = groups
+        self.key = key
+        self.members = 0
+        self.joined = 0  # members ever: the next one's place among the phases
+        check, timeout, floor = key
+        self.probe = factory(check, timeout, floor)
+        self.flights: dict[bool, asyncio.Future[Outcome]] = {}
+        self.stale = False  # reset once the runs in flight ended
+
+    def join(self, confirm: bool) -> asyncio.Future[Outcome]:
+        """The run in flight that serves a round (`confirm`: one that confirms), or a new
+        one. A confirming run in flight serves either kind; a confirming round that finds
+        only an early-timeout run in flight gets a new run once that one ended (a probe
+        runs one query at a time)."""
+        kind = confirm and self.key[2] is not None  # a fixed timeout: one kind of run
+        early = self.flights.get(False)
+        flight = self.flights.get(True) or (None if kind else early)
+        if flight is None:
+            flight = self.flights[kind] = asyncio.ensure_future(
+                self._fly(kind, early if kind else None))
+        return flight
+
+    async def _fly(self, confirm: bool, after: asyncio.Future[Outcome] | None) -> Outcome:
+        try:
+            if after is not None:
+                await asyncio.wait((after,))  # never cancels it
+            self.groups.sent += 1
+            return await self.probe.run(confirm)
+        finally:
+            del self.flights[confirm]
+            if self.stale and not self.flights:
+                self.reset()
+
+    def reset(self) -> None:
+        """Close the probe's socket (it reopens one at its next run); with a run in
+        flight, once it ended: one member's missing address must not cut the others'
+        query short."""
+        self.stale = bool(self.flights)
+        if not self.stale:
+            self.probe.close()
+
+
+class SharedProbe:
+    """A service's handle on a probe group: a `speaker.ports.Probe`."""
+
+    def __init__(self, group: _Group, check: config.Check) -> None:
+        self._group = group
+        self._check = check
+        # where in a delay its rounds start, as a fraction of it (see the module)
+        self.phase = (group.joined // PHASE_SIZE * GOLDEN) % 1.0
+        group.joined += 1
+        self.name = check.describe()  # a round's metrics name it: once, not per round
+        self._released = False
+
+    @property
+    def check(self) -> config.Check:
+        return self._check
+
+    @property
+    def inner(self) -> Probe:
+        """The group's probe, the one that sends."""
+        return self._group.probe
+
+    @property
+    def shared(self) -> bool:
+        """Another service holds the same probe."""
+        return self._group.members > 1
+
+    async def run(self, confirm: bool = False) -> Outcome:
+        # shielded: a service cancelled mid-round must not cancel the others' run
+        return await asyncio.shield(self._group.join(confirm))
+
+    def reset(self) -> None:
+        """Close the group's socket; the next run opens a fresh one."""
+        self._group.reset()
+
+    def close(self) -> None:
+        """This service no longer uses the probe; the last one out closes it."""
+        if not self._released:
+            self._released = True
+            self._group.groups.release(self._group)
+
+
+class ProbeGroups:
+    def __init__(self) -> None:
+        self.sent = 0  # runs of shared probes: queries really sent
+        self._groups: dict[Key, _Group] = {}
+
+    def probe(self, factory: ProbeFactory, check: config.Check, timeout: float,
+              floor: float | None) -> Probe:
+        """A probe for one service's `check` (built by `factory`): shared with every
+        service that has the same."""
+        if not isinstance(check, SHARED_TYPES):
+            return factory(check, timeout, floor)
+        key = (check, timeout, floor)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(self, factory, key)
+        group.members += 1
+        return SharedProbe(group, check)
+
+    def release(self, group: _Group) -> None:
+        group.members -= 1
+        if group.members <= 0:
+            if self._groups.get(group.key) is group:
+                del self._groups[group.key]
+            group.reset()
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+
+def next_start(probes: list[Probe], start: float, delay: float) -> float:
+    """When the next round starts: `start + delay`, or the grid point of `delay` (and
+    the first shared probe's phase) at or before it, so that services sharing it ask
+    together."""
+    due = start + delay
+    shared = next((p for p in probes if isinstance(p, SharedProbe) and p.shared), None)
+    if delay <= 0 or shared is None:
+        return due
+    offset = shared.phase * delay
+    return math.floor((due - offset + GRID_SLACK) / delay) * delay + offset
+
+
+def describe(probe: Probe) -> str:
+    """What the probe checks, in words (`Check.describe`)."""
+    return probe.name if isinstance(probe, SharedProbe) else probe.check.describe()
+
+
+def reset(probes: list[Probe]) -> None:
+    """Have the probes open fresh sockets at their next run (an address moved)."""
+    for probe in probes:
+        if isinstance(probe, SharedProbe):
+            probe.reset()
+        else:
+            probe.close()
