@@ -14,6 +14,7 @@ from speaker.adapters.checks import DnsProbe
 from speaker.core import config
 from speaker.core.config import DnsCheck
 from speaker.core.errors import ConfigError
+from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 from tests.unit.engine_rig import EngineRig
 
@@ -51,14 +52,14 @@ def test_bad_adaptive_settings_are_refused_with_their_path(text: str, expected: 
     assert any(expected in p for p in info.value.problems), info.value.problems
 
 
-def test_the_engine_builds_adaptive_probes_and_confirms_a_failure_at_the_full_timeout() -> None:
+def test_the_engine_builds_adaptive_probes_and_confirms_a_failure_with_the_hang_window() -> None:
     rig = EngineRig(config.parse(YAML.format(timing="rise: 1, fall: 2")))
     rig.up()
     probe = rig.probes.built[0]
     assert probe.min_timeout == 0.02
     probe.default = TIMEOUT
     rig.round(2)
-    assert probe.confirms[-2:] == [False, True]  # the first timeout may be early, not the second
+    assert probe.confirms[-2:] == [Run.FIRST, Run.CONFIRM]  # no overload policy: quiet
     assert rig.speaker.runs["dns"].health.state.value == "down"
 
 
@@ -82,12 +83,15 @@ class Slow(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.delay = 0.0
+        self.mute = False  # drop every query (a hung server)
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.mute:
+            return
         query = dns.message.from_wire(data)
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
@@ -98,27 +102,67 @@ class Slow(asyncio.DatagramProtocol):
                                               response.to_wire(), addr)
 
 
-def test_a_probe_times_out_early_on_a_slowed_server_but_its_confirming_run_passes() -> None:
-    async def go() -> tuple[float, Outcome, Outcome]:
-        loop = asyncio.get_running_loop()
-        server = Slow()
-        transport, _ = await loop.create_datagram_endpoint(lambda: server,
-                                                           local_addr=("127.0.0.1", 0))
-        port = transport.get_extra_info("sockname")[1]
-        check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="example.com.",
-                         port=port)
-        probe = DnsProbe(check, 1.0, min_timeout=0.02)
+async def _served() -> tuple[DnsProbe, asyncio.DatagramTransport, Slow]:
+    """A probe with a 1 s ceiling that has learned a local `Slow` server (no delay yet)."""
+    loop = asyncio.get_running_loop()
+    server = Slow()
+    transport, _ = await loop.create_datagram_endpoint(lambda: server,
+                                                       local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="example.com.", port=port)
+    probe = DnsProbe(check, 1.0, min_timeout=0.02)
+    for _ in range(8):
+        assert (await probe.run()).ok
+    return probe, transport, server
+
+
+def test_a_late_answer_to_the_timed_out_query_passes_the_confirming_run() -> None:
+    async def go() -> tuple[float, Outcome, Outcome, float]:
+        probe, transport, server = await _served()
         try:
-            for _ in range(8):
-                assert (await probe.run()).ok
             learned = probe.current_timeout()
-            server.delay = 0.25  # slow, but well within the configured 1 s
-            return learned, await probe.run(), await probe.run(confirm=True)
+            # slower than the first timeout (20 ms) and than each confirming query's share of
+            # the window (10 ms), so only the first query's answer, 40 ms late, can pass it
+            server.delay = 0.04
+            early, confirmed = await probe.run(), await probe.run(Run.CONFIRM)
+            return learned, early, confirmed, probe.current_timeout(Run.CONFIRM)
         finally:
             probe.close()
             transport.close()
 
-    learned, early, confirmed = asyncio.run(go())
+    learned, early, confirmed, window = asyncio.run(go())
     assert learned < 0.25  # a local server: the timeout comes down towards the floor
     assert early.code == "timeout" and "adaptive" in early.reason
-    assert confirmed.ok
+    assert confirmed.ok, confirmed
+    assert window >= 0.07  # the stall is learned: the next window is about twice as long
+
+
+def test_a_mute_server_is_confirmed_hung_after_the_window_with_every_query_unanswered() -> None:
+    async def go() -> tuple[Outcome, Outcome, Outcome]:
+        probe, transport, server = await _served()
+        try:
+            server.mute = True
+            return await probe.run(), await probe.run(Run.CONFIRM), await probe.run(Run.FULL)
+        finally:
+            probe.close()
+            transport.close()
+
+    early, hung, full = asyncio.run(go())
+    assert early.code == hung.code == "timeout"
+    assert 0.025 <= hung.latency < 0.2, hung  # the window: 30 ms for a local server
+    assert "hung, 4 queries unanswered for" in hung.reason, hung.reason
+    assert full.latency >= 1.0  # maybe busy: the configured timeout
+
+
+def test_a_suddenly_slowed_server_passes_a_full_confirmation() -> None:
+    async def go() -> Outcome:
+        probe, transport, server = await _served()
+        try:
+            server.delay = 0.25  # slow, but well within the configured 1 s
+            await probe.run()
+            return await probe.run(Run.FULL)
+        finally:
+            probe.close()
+            transport.close()
+
+    assert asyncio.run(go()).ok
