@@ -63,7 +63,7 @@ class Adaptive:
             self._silent = start if self._silent is None else self._silent
             self._unanswered += asks
             self._timeouts += 1
-            if asks > 1:
+            if confirm is Run.CONFIRM and self.min_timeout is not None:
                 reason = self.unanswered(now - self._silent)
             return Outcome(ok=False, reason=f"{self._name}: {reason}", latency=latency,
                            code=code)
