@@ -4,7 +4,8 @@ Owns `Adaptive`, the base of the DNS probe (`speaker.adapters.checks`) and the
 HTTP probe (`speaker.adapters.http`): it picks how a run waits from what the
 run is for (`speaker.core.rtt.Run`) and the server's measured latency: one ask
 with the adaptive timeout, the asks of a hang confirmation spread over its
-window, or one ask with the ceiling; it times the subclass's
+window (and, if the server was seen reading its queries, one more until the
+ceiling: `_unread`), or one ask with the ceiling; it times the subclass's
 `_ask(timeout) -> (code, reason)`, feeds answered runs to the estimate and
 words the Outcome; and `os_error`, the words every probe uses for a socket
 error. Must not send or receive anything itself.
@@ -57,13 +58,20 @@ class Adaptive:
             code, reason = await self._ask(wait / asks)
             if code != "timeout":
                 break
+        if code == "timeout" and confirm is Run.CONFIRM and wait < self.timeout \
+                and self._unread() is False:  # it reads its queries: slow, not hung
+            code, reason = await self._ask(self.timeout - wait)
+            if code == "timeout":
+                reason = (f"timeout after {self.timeout:g} s (the server reads its queries "
+                          f"but answers none)")
         now = self._clock()
         latency = now - start
         if code == "timeout":
             self._silent = start if self._silent is None else self._silent
             self._unanswered += asks
             self._timeouts += 1
-            if confirm is Run.CONFIRM and self.min_timeout is not None:
+            if confirm is Run.CONFIRM and self.min_timeout is not None \
+                    and not reason.endswith("answers none)"):
                 reason = self.unanswered(now - self._silent)
             return Outcome(ok=False, reason=f"{self._name}: {reason}", latency=latency,
                            code=code)
@@ -77,6 +85,11 @@ class Adaptive:
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         raise NotImplementedError
+
+    def _unread(self) -> bool | None:
+        """Whether the server left our queries unread (True: hung), read them (False: alive,
+        so a hang confirmation waits the full timeout), or no one can tell (None)."""
+        return None
 
     def timed_out(self, timeout: float) -> str:
         """The reason of an ask that timed out after `timeout`."""

@@ -28,13 +28,14 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from speaker.adapters import loopsock
+from speaker.adapters import loopsock, sockdiag
 from speaker.adapters.adaptive import Adaptive, os_error
 from speaker.adapters.dnssec import DnssecProbe
 from speaker.adapters.http import HttpProbe
 from speaker.adapters.recursive import RecursiveProbe
 from speaker.adapters.soa import SoaProbe
 from speaker.core import config
+from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome, classify, plainly_ok
 from speaker.ports import Probe
 
@@ -64,6 +65,11 @@ class DnsProbe(Adaptive):
 
     def close(self) -> None:
         self._udp.close()
+
+    def _unread(self) -> bool | None:
+        if not self.late_answers:
+            return None
+        return sockdiag.unread(Listener("udp", self.check.server, self.check.port))
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         check = self.check
@@ -114,12 +120,14 @@ class UdpSocket:
     second: a socket, an epoll registration and a close per probe cost more
     than the probe. An answer is matched to its query by id; a late answer to
     one of the last LATE timed-out queries answers the query that waits then
-    (or, if none waits, the next one within its timeout): the server is slow,
-    not hung (`speaker.core.rtt`). Any answer forgets the timed-out ids, and
+    (or, if none waits, the next one sent within EARLY: a confirming round
+    starts as soon as the failing one ends): the server is slow, not hung
+    (`speaker.core.rtt`). Any answer forgets the timed-out ids, and
     LATE timeouts in a row close the socket.
     """
 
     LATE = 8
+    EARLY = 0.02  # s: how old a late answer that came between queries may be to count
 
     def __init__(self, family: int, where: tuple[str, int]) -> None:
         self._family = family
@@ -169,7 +177,7 @@ class UdpSocket:
         sock = self._sock or self._open()
         loop = asyncio.get_running_loop()
         early, self._early = self._early, None
-        if early is not None and loop.time() - early[1] <= timeout:
+        if early is not None and loop.time() - early[1] <= min(timeout, self.EARLY):
             return wire[:2] + early[0][2:]
         done: asyncio.Future[bytes] = loop.create_future()
         self._waiting = (wire[:2], done)

@@ -287,6 +287,35 @@ def _why(exc: Exception) -> str:
     return str(exc)
 
 
+def unread(listener: Listener) -> bool | None:
+    """Whether the server's sockets on `listener` (UDP) hold queries it has not read, from one
+    dump (`speaker.core.sockdiag.unread`); None when it cannot tell (no socket there in this
+    network namespace, or the dump failed). For the hang confirmation (`speaker.core.rtt`):
+    a server that reads its queries is alive, however slowly it answers."""
+    families = [sockdiag.AF_INET6] + ([sockdiag.AF_INET] if listener.address.version == 4
+                                      else [])
+    found: list[Socket] = []
+    try:
+        sock = _open()
+        try:
+            sock.settimeout(0.05)
+            for seq, family in enumerate(families, 1):
+                sock.send(sockdiag.dump_request(family, sockdiag.IPPROTO_UDP,
+                                                1 << sockdiag.TCP_CLOSE, seq))
+                while True:
+                    batch = sockdiag.parse(sock.recv(1 << 16))
+                    found.extend(batch.sockets)
+                    if batch.error:
+                        return None
+                    if batch.done:
+                        break
+        finally:
+            sock.close()
+    except (OSError, sockdiag.SockDiagError):
+        return None
+    return sockdiag.unread(found, listener)
+
+
 def available() -> str:
     """Empty when the socket watch works here, else why not (for doctor)."""
     try:

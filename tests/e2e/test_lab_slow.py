@@ -6,9 +6,10 @@ gets a second service `slow` (its own /128, one dns check against it) beside
 the lab's `dns`. The router's FIB is watched every 10 ms for that prefix:
 - slow from the start: the speaker learns its latency and its hang window is
   the full timeout: never withdrawn over the whole interval;
-- fast, then slow with no sign of load (the case the hang confirmation trades
-  for speed, README "Timing"): withdrawn at most once, back after `rise`
-  passes, and never again once its latency is learned. The count is printed.
+- fast (sub-ms), then suddenly 30-200 ms with no sign of load: the hang
+  window (50 ms) is far too short for it, but the server reads every query
+  (sock_diag shows its socket's read queue empty), so the confirmation waits
+  the full timeout: never withdrawn either.
 """
 
 from __future__ import annotations
@@ -65,10 +66,6 @@ def serving(lab: Lab, fast: bool) -> Iterator[tuple[LabNode, Proc]]:
         node.write_speaker_yaml()  # heal() restarts the speaker on the lab's own config
 
 
-def withdraws(fib: FibWatch, since: float) -> int:
-    return sum(1 for t, present in fib.changes if t >= since and not present)
-
-
 def test_a_server_slow_from_the_start_is_never_withdrawn(lab: Lab) -> None:
     """Answers in 30-200 ms from the start: announced, then never withdrawn over 20 s."""
     with serving(lab, fast=False) as (node, _), \
@@ -86,9 +83,8 @@ def test_a_server_slow_from_the_start_is_never_withdrawn(lab: Lab) -> None:
     assert state == "up" and not downs, (state, downs)
 
 
-def test_a_server_that_turns_slow_is_withdrawn_at_most_once_then_kept(lab: Lab) -> None:
-    """Fast (sub-ms), then 30-200 ms with no sign of load: at most one withdraw, back after
-    `rise`, and announced for the last half of the 20 s."""
+def test_a_server_that_turns_slow_but_reads_its_queries_is_never_withdrawn(lab: Lab) -> None:
+    """Fast (sub-ms), then 30-200 ms with no sign of load: never withdrawn over 20 s."""
     with serving(lab, fast=True) as (node, server), \
             FibWatch(lab, node.address, prefix=str(SLOW)) as fib:
         fib.wait(True, time.monotonic(), 20)
@@ -97,9 +93,6 @@ def test_a_server_that_turns_slow_is_withdrawn_at_most_once_then_kept(lab: Lab) 
         server.signal(signal.SIGUSR1)  # now slow
         time.sleep(WATCHED)
         t1 = time.monotonic()
-        count = withdraws(fib, t0)
-        kept = fib.steady(True, t1 - WATCHED / 2, t1)
-    print(f"turned slow: {count} withdraw(s) in {WATCHED:g} s; FIB changes "
-          f"{[(round(t - t0, 2), p) for t, p in fib.changes]}")
-    assert count <= 1, f"withdrawn {count} times: {fib.changes}"
-    assert kept, f"not announced steadily once its latency was learned: {fib.changes}"
+        stayed = fib.steady(True, t0, t1)
+    print(f"turned slow: FIB changes {[(round(t - t0, 2), p) for t, p in fib.changes]}")
+    assert stayed, f"a server that turned slow was withdrawn: {fib.changes}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 
 import dns.flags
 import dns.message
@@ -11,7 +12,7 @@ import dns.rrset
 import pytest
 
 from speaker.adapters.checks import DnsProbe
-from speaker.core import config
+from speaker.core import config, rtt
 from speaker.core.config import DnsCheck
 from speaker.core.errors import ConfigError
 from speaker.core.rtt import Run
@@ -137,21 +138,55 @@ def test_a_late_answer_to_the_timed_out_query_passes_the_confirming_run() -> Non
     assert window >= 0.07  # the stall is learned: the next window is about twice as long
 
 
-def test_a_mute_server_is_confirmed_hung_after_the_window_with_every_query_unanswered() -> None:
+def test_a_hung_server_is_confirmed_after_the_window_with_every_query_unread() -> None:
     async def go() -> tuple[Outcome, Outcome, Outcome]:
-        probe, transport, server = await _served()
+        hung = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never read
+        hung.bind(("127.0.0.1", 0))
+        check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="example.com.",
+                         port=hung.getsockname()[1])
+        probe = DnsProbe(check, 1.0, min_timeout=0.02)
+        probe.rtt = rtt.Rtt(srtt=0.0003, rttvar=0.0001, samples=20, peak=0.0004)  # local
         try:
-            server.mute = True
             return await probe.run(), await probe.run(Run.CONFIRM), await probe.run(Run.FULL)
         finally:
             probe.close()
-            transport.close()
+            hung.close()
 
     early, hung, full = asyncio.run(go())
     assert early.code == hung.code == "timeout"
     assert 0.025 <= hung.latency < 0.2, hung  # the window: 30 ms for a local server
     assert "hung, 4 queries unanswered for" in hung.reason, hung.reason
     assert full.latency >= 1.0  # maybe busy: the configured timeout
+
+
+def test_a_server_that_reads_its_queries_gets_the_full_timeout_however_silent() -> None:
+    async def go() -> Outcome:
+        probe, transport, server = await _served()
+        try:
+            server.mute = True  # reads every query, answers none
+            await probe.run()
+            return await probe.run(Run.CONFIRM)
+        finally:
+            probe.close()
+            transport.close()
+
+    silent = asyncio.run(go())
+    assert silent.code == "timeout" and silent.latency >= 0.99, silent
+    assert "reads its queries but answers none" in silent.reason, silent.reason
+
+
+def test_a_server_that_turns_slow_but_reads_passes_the_confirmation() -> None:
+    async def go() -> Outcome:
+        probe, transport, server = await _served()
+        try:
+            server.delay = 0.3  # suddenly a thousand times slower: far beyond the window
+            await probe.run()
+            return await probe.run(Run.CONFIRM)
+        finally:
+            probe.close()
+            transport.close()
+
+    assert asyncio.run(go()).ok
 
 
 def test_a_suddenly_slowed_server_passes_a_full_confirmation() -> None:
