@@ -6,7 +6,8 @@ groups (CAP_NET_ADMIN) report each of them going away. When one of them
 goes, a fresh dump says whether any is left (BIND has one per thread); if
 none, `on_gone(name, reason)` is called once, and the listener waits for
 `rearm` (after a passing probe: the restarted server has new sockets).
-Lost events (a full receive buffer) re-dump every listener.
+Lost events (a full receive buffer) re-dump every listener. `unread` is one
+dump of a listener's read queues, for the hang confirmation of the DNS probe.
 
 It never decides about routes and never logs: the engine does both. It
 reads bytes through `Kernel` (speaker.core.sockdiag builds and parses them).

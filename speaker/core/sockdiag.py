@@ -3,7 +3,8 @@
 Pure: it builds and parses bytes and never opens a socket. `dump_request`
 asks the kernel which inet sockets exist; `parse` turns a datagram (a dump
 reply or a socket-destroy multicast event) into `Socket`s; `serves` says
-whether a socket listens where a check sends its queries; `port_filter` is
+whether a socket listens where a check sends its queries, `unread` whether
+such sockets hold datagrams their server has not read; `port_filter` is
 the classic BPF program that keeps the destroy events of other ports out of
 the process. Malformed bytes raise `SockDiagError` naming the problem.
 The adapter (speaker.adapters.sockdiag) owns the sockets and the event loop.

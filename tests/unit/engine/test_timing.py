@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 
 import dns.flags
 import dns.message
@@ -103,38 +104,42 @@ class Slow(asyncio.DatagramProtocol):
                                               response.to_wire(), addr)
 
 
-async def _served() -> tuple[DnsProbe, asyncio.DatagramTransport, Slow]:
-    """A probe with a 1 s ceiling that has learned a local `Slow` server (no delay yet)."""
-    loop = asyncio.get_running_loop()
-    server = Slow()
-    transport, _ = await loop.create_datagram_endpoint(lambda: server,
-                                                       local_addr=("127.0.0.1", 0))
-    port = transport.get_extra_info("sockname")[1]
-    check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="example.com.", port=port)
-    probe = DnsProbe(check, 1.0, min_timeout=0.02)
-    for _ in range(8):
-        assert (await probe.run()).ok
-    return probe, transport, server
-
-
-def test_a_late_answer_to_the_timed_out_query_passes_the_confirming_run() -> None:
+def _two_runs(change: Callable[[Slow], None], second: Run
+              ) -> tuple[float, Outcome, Outcome, float]:
+    """A probe with a 1 s ceiling learns a local `Slow` server; then `change(server)`, one
+    first run and one `second` run. Returns the learned timeout, both outcomes and the
+    hang window after them."""
     async def go() -> tuple[float, Outcome, Outcome, float]:
-        probe, transport, server = await _served()
+        loop = asyncio.get_running_loop()
+        server = Slow()
+        transport, _ = await loop.create_datagram_endpoint(lambda: server,
+                                                           local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        check = DnsCheck(server=ipaddress.ip_address("127.0.0.1"), qname="example.com.",
+                         port=port)
+        probe = DnsProbe(check, 1.0, min_timeout=0.02)
         try:
+            for _ in range(8):
+                assert (await probe.run()).ok
             learned = probe.current_timeout()
-            # slower than the first timeout (20 ms) and than each confirming query's share of
-            # the window (10 ms), so only the first query's answer, 40 ms late, can pass it
-            server.delay = 0.04
-            early, confirmed = await probe.run(), await probe.run(Run.CONFIRM)
-            return learned, early, confirmed, probe.current_timeout(Run.CONFIRM)
+            change(server)
+            first, then = await probe.run(), await probe.run(second)
+            return learned, first, then, probe.current_timeout(Run.CONFIRM)
         finally:
             probe.close()
             transport.close()
 
-    learned, early, confirmed, window = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_a_late_answer_to_the_timed_out_query_passes_the_confirming_run() -> None:
+    # slower than the first timeout (20 ms) and than each confirming query's share of the
+    # window (10 ms): the first query's answer, 40 ms late, passes it within the window
+    learned, early, confirmed, window = _two_runs(lambda s: setattr(s, "delay", 0.04),
+                                                  Run.CONFIRM)
     assert learned < 0.25  # a local server: the timeout comes down towards the floor
     assert early.code == "timeout" and "adaptive" in early.reason
-    assert confirmed.ok, confirmed
+    assert confirmed.ok and confirmed.latency < 0.03, confirmed  # within the window
     assert window >= 0.07  # the stall is learned: the next window is about twice as long
 
 
@@ -160,44 +165,16 @@ def test_a_hung_server_is_confirmed_after_the_window_with_every_query_unread() -
 
 
 def test_a_server_that_reads_its_queries_gets_the_full_timeout_however_silent() -> None:
-    async def go() -> Outcome:
-        probe, transport, server = await _served()
-        try:
-            server.mute = True  # reads every query, answers none
-            await probe.run()
-            return await probe.run(Run.CONFIRM)
-        finally:
-            probe.close()
-            transport.close()
-
-    silent = asyncio.run(go())
+    _, _, silent, _ = _two_runs(lambda s: setattr(s, "mute", True), Run.CONFIRM)
     assert silent.code == "timeout" and silent.latency >= 0.99, silent
     assert "reads its queries but answers none" in silent.reason, silent.reason
 
 
 def test_a_server_that_turns_slow_but_reads_passes_the_confirmation() -> None:
-    async def go() -> Outcome:
-        probe, transport, server = await _served()
-        try:
-            server.delay = 0.3  # suddenly a thousand times slower: far beyond the window
-            await probe.run()
-            return await probe.run(Run.CONFIRM)
-        finally:
-            probe.close()
-            transport.close()
-
-    assert asyncio.run(go()).ok
+    # suddenly a thousand times slower: far beyond the window
+    assert _two_runs(lambda s: setattr(s, "delay", 0.3), Run.CONFIRM)[2].ok
 
 
 def test_a_suddenly_slowed_server_passes_a_full_confirmation() -> None:
-    async def go() -> Outcome:
-        probe, transport, server = await _served()
-        try:
-            server.delay = 0.25  # slow, but well within the configured 1 s
-            await probe.run()
-            return await probe.run(Run.FULL)
-        finally:
-            probe.close()
-            transport.close()
-
-    assert asyncio.run(go()).ok
+    # slow, but well within the configured 1 s
+    assert _two_runs(lambda s: setattr(s, "delay", 0.25), Run.FULL)[2].ok
