@@ -21,6 +21,7 @@ from speaker.core import gshut
 from speaker.core.config import Check, Config, IPAddress, Service
 from speaker.core.hooks import Argv, Transition
 from speaker.core.maintenance import OPERATOR, Entries
+from speaker.core.rtt import Run
 from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
@@ -77,11 +78,11 @@ class Probe(Protocol):
         """What the probe checks (read-only: each probe type has its own kind of check)."""
         ...
 
-    async def run(self, confirm: bool = False) -> Outcome:
+    async def run(self, confirm: Run = Run.FIRST) -> Outcome:
         """Check once; never raises: a failure is an Outcome that says why.
 
-        `confirm`: the run confirms a failure, so it waits the full configured timeout
-        (an adaptive probe's early timeout is for first failures only; `speaker.core.rtt`).
+        `confirm`: what the run is for; one that confirms a failure waits longer than
+        an adaptive probe's early timeout (`speaker.core.rtt.Run`).
         """
         ...
 

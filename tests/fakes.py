@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from speaker.core.config import Check, IPAddress
 from speaker.core.hooks import Argv, Transition
 from speaker.core.maintenance import Entries
+from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 from speaker.core.watch import Detection, Target
 from speaker.ports import AddressError, ChannelClosed, StateError
@@ -82,13 +83,13 @@ class Probe:
         self.check = check
         self.timeout = timeout
         self.min_timeout: float | None = None
-        self.confirms: list[bool] = []  # the `confirm` of each run
+        self.confirms: list[Run] = []  # the `confirm` of each run
         self.outcomes: deque[Outcome] = deque(outcomes)
         self.default = default
         self.runs = 0
         self.closed = False
 
-    async def run(self, confirm: bool = False) -> Outcome:
+    async def run(self, confirm: Run = Run.FIRST) -> Outcome:
         self.runs += 1
         self.confirms.append(confirm)
         return self.outcomes.popleft() if self.outcomes else self.default

@@ -6,7 +6,9 @@ the service answered as expected, how fast, and if not, why, in words an
 operator can act on. The verdict on a response is pure and lives in
 `speaker.core.verdicts` (`classify`, `plainly_ok`), testable without a network.
 With a `min_timeout` a probe times out after its server's measured latency
-(`speaker.core.rtt`), except in a run that confirms a failure (`run(confirm=True)`).
+(`speaker.core.rtt`); a run that confirms a failure waits longer
+(`run(confirm=Run.CONFIRM or Run.FULL)`), and an answer to a timed-out query of
+the probe still counts while it waits (`UdpSocket`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from speaker.adapters import loopsock
+from speaker.adapters import loopsock, sockdiag
 from speaker.adapters.adaptive import Adaptive, os_error
 from speaker.adapters.dnssec import DnssecProbe
 from speaker.adapters.http import HttpProbe
 from speaker.adapters.recursive import RecursiveProbe
 from speaker.adapters.soa import SoaProbe
 from speaker.core import config
+from speaker.core.sockdiag import Listener
 from speaker.core.verdicts import Outcome, classify, plainly_ok
 from speaker.ports import Probe
 
@@ -58,9 +61,15 @@ class DnsProbe(Adaptive):
         self._plain = not check.expect.answers and self._rcode < 16
         family = socket.AF_INET6 if check.server.version == 6 else socket.AF_INET
         self._udp = UdpSocket(family, (str(check.server), check.port))
+        self.late_answers = check.transport != "tcp"  # the UDP socket takes them
 
     def close(self) -> None:
         self._udp.close()
+
+    def _unread(self) -> bool | None:
+        if not self.late_answers:
+            return None
+        return sockdiag.unread(Listener("udp", self.check.server, self.check.port))
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         check = self.check
@@ -110,8 +119,15 @@ class UdpSocket:
     Kept open, because a node with 1,000 services probes thousands of times a
     second: a socket, an epoll registration and a close per probe cost more
     than the probe. An answer is matched to its query by id; a late answer to
-    a timed-out query is dropped.
+    one of the last LATE timed-out queries answers the query that waits then
+    (or, if none waits, the next one sent within EARLY: a confirming round
+    starts as soon as the failing one ends): the server is slow, not hung
+    (`speaker.core.rtt`). Any answer forgets the timed-out ids, and
+    LATE timeouts in a row close the socket.
     """
+
+    LATE = 8
+    EARLY = 0.02  # s: how old a late answer that came between queries may be to count
 
     def __init__(self, family: int, where: tuple[str, int]) -> None:
         self._family = family
@@ -119,6 +135,8 @@ class UdpSocket:
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: tuple[bytes, asyncio.Future[bytes]] | None = None
+        self._late: list[bytes] = []  # ids of the last timed-out queries
+        self._early: tuple[bytes, float] | None = None  # a late answer, and its loop time
 
     def _open(self) -> socket.socket:
         loop = asyncio.get_running_loop()
@@ -145,18 +163,33 @@ class UdpSocket:
                     self._waiting[1].set_exception(exc)
                 return
             if self._waiting and data[:2] == self._waiting[0] and not self._waiting[1].done():
+                self._late.clear()
                 self._waiting[1].set_result(data)
+            elif data[:2] in self._late:  # the same question: it answers the one that waits
+                self._late.clear()
+                if self._waiting and not self._waiting[1].done():
+                    self._waiting[1].set_result(self._waiting[0] + data[2:])
+                elif self._loop is not None:
+                    self._early = (data, self._loop.time())
 
     async def exchange(self, wire: bytes, timeout: float) -> bytes:
         """Send `wire`, return the answer with its id; TimeoutError after `timeout`."""
         sock = self._sock or self._open()
         loop = asyncio.get_running_loop()
+        early, self._early = self._early, None
+        if early is not None and loop.time() - early[1] <= min(timeout, self.EARLY):
+            return wire[:2] + early[0][2:]
         done: asyncio.Future[bytes] = loop.create_future()
         self._waiting = (wire[:2], done)
         timer = loop.call_later(timeout, _expire, done)
         try:
             sock.send(wire)
             return await done
+        except TimeoutError:  # kept open for a late answer, up to LATE timeouts in a row
+            self._late.append(wire[:2])
+            if len(self._late) >= self.LATE:  # silent for long: connect afresh (see OSError)
+                self.close()
+            raise
         except OSError:
             # The next probe opens a fresh socket: a connect() made while the address was
             # somewhere else (not yet on lo, another route) must not outlive a failure.
@@ -169,6 +202,7 @@ class UdpSocket:
     def close(self) -> None:
         loopsock.close(self._sock, self._loop)
         self._sock = None
+        self._late.clear()
 
 
 def _expire(done: asyncio.Future[bytes]) -> None:

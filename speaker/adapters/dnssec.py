@@ -23,6 +23,7 @@ import dns.rdatatype
 
 from speaker.adapters.dnsquery import exchange
 from speaker.core import config
+from speaker.core.rtt import Run
 from speaker.core.signatures import Signed, apex, find, judge, signed
 from speaker.core.verdicts import Outcome
 
@@ -60,7 +61,7 @@ class DnssecProbe:
     def close(self) -> None:
         return None  # one socket per query: nothing kept open
 
-    async def run(self, confirm: bool = False) -> Outcome:
+    async def run(self, confirm: Run = Run.FIRST) -> Outcome:
         check = self.check
         start = self._clock()
         responses = await asyncio.gather(*(

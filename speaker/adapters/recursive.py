@@ -24,6 +24,7 @@ import dns.rdatatype
 from speaker.adapters.dnsquery import exchange
 from speaker.core import config, recursion
 from speaker.core.config.recursive import LABEL_MAX, fill
+from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 
 __all__ = ["Labels", "RecursiveProbe"]
@@ -88,7 +89,7 @@ class RecursiveProbe:
                                     answers=() if fresh else check.answers)
         return recursion.Asked(name, fresh, code, why, reply.rcode())
 
-    async def run(self, confirm: bool = False) -> Outcome:
+    async def run(self, confirm: Run = Run.FIRST) -> Outcome:
         start = self._clock()
         asked = list(await asyncio.gather(*(self._one(n, f) for n, f in self.names())))
         latency = self._clock() - start

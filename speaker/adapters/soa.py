@@ -25,6 +25,7 @@ import dns.rdatatype
 from speaker.adapters.dnsquery import exchange
 from speaker.core import config
 from speaker.core.freshness import Freshness, Soa, judge
+from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 
 __all__ = ["SoaProbe", "ask_soa"]
@@ -71,7 +72,7 @@ class SoaProbe:
     def close(self) -> None:
         return None  # one socket per query: nothing kept open
 
-    async def run(self, confirm: bool = False) -> Outcome:
+    async def run(self, confirm: Run = Run.FIRST) -> Outcome:
         check = self.check
         start = self._clock()
         served, master = await asyncio.gather(

@@ -6,7 +6,8 @@ groups (CAP_NET_ADMIN) report each of them going away. When one of them
 goes, a fresh dump says whether any is left (BIND has one per thread); if
 none, `on_gone(name, reason)` is called once, and the listener waits for
 `rearm` (after a passing probe: the restarted server has new sockets).
-Lost events (a full receive buffer) re-dump every listener.
+Lost events (a full receive buffer) re-dump every listener. `unread` is one
+dump of a listener's read queues, for the hang confirmation of the DNS probe.
 
 It never decides about routes and never logs: the engine does both. It
 reads bytes through `Kernel` (speaker.core.sockdiag builds and parses them).
@@ -285,6 +286,35 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{exc.strerror} ({errno.errorcode.get(exc.errno, exc.errno)})"
     return str(exc)
+
+
+def unread(listener: Listener) -> bool | None:
+    """Whether the server's sockets on `listener` (UDP) hold queries it has not read, from one
+    dump (`speaker.core.sockdiag.unread`); None when it cannot tell (no socket there in this
+    network namespace, or the dump failed). For the hang confirmation (`speaker.core.rtt`):
+    a server that reads its queries is alive, however slowly it answers."""
+    families = [sockdiag.AF_INET6] + ([sockdiag.AF_INET] if listener.address.version == 4
+                                      else [])
+    found: list[Socket] = []
+    try:
+        sock = _open()
+        try:
+            sock.settimeout(0.05)
+            for seq, family in enumerate(families, 1):
+                sock.send(sockdiag.dump_request(family, sockdiag.IPPROTO_UDP,
+                                                1 << sockdiag.TCP_CLOSE, seq))
+                while True:
+                    batch = sockdiag.parse(sock.recv(1 << 16))
+                    found.extend(batch.sockets)
+                    if batch.error:
+                        return None
+                    if batch.done:
+                        break
+        finally:
+            sock.close()
+    except (OSError, sockdiag.SockDiagError):
+        return None
+    return sockdiag.unread(found, listener)
 
 
 def available() -> str:

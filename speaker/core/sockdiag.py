@@ -3,7 +3,8 @@
 Pure: it builds and parses bytes and never opens a socket. `dump_request`
 asks the kernel which inet sockets exist; `parse` turns a datagram (a dump
 reply or a socket-destroy multicast event) into `Socket`s; `serves` says
-whether a socket listens where a check sends its queries; `port_filter` is
+whether a socket listens where a check sends its queries, `unread` whether
+such sockets hold datagrams their server has not read; `port_filter` is
 the classic BPF program that keeps the destroy events of other ports out of
 the process. Malformed bytes raise `SockDiagError` naming the problem.
 The adapter (speaker.adapters.sockdiag) owns the sockets and the event loop.
@@ -71,6 +72,7 @@ class Socket:
     interface: int
     cookie: int  # the kernel's id of the socket: the same in a dump and in its destroy event
     v6only: bool | None = None
+    rqueue: int = 0  # bytes received and not yet read by its owner (idiag_rqueue)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def _socket(body: bytes, offset: int) -> Socket:
         raise SockDiagError(f"inet_diag_msg at byte {offset} has {len(body)} bytes, "
                             f"needs {_MSG.size}")
     (family, state, _timer, _retrans, sport, dport, src, dst, interface, cookie,
-     *_rest) = _MSG.unpack_from(body)
+     _expires, rqueue, *_rest) = _MSG.unpack_from(body)
     if family not in (AF_INET, AF_INET6):
         raise SockDiagError(f"inet_diag_msg at byte {offset}: unknown family {family}")
     attrs = _attributes(body[_MSG.size:], offset)
@@ -145,7 +147,8 @@ def _socket(body: bytes, offset: int) -> Socket:
         family=family, protocol=protocol[0] if protocol else None, state=state,
         local=_address(family, src), port=int.from_bytes(sport, "big"),
         remote=_address(family, dst), remote_port=int.from_bytes(dport, "big"),
-        interface=interface, cookie=cookie, v6only=bool(v6only[0]) if v6only else None)
+        interface=interface, cookie=cookie, v6only=bool(v6only[0]) if v6only else None,
+        rqueue=rqueue)
 
 
 def _attributes(data: bytes, offset: int) -> dict[int, bytes]:
@@ -186,6 +189,13 @@ def serves(sock: Socket, listener: Listener) -> bool:
     if listener.address.version == 4:
         return sock.family == AF_INET or sock.v6only is False
     return sock.family == AF_INET6
+
+
+def unread(sockets: Iterable[Socket], listener: Listener) -> bool | None:
+    """Whether the sockets receiving on `listener` hold datagrams their server has not read
+    (True), have none (False: it reads what it gets), or there is no such socket (None)."""
+    serving = [s for s in sockets if serves(s, listener)]
+    return None if not serving else any(s.rqueue > 0 for s in serving)
 
 
 def group(listener: Listener) -> list[int]:

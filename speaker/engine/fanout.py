@@ -8,10 +8,11 @@ one identical check send one query per round, not 1,000. Each service still
 judges its own rounds (`speaker.core.health`): it is only handed the outcome.
 
 Freshness: a round only ever gets the outcome of a probe that was still in
-flight when it asked, never one that had ended. A round that confirms a
-failure (`speaker.core.rtt.confirms`) joins only a run that confirms too, one
-that waits the full configured timeout; an early-timeout run is never reused
-for it: it waits for the early run to end, then a confirming run starts.
+flight when it asked, never one that had ended. A round joins only a run that
+waits at least as long as its own kind (`speaker.core.rtt.Run`: FIRST, the
+adaptive timeout < CONFIRM, the hang window < FULL, the configured timeout):
+a round that confirms a failure never reuses an early-timeout run; it waits
+for the weaker runs in flight to end, then a run of its own kind starts.
 
 `next_start` puts the rounds of a service with a shared probe on a grid of
 their delay (multiples of it on the monotonic clock, plus the service's
@@ -30,6 +31,7 @@ import asyncio
 import math
 
 from speaker.core import config
+from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 from speaker.ports import Probe, ProbeFactory
 
@@ -39,10 +41,12 @@ PHASE_SIZE = 64  # services of a group whose rounds start together
 GOLDEN = 0.6180339887498949  # phase k starts k * GOLDEN (mod 1) of a delay in: spread evenly
 
 Key = tuple[config.Check, float, float | None]
+STRENGTH = {Run.FIRST: 0, Run.CONFIRM: 1, Run.FULL: 2}  # how long a kind of run waits
+STRONGEST_FIRST = sorted(STRENGTH, key=STRENGTH.__getitem__, reverse=True)
 
 
 class _Group:
-    """One probe and its runs in flight, by kind (confirming or not)."""
+    """One probe and its runs in flight, by kind (`speaker.core.rtt.Run`)."""
 
     def __init__(self, groups: ProbeGroups, factory: ProbeFactory, key: Key) -> None:
         self.groups = groups
@@ -51,30 +55,32 @@ class _Group:
         self.joined = 0  # members ever: the next one's place among the phases
         check, timeout, floor = key
         self.probe = factory(check, timeout, floor)
-        self.flights: dict[bool, asyncio.Future[Outcome]] = {}
+        self.flights: dict[Run, asyncio.Future[Outcome]] = {}
         self.stale = False  # reset once the runs in flight ended
 
-    def join(self, confirm: bool) -> asyncio.Future[Outcome]:
-        """The run in flight that serves a round (`confirm`: one that confirms), or a new
-        one. A confirming run in flight serves either kind; a confirming round that finds
-        only an early-timeout run in flight gets a new run once that one ended (a probe
-        runs one query at a time)."""
-        kind = confirm and self.key[2] is not None  # a fixed timeout: one kind of run
-        early = self.flights.get(False)
-        flight = self.flights.get(True) or (None if kind else early)
-        if flight is None:
-            flight = self.flights[kind] = asyncio.ensure_future(
-                self._fly(kind, early if kind else None))
+    def join(self, kind: Run) -> asyncio.Future[Outcome]:
+        """The run in flight that serves a round of `kind` (the strongest one that waits
+        at least as long), or a new run of that kind, started once the weaker runs in
+        flight ended (a probe runs one query at a time)."""
+        if self.key[2] is None:  # a fixed timeout: every kind of run waits the same
+            kind = Run.FIRST
+        for held in STRONGEST_FIRST:
+            if STRENGTH[held] < STRENGTH[kind]:
+                break
+            if held in self.flights:
+                return self.flights[held]
+        weaker = [f for held, f in self.flights.items() if STRENGTH[held] < STRENGTH[kind]]
+        flight = self.flights[kind] = asyncio.ensure_future(self._fly(kind, weaker))
         return flight
 
-    async def _fly(self, confirm: bool, after: asyncio.Future[Outcome] | None) -> Outcome:
+    async def _fly(self, kind: Run, after: list[asyncio.Future[Outcome]]) -> Outcome:
         try:
-            if after is not None:
-                await asyncio.wait((after,))  # never cancels it
+            if after:
+                await asyncio.wait(after)  # never cancels them
             self.groups.sent += 1
-            return await self.probe.run(confirm)
+            return await self.probe.run(kind)
         finally:
-            del self.flights[confirm]
+            del self.flights[kind]
             if self.stale and not self.flights:
                 self.reset()
 
@@ -113,7 +119,7 @@ class SharedProbe:
         """Another service holds the same probe."""
         return self._group.members > 1
 
-    async def run(self, confirm: bool = False) -> Outcome:
+    async def run(self, confirm: Run = Run.FIRST) -> Outcome:
         # shielded: a service cancelled mid-round must not cancel the others' run
         return await asyncio.shield(self._group.join(confirm))
 

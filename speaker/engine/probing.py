@@ -15,6 +15,7 @@ import logging
 from speaker import logs
 from speaker.core import config, rtt
 from speaker.core.health import Result
+from speaker.core.overload import Load
 from speaker.core.verdicts import Outcome
 from speaker.engine import fanout
 from speaker.engine.runs import ServiceRun
@@ -112,15 +113,16 @@ class Prober:
                 logs.log(LOG, logging.INFO, "check warning cleared", service=run.service.name,
                          check=probe.check.describe(), code=new.code)
 
-    async def round(self, run: ServiceRun) -> Result:
-        """Run the address check, then every check concurrently; all must pass."""
+    async def round(self, run: ServiceRun, load: Load | None = None) -> Result:
+        """Run the address check, then every check concurrently; all must pass. `load`: the
+        server's, for a service with the overload policy (how long a confirmation waits)."""
         failed_address = self._check_addresses(run)
         if failed_address is not None:
             return failed_address
         service = run.service
         self._alone += sum(not isinstance(p, fanout.SharedProbe) for p in run.probes)
-        # confirming a failure: every check waits its full timeout (speaker.core.rtt)
-        confirm = rtt.confirms(run.health, run.degraded)
+        # confirming a failure: every check waits longer (speaker.core.rtt)
+        confirm = rtt.confirms(run.health, run.degraded, service.overload, load)
         if len(run.probes) == 1:  # the common case, without gather's task and future
             outcomes = [await run.probes[0].run(confirm)]
         else:

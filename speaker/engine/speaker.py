@@ -181,7 +181,7 @@ class Speaker:
 
     async def probe_round(self, run: ServiceRun) -> Result:
         """One round; on a soft failure, also ask the overload peers (never the last one out)."""
-        result = await self.prober.round(run)
+        result = await self.prober.round(run, self.load() if run.service.overload else None)
         if run.peer_probes and self.kind(run, result) is overload.Kind.SOFT:
             up = await self.prober.peers_up(run)
             run.degraded = dataclasses.replace(run.degraded, peers_up=up)

@@ -54,8 +54,10 @@ def test_server_sigkill_withdraws_within_1_5_s_and_returns(dns_lab: Lab) -> None
           f"restart; {summarize(records)}")
 
 
-def test_server_sigstop_withdraws_within_2_5_s_and_returns_on_sigcont(dns_lab: Lab) -> None:
-    """The DNS server hung (SIGSTOP): next hop gone within 2.5 s; SIGCONT: back."""
+def test_server_sigstop_withdraws_within_1_s_and_returns_on_sigcont(dns_lab: Lab) -> None:
+    """The DNS server hung (SIGSTOP): next hop gone within 1 s (the hang confirmation: 0.30 s
+    at worst plus the router's ~0.07 s; measured 0.17 s BIND, 0.32 s PowerDNS); SIGCONT:
+    back."""
     node = dns_lab.node(1)
     stream = dns_lab.client.stream(rate=50, duration=5)
     time.sleep(1.0)
@@ -63,7 +65,7 @@ def test_server_sigstop_withdraws_within_2_5_s_and_returns_on_sigcont(dns_lab: L
     node.stop_named()
     gone = dns_lab.router.time_until_gone(node.address, timeout=6, t0=t0)
     records = stream.wait()
-    assert gone <= 2.5, f"{dns_lab.server.label}: next hop left {gone:.2f} s after SIGSTOP"
+    assert gone <= 1.0, f"{dns_lab.server.label}: next hop left {gone:.2f} s after SIGSTOP"
     after = summarize(records, since=t0 + gone + 0.1)
     assert after["failed"] == 0, after
     t1 = time.monotonic()

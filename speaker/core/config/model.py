@@ -76,21 +76,25 @@ class Timing:
 
     Worst cases at the defaults (see README, "Timing"): a killed server
     refuses at once, and a refusal needs no confirmation (`fail_at_once`), so
-    it is withdrawn after at most ``interval`` = 0.3 s; a hung one after at
-    most ``interval + min_timeout + timeout`` = 0.57 s (the first timeout is
-    adaptive, `speaker.core.rtt`; the confirming probe starts as soon as it
-    ends and waits the full timeout). One lost or slow probe never withdraws
-    (fall = 2). The rise rounds after a start run at ``fast_interval``.
+    it is withdrawn after at most ``interval`` = 0.25 s; a hung one after at
+    most ``interval + min_timeout + 1.5 * min_timeout`` = 0.30 s (the first
+    timeout is adaptive, `speaker.core.rtt`; the confirming round starts as
+    soon as it ends and waits the hang window, or the full timeout for a
+    server measured slow or that may be busy). One lost or slow probe never
+    withdraws (fall = 2). The rise rounds after a start run at
+    ``fast_interval``. Without an `interval`, a `timeout` (the service's or a
+    check's) above 0.25 s stretches the interval to it.
     """
 
-    interval: float = 0.3
+    interval: float = 0.25
     fast_interval: float = 0.1
     timeout: float = 0.25
     rise: int = 3
     fall: int = 2
     fail_at_once: tuple[str, ...] = ("refused",)  # outcome codes that need no confirmation
     # the first timeout comes after the server's measured latency (speaker.core.rtt), not
-    # before `min_timeout`; a confirming probe waits the full `timeout`
+    # before `min_timeout`; a confirming round waits the hang window (at least 1.5 x
+    # `min_timeout`), or the full `timeout` for a server measured slow or maybe busy
     adaptive_timeout: bool = True
     min_timeout: float = 0.02
 

@@ -11,6 +11,7 @@ shapes and values, it does not run checks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -113,13 +114,22 @@ METRICS_ADDRESS = Refine(IP_ADDRESS, lambda address: not address.is_unspecified,
 # -- the parts of a service -----------------------------------------------------
 
 
+OLD_INTERVAL = 0.3  # the default interval until 0.25 s (README, "Timing")
+
+
+def stretched(interval: float, timeout: float) -> float:
+    """The default interval, stretched to a timeout in (0.25, 0.3] s: a config that was valid
+    with the old default stays valid (a longer timeout is still refused)."""
+    return max(interval, min(timeout, OLD_INTERVAL))
+
+
 def timing(value: object, at: At) -> Timing:
     f = Fields(value, at, ("interval", "fast_interval", "timeout", "rise", "fall",
                            "fail_at_once", "adaptive_timeout", "min_timeout"))
     d = Timing()
-    interval = f.get("interval", Seconds(0.05, 3600), d.interval)
-    fast = f.get("fast_interval", Seconds(0.01, 3600), min(d.fast_interval, interval))
     timeout = f.get("timeout", Seconds(0.01, 60), d.timeout)
+    interval = f.get("interval", Seconds(0.05, 3600), stretched(d.interval, timeout))
+    fast = f.get("fast_interval", Seconds(0.01, 3600), min(d.fast_interval, interval))
     rise = f.get("rise", Integer(1, 1000), d.rise)
     fall = f.get("fall", Integer(1, 1000), d.fall)
     if f.has("fast_interval"):
@@ -245,6 +255,10 @@ def service(value: object, at: At) -> Service:
     checks = f.need("checks", CHECKS.located) or []
     where = f.get("address", address, None, null=True)
     timed = f.get("timing", timing, Timing(), null=True)
+    raw = f.data.get("timing")
+    if not (isinstance(raw, dict) and "interval" in raw):  # the default interval stretches
+        longest = max((p.timeout or 0.0 for _, p in checks), default=0.0)
+        timed = replace(timed, interval=stretched(timed.interval, longest))
     for here, probe in checks:
         if probe.timeout is not None:
             ensure(here / "timeout", probe.timeout, "<=", timed.interval, "the service's interval")

@@ -64,11 +64,11 @@ def test_flapping_named_is_held_down(lab: Lab, node: LabNode) -> None:
 
 
 def test_alternating_check_does_not_send_an_update_per_probe(lab: Lab, node: LabNode) -> None:
-    """named paused 0.45 s of every 0.7 s for 12 s: a probe sent in the first 0.2 s of a
-    pause times out (0.25 s), its fast re-probe is answered when the pause ends, so the
-    check fails and passes alternately (the 0.7 s period drifts against the 0.3 s interval:
-    about 2 of every 7 rounds fail). No UPDATE per failing probe: fall (2 in a row) filters
-    it; flap damping would bound anything that got through."""
+    """named paused 0.45 s of every 0.7 s for 12 s: the first pause is longer than the hang
+    window and withdraws once; the answers after it teach the check the server's latency,
+    so later probes that time out in a pause are answered when it ends and the check fails
+    and passes alternately. No UPDATE per failing probe: fall (2 in a row) filters it;
+    flap damping would bound anything that got through."""
     named = node.named
     updates0 = lab.router.updates_received(node.address)
     stream = lab.client.stream(rate=20, duration=13)

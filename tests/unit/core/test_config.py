@@ -73,7 +73,7 @@ def test_the_example_of_the_speaker_issue_loads_as_it_is() -> None:
 def test_defaults() -> None:
     cfg = config.parse(GOOD)
     s = cfg.services[0]
-    assert (s.timing.interval, s.timing.fast_interval, s.timing.timeout) == (0.3, 0.1, 0.25)
+    assert (s.timing.interval, s.timing.fast_interval, s.timing.timeout) == (0.25, 0.1, 0.25)
     assert (s.timing.rise, s.timing.fall) == (3, 2)
     assert s.checks[0].expect.rcode == "NOERROR" and s.checks[0].expect.aa
     assert cfg.control.socket == Path("/run/speaker/speaker.sock") and cfg.metrics is None

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from speaker.core import config
+from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 from tests.fakes import OK
 from tests.unit.engine_rig import EngineRig
@@ -122,3 +123,16 @@ def test_never_the_last_one_out(answering: int, withdrawn: bool) -> None:
     assert (rig.state() == "down") is withdrawn
     assert rig.speaker.status()["services"][0]["peers_up"] == answering
     assert rig.speaker.probes_sent == rig.probes.built[0].runs  # peers are not the local server
+
+
+@pytest.mark.parametrize(("rate", "expected"), [
+    (5.0, Run.CONFIRM),  # the statistics show a quiet server: the short hang window
+    (5000.0, Run.FULL),  # busy: its timeouts are soft, judged at the full timeout
+    (None, Run.FULL),  # no statistics: it may be busy
+])
+def test_a_failure_is_confirmed_fast_only_while_the_statistics_show_a_quiet_server(
+        rate: float | None, expected: Run) -> None:
+    rig = Rig("overload: {max_degraded: 20}", rate=rate)
+    rig.answer(TIMEOUT)
+    rig.round(2)
+    assert rig.probes.built[0].confirms[-2:] == [Run.FIRST, expected]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
+from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 from speaker.engine.fanout import PHASE_SIZE, ProbeGroups, SharedProbe, next_start
 from speaker.engine.speaker import Speaker
@@ -27,7 +28,7 @@ class Gated(Probe):
         super().__init__(check, timeout)
         self.gate = asyncio.Event()
 
-    async def run(self, confirm: bool = False) -> Outcome:
+    async def run(self, confirm: Run = Run.FIRST) -> Outcome:
         self.runs += 1
         self.confirms.append(confirm)
         await self.gate.wait()
@@ -104,13 +105,13 @@ def test_a_confirming_round_waits_for_a_run_of_its_own_after_an_early_timeout() 
         probe.outcomes.extend([EARLY, FULL])
         early = asyncio.ensure_future(first.run())
         await turn()
-        late = asyncio.ensure_future(confirming.run(confirm=True))
+        late = asyncio.ensure_future(confirming.run(confirm=Run.CONFIRM))
         await turn()
-        assert probe.confirms == [False]  # one query at a time: it waits for the early one
+        assert probe.confirms == [Run.FIRST]  # one query at a time: it waits for the early one
         probe.gate.set()
         assert await early == EARLY
         await turn()
-        assert probe.confirms == [False, True]
+        assert probe.confirms == [Run.FIRST, Run.CONFIRM]
         probe.gate.set()
         assert await late == FULL  # the full timeout's outcome, not the early one
         assert groups.sent == 2
@@ -121,14 +122,39 @@ def test_a_round_that_does_not_confirm_joins_a_confirming_run() -> None:
     async def body() -> None:
         groups, factory = ProbeGroups(), GatedProbes()
         a, b = shared(groups, factory), shared(groups, factory)
-        confirming = asyncio.ensure_future(a.run(confirm=True))
+        confirming = asyncio.ensure_future(a.run(confirm=Run.CONFIRM))
         await turn()
         plain = asyncio.ensure_future(b.run())
         await turn()
         probe = gated(factory)
         probe.gate.set()
         assert [await confirming, await plain] == [OK, OK]
-        assert probe.confirms == [True]
+        assert probe.confirms == [Run.CONFIRM]
+    asyncio.run(body())
+
+
+def test_a_full_timeout_round_waits_for_the_weaker_runs_and_serves_a_confirming_one() -> None:
+    """FIRST < CONFIRM (the hang window) < FULL (the configured timeout): a round joins
+    only a run that waits at least as long as its own kind."""
+    async def body() -> None:
+        groups, factory = ProbeGroups(), GatedProbes()
+        a, b, c, d = (shared(groups, factory) for _ in range(4))
+        probe = gated(factory)
+        first = asyncio.ensure_future(a.run())
+        await turn()
+        window = asyncio.ensure_future(b.run(confirm=Run.CONFIRM))
+        await turn()
+        full = asyncio.ensure_future(c.run(confirm=Run.FULL))
+        await turn()
+        confirming = asyncio.ensure_future(d.run(confirm=Run.CONFIRM))  # joins the FULL run
+        await turn()
+        assert probe.confirms == [Run.FIRST]
+        for _ in range(3):
+            probe.gate.set()
+            await turn()
+        assert probe.confirms == [Run.FIRST, Run.CONFIRM, Run.FULL]
+        assert (await first, await window, await full, await confirming) == (OK, OK, OK, OK)
+        assert groups.sent == 3
     asyncio.run(body())
 
 
@@ -136,7 +162,7 @@ def test_with_a_fixed_timeout_every_round_shares_one_run() -> None:
     async def body() -> None:
         groups, factory = ProbeGroups(), GatedProbes()
         a, b = shared(groups, factory, floor=None), shared(groups, factory, floor=None)
-        both = asyncio.gather(a.run(), b.run(confirm=True))
+        both = asyncio.gather(a.run(), b.run(confirm=Run.CONFIRM))
         await turn()
         probe = gated(factory)
         probe.gate.set()
