@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import itertools
 from collections.abc import Callable
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 import dns.rrset
 import pytest
 
@@ -50,12 +54,13 @@ def _flags(on: int = 0, off: int = 0) -> Callable[[dns.message.Message], None]:
     return mutate
 
 
-def _rcode(code: int) -> Callable[[dns.message.Message], None]:
+def _rcode(code: dns.rcode.Rcode) -> Callable[[dns.message.Message], None]:
     return lambda response: response.set_rcode(code)
 
 
 def _other_question(response: dns.message.Message) -> None:
-    response.question = [dns.rrset.RRset(dns.name.from_text("evil.example."), 1, 28)]
+    response.question = [dns.rrset.RRset(dns.name.from_text("evil.example."), dns.rdataclass.IN,
+                                     dns.rdatatype.AAAA)]
 
 
 RECORDED: dict[str, Recorded] = {
@@ -145,16 +150,17 @@ def test_a_changed_answer_after_passes_is_judged_in_full() -> None:
 
 def test_a_server_rotating_its_records_is_remembered_in_each_order(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    records = ["2001:db8::1", "2001:db8::2"]
+    records = ["2001:db8::1", "2001:db8::2", "2001:db8::3"]
+    orders = list(itertools.permutations(records))  # BIND's random order: six of them
     served: list[int] = []
 
     def rotating(query: Query) -> bytes:
-        """Both records, their order turning every round (as BIND's rrset-order cyclic)."""
+        """The three records, in each of their orders in turn."""
         served.append(1)
-        order = records if len(served) % 2 else records[::-1]
+        order = orders[len(served) % len(orders)]
         wire = answer(query, "AAAA", []).to_wire()
         name = query.message.question[0].name
-        header = wire[:6] + (2).to_bytes(2, "big") + bytes(4)  # two answers, nothing else
+        header = wire[:6] + len(order).to_bytes(2, "big") + bytes(4)  # answers only
         out = io.BytesIO(header + wire[12:12 + len(name.to_wire() or b"") + 4])
         out.seek(0, io.SEEK_END)
         for one in order:
@@ -162,6 +168,6 @@ def test_a_server_rotating_its_records_is_remembered_in_each_order(
         return out.getvalue()
 
     parsed = _counting(monkeypatch)
-    outcomes = _outcomes(rotating, runs=6, check=lambda port: check_on(port, tuple(records)))[0]
+    outcomes = _outcomes(rotating, runs=18, check=lambda port: check_on(port, tuple(records)))[0]
     assert all(o.ok for o in outcomes), outcomes
-    assert len(parsed) == 2  # one parse per order
+    assert len(parsed) == len(orders)  # one parse per order
