@@ -153,18 +153,22 @@ class UdpSocket:
         return sock
 
     def _readable(self) -> None:
+        """One datagram a call: the loop's poll is level-triggered, so it calls again while
+        more wait (reading on to EAGAIN cost a failing recv and an exception per answer)."""
         sock = self._sock
-        while sock is not None:
-            try:
-                data = sock.recv(65535)
-            except BlockingIOError:
-                return
-            except OSError as exc:  # ECONNREFUSED and friends: for the query in flight
-                if self._waiting and not self._waiting[1].done():
-                    self._waiting[1].set_exception(exc)
-                return
-            if self._waiting and data[:2] == self._waiting[0] and not self._waiting[1].done():
-                self._waiting[1].set_result(data)
+        if sock is None:
+            return
+        waiting = self._waiting
+        try:
+            data = sock.recv(65535)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # ECONNREFUSED and friends: for the query in flight
+            if waiting and not waiting[1].done():
+                waiting[1].set_exception(exc)
+            return
+        if waiting and data[:2] == waiting[0] and not waiting[1].done():
+            waiting[1].set_result(data)
 
     async def exchange(self, wire: bytes, timeout: float) -> bytes:
         """Send `wire`, return the answer with its id; TimeoutError after `timeout`."""
