@@ -30,7 +30,8 @@ import dns.rcode
 import dns.rdatatype
 
 from speaker.adapters import loopsock, sockdiag
-from speaker.adapters.adaptive import Adaptive, os_error
+from speaker.adapters.adaptive import Adaptive
+from speaker.adapters.dnsquery import FAILURES, failed
 from speaker.adapters.dnssec import DnssecProbe
 from speaker.adapters.http import HttpProbe
 from speaker.adapters.recursive import RecursiveProbe
@@ -110,19 +111,8 @@ class DnsProbe(Adaptive):
                     return "malformed", "the response does not answer our query (id, question)"
         except (dns.exception.Timeout, TimeoutError):
             return "timeout", self.timed_out(timeout)
-        except ConnectionRefusedError:
-            return "refused", "connection refused (nothing listening on the port)"
-        except dns.message.Truncated:
-            return "truncated", "truncated response (TC set); use transport: tcp"
-        except (dns.exception.FormError, dns.message.ShortHeader, dns.message.BadEDNS,
-                dns.message.TrailingJunk, dns.exception.SyntaxError) as exc:
-            return "malformed", f"malformed response ({exc.__class__.__name__}: {exc})"
-        except EOFError:
-            return "refused", "connection closed by the server"
-        except OSError as exc:
-            return os_error(exc)
-        except dns.exception.DNSException as exc:
-            return "malformed", f"bad response ({exc.__class__.__name__}: {exc})"
+        except FAILURES as exc:  # refused, truncated, malformed, socket errors
+            return failed(exc)
         verdict = classify(check, response)
         if data is not None and verdict[0] == "ok":
             self._passed.append(data[2:])
