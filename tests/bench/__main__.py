@@ -111,7 +111,8 @@ def run_speaker(kind: str, args: argparse.Namespace, settings: scenarios.Setting
     """Every per-speaker scenario for one speaker kind, on a lab of its own; the first
     picture of each scenario goes into drawn[scenario][kind]."""
     raw: dict[str, Any] = {k: [] for k in PER_REP}
-    lab = SpeakerLab(kind, nodes=3, exabgp_version=args.exabgp)
+    lab = SpeakerLab(kind, nodes=3, exabgp_version=args.exabgp,
+                     speaker_extra=scenarios.SPEAKER_DEFAULTS)
     log(f"{LABELS[kind]}: lab {lab.lab_id} up")
     try:
         lab.up(wait=False)

@@ -10,8 +10,7 @@ import signal
 import time
 from typing import Any
 
-from tests.bench import procs, timeline
-from tests.bench.scenarios import wait_until
+from tests.bench import procs, scenarios, timeline
 from tests.lab.speakers import SpeakerLab
 from tests.lab.system import LabError, run
 from tests.lab.topology import GUEST_NET
@@ -55,6 +54,7 @@ def many_services(count: int, cpu_seconds: float, exabgp: str = "4.2",
 
     probe = build("x", 1)
     lab = SpeakerLab("speaker", nodes=1, exabgp_version=exabgp, speaker_extra={
+        **scenarios.SPEAKER_DEFAULTS,
         "services": services_config(count, probe.nodes[0].address)})
     wanted = set(scale_prefixes(count))
     result: dict[str, Any] = {"services": count}
@@ -67,7 +67,7 @@ def many_services(count: int, cpu_seconds: float, exabgp: str = "4.2",
         if profile is not None:
             node.wait_speaker(timeout=30)
             profile.start(lab, node, "announce")
-        took = wait_until(lambda: routes_in_fib(lab, wanted) == count, 180, lab.started_at,
+        took = scenarios.wait_until(lambda: routes_in_fib(lab, wanted) == count, 180, lab.started_at,
                           interval=0.1)
         if profile is not None:
             profile.stop()
@@ -106,7 +106,7 @@ def many_services(count: int, cpu_seconds: float, exabgp: str = "4.2",
             profile.start(lab, node, "withdraw")
         w0, t0 = time.time(), time.monotonic()
         node.kill_named(signal.SIGKILL)
-        gone = wait_until(lambda: routes_in_fib(lab, wanted) == 0, 120, t0, interval=0.1)
+        gone = scenarios.wait_until(lambda: routes_in_fib(lab, wanted) == 0, 120, t0, interval=0.1)
         if profile is not None:
             profile.stop()
         time.sleep(0.5)
@@ -135,7 +135,8 @@ def many_services(count: int, cpu_seconds: float, exabgp: str = "4.2",
 def many_nodes(count: int, exabgp: str = "4.2", log: Any = print) -> dict[str, Any]:
     """`count` nodes behind one router: ECMP width reached and the time to form it (from
     the start of the first ExaBGP; named already answers on every node)."""
-    lab = SpeakerLab("speaker", nodes=count, exabgp_version=exabgp)
+    lab = SpeakerLab("speaker", nodes=count, exabgp_version=exabgp,
+                     speaker_extra=scenarios.SPEAKER_DEFAULTS)
     result: dict[str, Any] = {"nodes": count}
     try:
         lab.up(wait=False)
@@ -148,7 +149,7 @@ def many_nodes(count: int, exabgp: str = "4.2", log: Any = print) -> dict[str, A
             widest[0] = max(widest[0], width)
             return width == count
 
-        took = wait_until(full, 180, lab.started_at, interval=0.05)
+        took = scenarios.wait_until(full, 180, lab.started_at, interval=0.05)
         result.update(formed=None if took is None else round(took, 3), width=widest[0],
                       load1=load[0], load1_end=procs.loadavg()[0],
                       route=lab.router.route_text().count("nexthop via"))
