@@ -1,7 +1,11 @@
 """Log lines for operators: a fixed message plus key=value context, on stderr.
 
 stdout belongs to ExaBGP; nothing here ever writes to it. `--log-format json`
-gives one JSON object per line for log shippers.
+gives one JSON object per line for log shippers. Lines logged in one pass of
+the event loop go out as one write at its end (`PassHandler`: 1,000 services
+withdrawn by one event log 2,000 lines with one write, not 2,000); a line
+from another thread, a critical one (a bug) and every line at exit go out at
+once, the waiting ones first, in order.
 """
 
 from __future__ import annotations
@@ -9,8 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import asyncio
 
 LOGGER = "speaker"
 
@@ -47,8 +55,63 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class PassHandler(logging.Handler):
+    """Writes to `stream` once per pass of the running event loop (see the module)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.waiting: list[str] = []
+        self._due: asyncio.Handle | None = None
+        self._due_in: asyncio.AbstractEventLoop | None = None  # the loop `_due` runs in
+        self._mutex = threading.Lock()  # the loop's thread and the others share `waiting`
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        loop = _running_loop()
+        with self._mutex:
+            self.waiting.append(line)
+            if loop is not None and record.levelno < logging.CRITICAL:
+                if self._due is None or self._due_in is not loop:  # a closed loop's never runs
+                    self._due, self._due_in = loop.call_soon(self.flush), loop
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the waiting lines (also at exit: `logging.shutdown` calls it)."""
+        with self._mutex:
+            text, self.waiting = "".join(self.waiting), []
+            if self._due is not None:
+                self._due.cancel()  # a no-op when it is the one running
+                self._due = None
+            if not text:
+                return
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr closed: nothing left to tell
+                pass
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """This thread's running event loop, if any (asyncio itself is never imported here:
+    speakerctl's start-up does without it)."""
+    aio = sys.modules.get("asyncio")
+    if aio is None:
+        return None
+    try:
+        loop: asyncio.AbstractEventLoop = aio.get_running_loop()
+    except RuntimeError:  # no loop in this thread
+        return None
+    return loop
+
+
 def setup(level: str = "info", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = PassHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger(LOGGER)
     root.handlers[:] = [handler]

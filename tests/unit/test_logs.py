@@ -1,0 +1,117 @@
+"""speaker.logs: the lines of one pass of the event loop go out as one write, none lost."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+import weakref
+
+from speaker import logs
+
+
+class Stream(io.StringIO):
+    """A stderr that counts its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def logger(stream: Stream) -> tuple[logging.Logger, logs.PassHandler]:
+    handler = logs.PassHandler(stream)
+    handler.setFormatter(logs.KeyValueFormatter())
+    log = logging.getLogger(f"speaker-test-{id(stream)}")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    return log, handler
+
+
+def test_the_lines_of_one_loop_pass_go_out_in_one_write_at_its_end() -> None:
+    stream = Stream()
+    log, _ = logger(stream)
+
+    async def body() -> None:
+        for i in range(1000):
+            logs.log(log, logging.WARNING, "service down", service=f"s{i:04d}")
+        assert stream.writes == 0  # still in the pass
+        await asyncio.sleep(0)
+        assert stream.writes == 1
+    asyncio.run(body())
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1000 and lines[0].endswith("service=s0000")
+    assert lines[-1].endswith("service=s0999")
+
+
+def test_without_a_running_loop_each_line_is_written_at_once() -> None:
+    stream = Stream()
+    log, _ = logger(stream)
+    logs.log(log, logging.INFO, "starting")
+    assert stream.getvalue().endswith("info starting\n") and stream.writes == 1
+
+
+def test_a_critical_line_goes_out_at_once_after_the_waiting_ones() -> None:
+    stream = Stream()
+    log, _ = logger(stream)
+
+    async def body() -> None:
+        logs.log(log, logging.INFO, "first")
+        logs.log(log, logging.CRITICAL, "bug")
+        assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["first", "bug"]
+    asyncio.run(body())
+
+
+def test_a_line_from_another_thread_goes_out_at_once_in_order() -> None:
+    stream = Stream()
+    log, _ = logger(stream)
+
+    async def body() -> None:
+        logs.log(log, logging.INFO, "loop")
+        thread = threading.Thread(target=logs.log, args=(log, logging.INFO, "thread"))
+        thread.start()
+        thread.join()
+        assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["loop",
+                                                                                 "thread"]
+    asyncio.run(body())
+
+
+def test_lines_still_waiting_are_written_by_logging_shutdown_at_exit() -> None:
+    stream = Stream()
+    log, handler = logger(stream)
+
+    async def body() -> None:
+        logs.log(log, logging.INFO, "last words")
+        assert stream.getvalue() == ""
+        logging.shutdown([weakref.ref(handler)])  # what atexit runs
+        assert stream.getvalue().endswith("info last words\n")
+    asyncio.run(body())
+
+
+def test_the_loop_ending_writes_the_lines_of_its_last_pass() -> None:
+    stream = Stream()
+    log, _ = logger(stream)
+
+    async def line(text: str) -> None:
+        logs.log(log, logging.INFO, text)
+    asyncio.run(line("one"))
+    assert stream.getvalue().endswith("info one\n")
+
+    async def second() -> None:  # a second loop schedules its own write
+        await line("two")
+        await asyncio.sleep(0)
+        assert [x.split()[-1] for x in stream.getvalue().splitlines()] == ["one", "two"]
+    asyncio.run(second())
+
+
+def test_a_closed_stderr_loses_nothing_else_and_raises_nothing() -> None:
+    stream = Stream()
+    log, handler = logger(stream)
+    stream.close()
+    logs.log(log, logging.INFO, "nobody listens")
+    assert handler.waiting == []
