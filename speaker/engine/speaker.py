@@ -30,6 +30,7 @@ from speaker.engine import reloading, status
 from speaker.engine.events import Event, EventLog
 from speaker.engine.exabgp import ExaBGP
 from speaker.engine.fanout import next_start
+from speaker.engine.gone import GoneLog
 from speaker.engine.graceful import Drains
 from speaker.engine.maintenance import Maintenances
 from speaker.engine.probing import Prober
@@ -84,7 +85,7 @@ class Speaker:
         self.prober = Prober(addresses)
         self.maint = Maintenances(store, wall)
         self.drains = Drains(clock, self._drain_over)
-        self.events = EventLog()
+        self.events, self.gone = EventLog(), GoneLog()
         self.runs: dict[str, ServiceRun] = {}
         self.started = wall()
         # the DNS server's own statistics, when the daemon polls them
@@ -268,11 +269,8 @@ class Speaker:
         if run is None:
             return
         if run.health.state is State.DOWN:  # another of its sockets, or its process: no news
-            logs.log(LOG, logging.DEBUG, "server gone (service already down)", service=name,
-                     reason=reason)
-            return
-        logs.log(LOG, logging.WARNING, "server gone: withdrawing now, a probe confirms",
-                 service=name, reason=reason)
+            return self.gone.already_down(name, reason)
+        self.gone.add(name, reason)  # one line per server, at the end of this pass
         self.exabgp.defer()  # every service of that server: their withdraws together
         self.observe(run, Result(False, f"event: {reason}", hard=True))
         run.wake()
