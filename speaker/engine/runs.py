@@ -40,6 +40,19 @@ class ServiceRun:
     shown: str = "starting"  # the state last reported to operators
     waiter: asyncio.Future[None] | None = None  # the pause between rounds, while it lasts
     probe_now: bool = False  # an event came during a round: start the next one at once
+    # what the routes were last brought in line with while up: config, service, overload
+    applied: tuple[config.Config, config.Service, overload.Degraded] | None = None
+
+    def settled(self, cfg: config.Config, shown: str) -> bool:
+        """Up before and after, nothing waiting for rounds, and the same config and
+        service (the very objects) and overload state as when the routes were last
+        brought in line: the at-rest round, with nothing to log nor send. Otherwise
+        records what they are brought in line with now (the caller does it)."""
+        old = self.applied
+        self.applied = (cfg, self.service, self.degraded) if shown == "up" and not self.fresh \
+            else None
+        return (self.applied is not None and old is not None and self.shown == "up"
+                and old[0] is cfg and old[1] is self.service and old[2] == self.degraded)
 
     async def pause(self, delay: float) -> None:
         """Sleep `delay` seconds, or less if an event wakes the service (`wake`)."""

@@ -218,6 +218,8 @@ class Speaker:
     def update(self, run: ServiceRun, reason: str) -> None:
         """Log a change of the shown state, bring the routes in line, then run its hooks."""
         new = self.state_name(run)
+        if run.settled(self.config, new):  # at rest: the routes are as they were
+            return
         changed = None
         if new != run.shown:
             old, run.shown = run.shown, new
@@ -265,8 +267,7 @@ class Speaker:
 
     def server_gone(self, name: str, reason: str) -> None:
         """An event source saw the server die: a hard failure now, then a confirming probe."""
-        run = self.runs.get(name)
-        if run is None:
+        if (run := self.runs.get(name)) is None:
             return
         if run.health.state is State.DOWN:  # another of its sockets, or its process: no news
             return self.gone.already_down(name, reason)
