@@ -55,32 +55,57 @@ class _Group:
         self.joined = 0  # members ever: the next one's place among the phases
         check, timeout, floor = key
         self.probe = factory(check, timeout, floor)
-        self.flights: dict[Run, asyncio.Future[Outcome]] = {}
+        self.flights: dict[Run, asyncio.Future[None]] = {}
+        # the rounds waiting for each run in flight: each its own future, so that a round
+        # cancelled mid-run cancels only itself (not the run), and a run's end wakes each
+        # round once (no shield, no done callback per round)
+        self.waiting: dict[Run, list[asyncio.Future[Outcome]]] = {}
         self.stale = False  # reset once the runs in flight ended
 
     def join(self, kind: Run) -> asyncio.Future[Outcome]:
-        """The run in flight that serves a round of `kind` (the strongest one that waits
-        at least as long), or a new run of that kind, started once the weaker runs in
-        flight ended (a probe runs one query at a time)."""
+        """A future for the outcome of the run in flight that serves a round of `kind`
+        (the strongest one that waits at least as long), or of a new run of that kind,
+        started once the weaker runs in flight ended (a probe runs one query at a time)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiting[self._flight(kind)].append(waiter)
+        return waiter
+
+    def _flight(self, kind: Run) -> Run:
+        """The kind of the run in flight that serves `kind`, started if need be."""
         if self.key[2] is None:  # a fixed timeout: every kind of run waits the same
             kind = Run.FIRST
         for held in STRONGEST_FIRST:
             if STRENGTH[held] < STRENGTH[kind]:
                 break
             if held in self.flights:
-                return self.flights[held]
+                return held
         weaker = [f for held, f in self.flights.items() if STRENGTH[held] < STRENGTH[kind]]
-        flight = self.flights[kind] = asyncio.ensure_future(self._fly(kind, weaker))
-        return flight
+        self.waiting[kind] = []
+        self.flights[kind] = asyncio.ensure_future(self._fly(kind, weaker))
+        return kind
 
-    async def _fly(self, kind: Run, after: list[asyncio.Future[Outcome]]) -> Outcome:
+    async def _fly(self, kind: Run, after: list[asyncio.Future[None]]) -> None:
+        """One run; its outcome (or what it raised) goes to every round waiting for it."""
+        outcome: Outcome | None = None
+        error: BaseException | None = None
         try:
             if after:
                 await asyncio.wait(after)  # never cancels them
             self.groups.sent += 1
-            return await self.probe.run(kind)
+            outcome = await self.probe.run(kind)
+        except Exception as exc:  # the rounds get it, as from their own probe
+            error = exc
         finally:
             del self.flights[kind]
+            for waiter in self.waiting.pop(kind):
+                if waiter.done():  # its round was cancelled
+                    continue
+                if outcome is not None:
+                    waiter.set_result(outcome)
+                elif error is not None:
+                    waiter.set_exception(error)
+                else:  # the run itself was cancelled (the speaker stops)
+                    waiter.cancel()
             if self.stale and not self.flights:
                 self.reset()
 
@@ -120,8 +145,8 @@ class SharedProbe:
         return self._group.members > 1
 
     async def run(self, confirm: Run = Run.FIRST) -> Outcome:
-        # shielded: a service cancelled mid-round must not cancel the others' run
-        return await asyncio.shield(self._group.join(confirm))
+        # its own future: a service cancelled mid-round cancels only that, never the run
+        return await self._group.join(confirm)
 
     def reset(self) -> None:
         """Close the group's socket; the next run opens a fresh one."""

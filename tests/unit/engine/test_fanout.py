@@ -186,6 +186,33 @@ def test_a_cancelled_round_leaves_the_others_run_alone() -> None:
     asyncio.run(body())
 
 
+def test_what_the_shared_run_raises_reaches_every_round_waiting_for_it() -> None:
+    async def body() -> None:
+        groups, factory = ProbeGroups(), Probes()
+        a, b = shared(groups, factory), shared(groups, factory)
+
+        async def broken(confirm: Run = Run.FIRST) -> Outcome:
+            raise OSError("probe bug")
+        scripted(a).run = broken  # type: ignore[method-assign]
+        results = await asyncio.gather(a.run(), b.run(), return_exceptions=True)
+        assert [type(r) for r in results] == [OSError, OSError] and groups.sent == 1
+        assert [str(r) for r in results] == ["probe bug", "probe bug"]
+    asyncio.run(body())
+
+
+def test_a_cancelled_run_cancels_the_rounds_waiting_for_it() -> None:
+    async def body() -> None:
+        groups, factory = ProbeGroups(), GatedProbes()
+        a, b = shared(groups, factory), shared(groups, factory)
+        rounds = [asyncio.ensure_future(a.run()), asyncio.ensure_future(b.run())]
+        await turn()
+        for flight in list(next(iter(groups._groups.values())).flights.values()):
+            flight.cancel()  # the speaker stops
+        await turn()
+        assert all(r.cancelled() for r in rounds)
+    asyncio.run(body())
+
+
 def test_the_last_service_out_closes_the_probe_and_a_reset_keeps_it_shared() -> None:
     groups, factory = ProbeGroups(), Probes()
     a, b = shared(groups, factory), shared(groups, factory)
