@@ -3,7 +3,8 @@
 stdout belongs to ExaBGP; nothing here ever writes to it. `--log-format json`
 gives one JSON object per line for log shippers. Lines logged in one pass of
 the event loop go out as one write at its end (`PassHandler`: 1,000 services
-withdrawn by one event log 2,000 lines with one write, not 2,000); a line
+withdrawn by one event log 2,000 lines with one write, not 2,000), formatted
+then (their fields are values: names, counts, reasons, prefixes); a line
 from another thread, a critical one (a bug) and every line at exit go out at
 once, the waiting ones first, in order.
 """
@@ -61,20 +62,15 @@ class PassHandler(logging.Handler):
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
         self.stream = stream
-        self.waiting: list[str] = []
+        self.waiting: list[logging.LogRecord] = []
         self._due: asyncio.Handle | None = None
         self._due_in: asyncio.AbstractEventLoop | None = None  # the loop `_due` runs in
         self._mutex = threading.Lock()  # the loop's thread and the others share `waiting`
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record) + "\n"
-        except Exception:
-            self.handleError(record)
-            return
         loop = _running_loop()
         with self._mutex:
-            self.waiting.append(line)
+            self.waiting.append(record)  # formatted when written: after the pass's work
             if loop is not None and record.levelno < logging.CRITICAL:
                 if self._due is None or self._due_in is not loop:  # a closed loop's never runs
                     self._due, self._due_in = loop.call_soon(self.flush), loop
@@ -84,7 +80,8 @@ class PassHandler(logging.Handler):
     def flush(self) -> None:
         """Write the waiting lines (also at exit: `logging.shutdown` calls it)."""
         with self._mutex:
-            text, self.waiting = "".join(self.waiting), []
+            records, self.waiting = self.waiting, []
+            text = "".join(map(self._line, records))
             if self._due is not None:
                 self._due.cancel()  # a no-op when it is the one running
                 self._due = None
@@ -95,6 +92,13 @@ class PassHandler(logging.Handler):
                 self.stream.flush()
             except (OSError, ValueError):  # stderr closed: nothing left to tell
                 pass
+
+    def _line(self, record: logging.LogRecord) -> str:
+        try:
+            return self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return ""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

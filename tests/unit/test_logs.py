@@ -8,6 +8,8 @@ import logging
 import threading
 import weakref
 
+import pytest
+
 from speaker import logs
 
 
@@ -115,3 +117,22 @@ def test_a_closed_stderr_loses_nothing_else_and_raises_nothing() -> None:
     stream.close()
     logs.log(log, logging.INFO, "nobody listens")
     assert handler.waiting == []
+
+
+def test_a_line_that_cannot_be_formatted_loses_only_itself(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    stream = Stream()
+    log, _ = logger(stream)
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise ValueError("no words")
+
+    async def body() -> None:
+        logs.log(log, logging.INFO, "before")
+        logs.log(log, logging.INFO, "broken", value=Unprintable())
+        logs.log(log, logging.INFO, "after")
+        await asyncio.sleep(0)
+    asyncio.run(body())
+    assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["before", "after"]
+    assert "no words" in capsys.readouterr().err  # logging's own report of the bad record
