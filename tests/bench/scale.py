@@ -106,7 +106,9 @@ def many_services(count: int, cpu_seconds: float, exabgp: str = "4.2",
             profile.start(lab, node, "withdraw")
         w0, t0 = time.time(), time.monotonic()
         node.kill_named(signal.SIGKILL)
-        gone = scenarios.wait_until(lambda: routes_in_fib(lab, wanted) == 0, 120, t0, interval=0.1)
+        # polled every 20 ms (was 0.1 s: up to 0.1 s more than the FIB took)
+        gone = scenarios.wait_until(lambda: routes_in_fib(lab, wanted) == 0, 120, t0,
+                                    interval=0.02)
         if profile is not None:
             profile.stop()
         time.sleep(0.5)
