@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from speaker.core import config, flap, overload
 from speaker.core.health import Health
 from speaker.core.verdicts import Outcome
+from speaker.engine.ticks import Ticks
 from speaker.ports import Probe
 
 
@@ -54,18 +55,16 @@ class ServiceRun:
         return (self.applied is not None and old is not None and self.shown == "up"
                 and old[0] is cfg and old[1] is self.service and old[2] == self.degraded)
 
-    async def pause(self, delay: float) -> None:
-        """Sleep `delay` seconds, or less if an event wakes the service (`wake`)."""
+    async def pause(self, delay: float, ticks: Ticks) -> None:
+        """Sleep `delay` seconds (on a timer shared with the services due at the same
+        moment), or less if an event wakes the service (`wake`)."""
         if self.probe_now:
             self.probe_now = False
             return
-        loop = asyncio.get_running_loop()
-        waiter = self.waiter = loop.create_future()
-        timer = loop.call_later(delay, _wake, waiter)
+        self.waiter = ticks.pause(delay)
         try:
-            await waiter
+            await self.waiter
         finally:
-            timer.cancel()
             self.waiter = None
 
     def wake(self) -> None:

@@ -26,7 +26,7 @@ from speaker.core.exabgp_api import Message
 from speaker.core.health import Health, Result, State
 from speaker.core.maintenance import OPERATOR, Entries, Maintenance
 from speaker.core.routes import RouteBook
-from speaker.engine import reloading, status
+from speaker.engine import reloading, status, ticks
 from speaker.engine.events import Event, EventLog
 from speaker.engine.exabgp import ExaBGP
 from speaker.engine.fanout import next_start
@@ -85,7 +85,7 @@ class Speaker:
         self.prober = Prober(addresses)
         self.maint = Maintenances(store, wall)
         self.drains = Drains(clock, self._drain_over)
-        self.events, self.gone = EventLog(), GoneLog()
+        self.events, self.gone, self.ticks = EventLog(), GoneLog(), ticks.Ticks()
         self.runs: dict[str, ServiceRun] = {}
         self.started = wall()
         # the DNS server's own statistics, when the daemon polls them
@@ -263,7 +263,8 @@ class Speaker:
             self.exabgp.defer()  # the services that shared this probe: their routes together
             self.observe(run, result)
             delay = health.next_delay(run.health, run.service.timing, result)
-            await run.pause(max(0.0, next_start(run.probes, start, delay) - self.clock()))
+            await run.pause(max(0.0, next_start(run.probes, start, delay) - self.clock()),
+                            self.ticks)
 
     def server_gone(self, name: str, reason: str) -> None:
         """An event source saw the server die: a hard failure now, then a confirming probe."""
