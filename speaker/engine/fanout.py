@@ -43,6 +43,9 @@ GOLDEN = 0.6180339887498949  # phase k starts k * GOLDEN (mod 1) of a delay in: 
 Key = tuple[config.Check, float, float | None]
 STRENGTH = {Run.FIRST: 0, Run.CONFIRM: 1, Run.FULL: 2}  # how long a kind of run waits
 STRONGEST_FIRST = sorted(STRENGTH, key=STRENGTH.__getitem__, reverse=True)
+# the kinds of run in flight that serve a round of each kind, the strongest first
+SERVES = {kind: [held for held in STRONGEST_FIRST if STRENGTH[held] >= STRENGTH[kind]]
+          for kind in STRENGTH}
 
 
 class _Group:
@@ -74,9 +77,7 @@ class _Group:
         """The kind of the run in flight that serves `kind`, started if need be."""
         if self.key[2] is None:  # a fixed timeout: every kind of run waits the same
             kind = Run.FIRST
-        for held in STRONGEST_FIRST:
-            if STRENGTH[held] < STRENGTH[kind]:
-                break
+        for held in SERVES[kind]:
             if held in self.flights:
                 return held
         weaker = [f for held, f in self.flights.items() if STRENGTH[held] < STRENGTH[kind]]

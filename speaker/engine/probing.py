@@ -37,6 +37,9 @@ class Prober:
         self.recorder: Recorder = NullRecorder()
         self.groups = fanout.ProbeGroups()  # identical checks of services share a probe
         self._alone = 0  # runs of probes not shared
+        # the last passing outcome of a lone check and its Result (frozen, and the same
+        # whichever service passed with it): the services of a shared probe reuse it
+        self._passed: tuple[Outcome | None, Result] = (None, Result(True, ""))
 
     @property
     def sent(self) -> int:
@@ -132,6 +135,8 @@ class Prober:
         for probe, outcome in zip(run.probes, outcomes, strict=True):
             self.recorder.check(service.name, fanout.describe(probe), outcome.code,
                                 outcome.latency)
+        if len(outcomes) == 1 and outcomes[0] is self._passed[0]:
+            return self._passed[1]  # a shared outcome that passed: one Result for them all
         failed = [o for o in outcomes if not o.ok]
         if failed:
             at_once = any(o.code in service.timing.fail_at_once for o in failed)
@@ -141,7 +146,10 @@ class Prober:
         if asking:  # passed, but announced degraded (speaker.core.overload)
             return Result(True, "; ".join(o.reason for o in asking), degrade=True)
         slowest = max(o.latency for o in outcomes)
-        return Result(True, f"{len(outcomes)} checks ok (slowest {slowest * 1000:.1f} ms)")
+        result = Result(True, f"{len(outcomes)} checks ok (slowest {slowest * 1000:.1f} ms)")
+        if len(outcomes) == 1:
+            self._passed = (outcomes[0], result)
+        return result
 
     async def peers_up(self, run: ServiceRun) -> int:
         """How many of the service's overload peers pass every one of its checks."""

@@ -8,6 +8,8 @@ import asyncio
 import pytest
 
 from speaker.core import config, overload
+from speaker.core.health import Result
+from speaker.core.verdicts import Outcome
 from speaker.engine.runs import ServiceRun
 from speaker.engine.speaker import Speaker
 from tests.unit.engine_rig import ONE_SERVICE, TIMEOUT, EngineRig
@@ -88,3 +90,31 @@ def test_settled_only_for_up_with_the_same_config_service_and_overload_state() -
     assert not run.settled(other, "up")  # after a state other than up: once more in line
     run.shown = "down"
     assert not run.settled(other, "up") and not run.settled(other, "up")
+
+
+TWO_SHARING = """
+services:
+  - name: a
+    prefixes: ["2001:db8::100/128"]
+    checks: [{type: dns, server: "2001:db8::53", qname: example.com.}]
+  - name: b
+    prefixes: ["2001:db8::101/128"]
+    checks: [{type: dns, server: "2001:db8::53", qname: example.com.}]
+"""
+
+
+def test_services_passing_with_one_shared_outcome_share_its_result() -> None:
+    rig = EngineRig(config.parse(TWO_SHARING))
+    a, b = rig.speaker.runs["a"], rig.speaker.runs["b"]
+
+    async def both() -> list[Result]:
+        return list(await asyncio.gather(rig.speaker.probe_round(a), rig.speaker.probe_round(b)))
+    first = asyncio.run(both())
+    assert first[0] is first[1] and first[0].ok  # one query, one Result for both
+    rig.probes.built[0].default = Outcome(True, "ok", 0.004)
+    second = asyncio.run(both())
+    assert second[0] is second[1] and second[0] is not first[0]
+    assert second[0].reason == "1 checks ok (slowest 4.0 ms)"
+    rig.probes.built[0].default = TIMEOUT  # a failure is judged by each service's own rules
+    failed = asyncio.run(both())
+    assert failed[0] == failed[1] and failed[0] is not failed[1] and not failed[0].ok
