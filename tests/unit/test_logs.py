@@ -35,6 +35,11 @@ def logger(stream: Stream) -> tuple[logging.Logger, logs.PassHandler]:
     return log, handler
 
 
+def written(stream: Stream) -> list[str]:
+    """The last word of each line written: the message of these tests' lines."""
+    return [line.split()[-1] for line in stream.getvalue().splitlines()]
+
+
 def test_the_lines_of_one_loop_pass_go_out_in_one_write_at_its_end() -> None:
     stream = Stream()
     log, _ = logger(stream)
@@ -65,7 +70,7 @@ def test_a_critical_line_goes_out_at_once_after_the_waiting_ones() -> None:
     async def body() -> None:
         logs.log(log, logging.INFO, "first")
         logs.log(log, logging.CRITICAL, "bug")
-        assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["first", "bug"]
+        assert written(stream) == ["first", "bug"]
     asyncio.run(body())
 
 
@@ -78,8 +83,7 @@ def test_a_line_from_another_thread_goes_out_at_once_in_order() -> None:
         thread = threading.Thread(target=logs.log, args=(log, logging.INFO, "thread"))
         thread.start()
         thread.join()
-        assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["loop",
-                                                                                 "thread"]
+        assert written(stream) == ["loop", "thread"]
     asyncio.run(body())
 
 
@@ -107,7 +111,7 @@ def test_the_loop_ending_writes_the_lines_of_its_last_pass() -> None:
     async def second() -> None:  # a second loop schedules its own write
         await line("two")
         await asyncio.sleep(0)
-        assert [x.split()[-1] for x in stream.getvalue().splitlines()] == ["one", "two"]
+        assert written(stream) == ["one", "two"]
     asyncio.run(second())
 
 
@@ -134,5 +138,5 @@ def test_a_line_that_cannot_be_formatted_loses_only_itself(
         logs.log(log, logging.INFO, "after")
         await asyncio.sleep(0)
     asyncio.run(body())
-    assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["before", "after"]
+    assert written(stream) == ["before", "after"]
     assert "no words" in capsys.readouterr().err  # logging's own report of the bad record
