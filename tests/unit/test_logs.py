@@ -40,16 +40,16 @@ def written(stream: Stream) -> list[str]:
     return [line.split()[-1] for line in stream.getvalue().splitlines()]
 
 
-def test_the_lines_of_one_loop_pass_go_out_in_one_write_at_its_end() -> None:
+def test_the_lines_of_one_loop_pass_beyond_the_first_go_out_in_one_write_at_its_end() -> None:
     stream = Stream()
     log, _ = logger(stream)
 
     async def body() -> None:
         for i in range(1000):
             logs.log(log, logging.WARNING, "service down", service=f"s{i:04d}")
-        assert stream.writes == 0  # still in the pass
+        assert stream.writes == logs.AT_ONCE  # the rest wait for the end of the pass
         await asyncio.sleep(0)
-        assert stream.writes == 1
+        assert stream.writes == logs.AT_ONCE + 1
     asyncio.run(body())
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1000 and lines[0].endswith("service=s0000")
@@ -87,13 +87,32 @@ def test_a_line_from_another_thread_goes_out_at_once_in_order() -> None:
     asyncio.run(body())
 
 
+def test_the_first_lines_of_a_pass_are_written_as_they_come() -> None:
+    """A loop that hangs later in an ordinary pass has shown the lines that led to it."""
+    stream = Stream()
+    log, _ = logger(stream)
+
+    async def body() -> None:
+        logs.log(log, logging.INFO, "one")
+        assert written(stream) == ["one"]
+        logs.log(log, logging.INFO, "two")
+        assert written(stream) == ["one", "two"] and stream.writes == 2
+        await asyncio.sleep(0)
+        for i in range(logs.AT_ONCE):  # a new pass: as many at once again
+            logs.log(log, logging.INFO, f"p{i}")
+        assert stream.writes == 2 + logs.AT_ONCE
+    asyncio.run(body())
+
+
 def test_lines_still_waiting_are_written_by_logging_shutdown_at_exit() -> None:
     stream = Stream()
     log, handler = logger(stream)
 
     async def body() -> None:
+        for i in range(logs.AT_ONCE):
+            logs.log(log, logging.INFO, f"line{i}")
         logs.log(log, logging.INFO, "last words")
-        assert stream.getvalue() == ""
+        assert not stream.getvalue().endswith("last words\n")
         logging.shutdown([weakref.ref(handler)])  # what atexit runs
         assert stream.getvalue().endswith("info last words\n")
     asyncio.run(body())
