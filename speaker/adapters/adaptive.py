@@ -4,8 +4,9 @@ Owns `Adaptive`, the base of the DNS probe (`speaker.adapters.checks`) and the
 HTTP probe (`speaker.adapters.http`): it picks how a run waits from what the
 run is for (`speaker.core.rtt.Run`) and the server's measured latency: one ask
 with the adaptive timeout, the asks of a hang confirmation spread over its
-window, and unless the kernel shows those queries unread (a hang: `_unread`),
-one more until the ceiling; or one ask with the ceiling; it times the subclass's
+window, and unless the kernel shows that the server read none of them (a hang:
+`_queues` before and after), one more until the ceiling; or one ask with the
+ceiling (a probe without late answers confirms so too); it times the subclass's
 `_ask(timeout) -> (code, reason)`, feeds answered runs to the estimate and
 words the Outcome; and `os_error`, the words every probe uses for a socket
 error. Must not send or receive anything itself.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
-from speaker.core import rtt
+from speaker.core import rtt, sockdiag
 from speaker.core.rtt import Run
 from speaker.core.verdicts import Outcome
 
@@ -49,20 +50,26 @@ class Adaptive:
         return rtt.timeout(self.rtt, self.min_timeout, self.timeout)
 
     async def run(self, confirm: Run = Run.FIRST) -> Outcome:
+        if confirm is Run.CONFIRM and not self.late_answers:
+            confirm = Run.FULL  # one ask: a second would not hear the first one's answer
         wait = self.current_timeout(confirm)
-        asks = rtt.CONFIRM_PROBES if confirm is Run.CONFIRM and self.late_answers else 1
+        asks = rtt.CONFIRM_PROBES if confirm is Run.CONFIRM else 1
         if wait >= self.timeout:
             asks = 1  # a slow server: the configured timeout, as without the adaptive one
         start = self._clock()
+        before = self._queues() if confirm is Run.CONFIRM and wait < self.timeout else None
+        sent = 0
         for _ in range(asks):
+            sent += 1
             code, reason = await self._ask(wait / asks)
             if code != "timeout":
                 break
         hung = False  # the kernel shows our queries unread: a hang, confirmed in the window
         if code == "timeout" and confirm is Run.CONFIRM and wait < self.timeout:
-            unread = self._unread()
+            unread = sockdiag.unread(before, self._queues()) if before is not None else None
             hung = unread is True
             if not hung:  # it reads its queries, or no one can tell: wait the full timeout
+                sent += 1
                 code, reason = await self._ask(self.timeout - wait)
                 if code == "timeout":
                     reason = (f"timeout after {self.timeout:g} s ("
@@ -77,22 +84,24 @@ class Adaptive:
             if hung:
                 reason = self.unanswered(now - self._silent)
             return Outcome(ok=False, reason=f"{self._name}: {reason}", latency=latency,
-                           code=code)
+                           code=code, queries=sent)
         if code not in self.unreached:  # the server answered
             self.rtt = rtt.sample(self.rtt, latency)
             if self._silent is not None and self._timeouts == 1:  # a stall, bridged
                 self.rtt = rtt.stalled(self.rtt, now - self._silent)
         self._silent, self._unanswered, self._timeouts = None, 0, 0
         text = "ok" if code == "ok" else f"{self._name}: {reason}"
-        return Outcome(ok=code == "ok", reason=text, latency=latency, code=code)
+        return Outcome(ok=code == "ok", reason=text, latency=latency, code=code,
+                       queries=sent)
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         raise NotImplementedError
 
-    def _unread(self) -> bool | None:
-        """Whether the server left our queries unread (True: hung), read them (False: alive),
-        or no one can tell (None); only True ends a hang confirmation before the full
-        timeout."""
+    def _queues(self) -> sockdiag.Queues | None:
+        """The read queues of the server's sockets (`speaker.core.sockdiag.queues`), or None
+        when no one can tell; two of them, before and after a hang confirmation's asks, say
+        whether it reads its queries (`speaker.core.sockdiag.unread`): only "it reads
+        nothing" ends the confirmation before the full timeout."""
         return None
 
     def timed_out(self, timeout: float) -> str:

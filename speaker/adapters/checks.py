@@ -37,7 +37,7 @@ from speaker.adapters.http import HttpProbe
 from speaker.adapters.recursive import RecursiveProbe
 from speaker.adapters.soa import SoaProbe
 from speaker.core import config
-from speaker.core.sockdiag import Listener
+from speaker.core.sockdiag import Listener, Queues
 from speaker.core.verdicts import Outcome, classify, plainly_ok
 from speaker.ports import Probe
 
@@ -81,10 +81,10 @@ class DnsProbe(Adaptive):
     def close(self) -> None:
         self._udp.close()
 
-    def _unread(self) -> bool | None:
+    def _queues(self) -> Queues | None:
         if not self.late_answers:
             return None
-        return sockdiag.unread(Listener("udp", self.check.server, self.check.port))
+        return sockdiag.queues(Listener("udp", self.check.server, self.check.port))
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         check = self.check
@@ -216,6 +216,7 @@ class UdpSocket:
         loopsock.close(self._sock, self._loop)
         self._sock = None
         self._late.clear()
+        self._early = None  # an answer that came on the old socket serves no new query
 
 
 def _expire(done: asyncio.Future[bytes]) -> None:

@@ -288,11 +288,12 @@ def _why(exc: Exception) -> str:
     return str(exc)
 
 
-def unread(listener: Listener) -> bool | None:
-    """Whether the server's sockets on `listener` (UDP) hold queries it has not read, from one
-    dump (`speaker.core.sockdiag.unread`); None when it cannot tell (no socket there in this
-    network namespace, or the dump failed). For the hang confirmation (`speaker.core.rtt`):
-    a server that reads its queries is alive, however slowly it answers."""
+def queues(listener: Listener) -> sockdiag.Queues | None:
+    """The read queues of the server's sockets on `listener` (UDP), from one dump; None when
+    it cannot tell (no socket there in this network namespace, or the dump failed). Two
+    of them, some time apart, tell the hang confirmation (`speaker.core.sockdiag.unread`)
+    whether the server reads its queries: if it does, it is alive, however slowly it
+    answers."""
     families = [sockdiag.AF_INET6] + ([sockdiag.AF_INET] if listener.address.version == 4
                                       else [])
     found: list[Socket] = []
@@ -314,7 +315,7 @@ def unread(listener: Listener) -> bool | None:
             sock.close()
     except (OSError, sockdiag.SockDiagError):
         return None
-    return sockdiag.unread(found, listener)
+    return sockdiag.queues(found, listener)
 
 
 def available() -> str:

@@ -191,11 +191,28 @@ def serves(sock: Socket, listener: Listener) -> bool:
     return sock.family == AF_INET6
 
 
-def unread(sockets: Iterable[Socket], listener: Listener) -> bool | None:
-    """Whether the sockets receiving on `listener` hold datagrams their server has not read
-    (True), have none (False: it reads what it gets), or there is no such socket (None)."""
-    serving = [s for s in sockets if serves(s, listener)]
-    return None if not serving else any(s.rqueue > 0 for s in serving)
+Queues = dict[int, int]  # a serving socket's cookie -> bytes waiting in its read queue
+
+
+def queues(sockets: Iterable[Socket], listener: Listener) -> Queues | None:
+    """The read queues of the sockets receiving on `listener`; None if there is none."""
+    serving = {s.cookie: s.rqueue for s in sockets if serves(s, listener)}
+    return serving or None
+
+
+def unread(before: Queues | None, after: Queues | None) -> bool | None:
+    """From two looks at the server's read queues, before and after the queries of a hang
+    confirmation: True if it read nothing meanwhile (no socket holds fewer bytes and
+    more are waiting in all: our queries joined the queue, as on a stopped or
+    deadlocked server), False if it reads (some socket shrank, or nothing waits: busy
+    with a backlog, maybe, but alive), None if no one can tell (a look failed, or the
+    sockets changed: a restart). One socket a thread (SO_REUSEPORT): our queries all
+    go to one of them, the others may stay empty."""
+    if before is None or after is None or before.keys() != after.keys():
+        return None
+    if any(after[sock] < before[sock] for sock in after):
+        return False
+    return sum(after.values()) > sum(before.values())
 
 
 def group(listener: Listener) -> list[int]:

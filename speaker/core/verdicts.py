@@ -30,6 +30,7 @@ class Outcome:
     # passed, but asks for the degraded state: announced with the less preferred degraded
     # route (the soa check's `action: degrade` on a stale zone; speaker.core.overload)
     degrade: bool = False
+    queries: int = 1  # asks made (each at most one query): the server counts them too
 
 
 def classify(check: config.DnsCheck, response: dns.message.Message) -> tuple[str, str]:

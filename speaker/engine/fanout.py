@@ -92,9 +92,10 @@ class _Group:
         try:
             if after:
                 await asyncio.wait(after)  # never cancels them
-            self.groups.sent += 1
             outcome = await self.probe.run(kind)
+            self.groups.sent += outcome.queries  # a hang confirmation asks several times
         except Exception as exc:  # the rounds get it, as from their own probe
+            self.groups.sent += 1  # it may have sent its query
             error = exc
         finally:
             del self.flights[kind]
@@ -162,7 +163,7 @@ class SharedProbe:
 
 class ProbeGroups:
     def __init__(self) -> None:
-        self.sent = 0  # runs of shared probes: queries really sent
+        self.sent = 0  # queries of shared probes really sent
         self._groups: dict[Key, _Group] = {}
 
     def probe(self, factory: ProbeFactory, check: config.Check, timeout: float,

@@ -36,7 +36,7 @@ class Prober:
         self.addresses = addresses  # None: netlink unavailable
         self.recorder: Recorder = NullRecorder()
         self.groups = fanout.ProbeGroups()  # identical checks of services share a probe
-        self._alone = 0  # runs of probes not shared
+        self._alone = 0  # queries of probes not shared
         # the last passing outcome of a lone check and its Result (frozen, and the same
         # whichever service passed with it): the services of a shared probe reuse it
         self._passed: tuple[Outcome | None, Result] = (None, Result(True, ""))
@@ -123,13 +123,14 @@ class Prober:
         if failed_address is not None:
             return failed_address
         service = run.service
-        self._alone += sum(not isinstance(p, fanout.SharedProbe) for p in run.probes)
         # confirming a failure: every check waits longer (speaker.core.rtt)
         confirm = rtt.confirms(run.health, run.degraded, service.overload, load)
         if len(run.probes) == 1:  # the common case, without gather's task and future
             outcomes = [await run.probes[0].run(confirm)]
         else:
             outcomes = list(await asyncio.gather(*(p.run(confirm) for p in run.probes)))
+        self._alone += sum(o.queries for p, o in zip(run.probes, outcomes, strict=True)
+                           if not isinstance(p, fanout.SharedProbe))
         self._log_warnings(run, outcomes)
         run.outcomes = outcomes
         for probe, outcome in zip(run.probes, outcomes, strict=True):

@@ -31,6 +31,7 @@ class Scripted(Adaptive):
         self.latency: float | None = 0.0003
         self.asked: list[float] = []
         self._first: float | None = None  # when the oldest unanswered query was sent
+        self._looks = 0
 
     async def _ask(self, timeout: float) -> tuple[str, str]:
         self.asked.append(timeout)
@@ -43,8 +44,13 @@ class Scripted(Adaptive):
         self._first = None
         return "ok", "ok"
 
-    def _unread(self) -> bool | None:
-        return self.unread
+    def _queues(self) -> dict[int, int] | None:
+        """One socket: what the server left unread grows with every look while it reads
+        nothing (unread True), is empty while it reads (False), or is unknown (None)."""
+        if self.unread is None:
+            return None
+        self._looks += 1
+        return {1: 96 * self._looks if self.unread else 0}
 
     def idle(self, seconds: float) -> None:
         """The pause between rounds: an answer that comes meanwhile is lost."""
@@ -153,16 +159,28 @@ def test_a_bridged_stall_lengthens_the_next_window_and_a_confirmed_hang_does_not
     assert hung.rtt.peak < 0.001
 
 
-def test_without_late_answers_the_window_is_one_request() -> None:
+def test_without_late_answers_a_confirmation_is_one_request_with_the_full_timeout() -> None:
+    """The http check, a `transport: tcp` one: a second request would not hear the first
+    one's answer, so a server that answers within `timeout` always passes."""
     probe = local()
     probe.late_answers = False
-    probe.latency = 0.025  # the http check: a new connection, one request
+    probe.latency = 0.2  # slow, but within the 0.25 s timeout
     assert not probe.go()[0]
-    assert probe.go(Run.CONFIRM)[0]
-    assert probe.asked[-1] == pytest.approx(0.03)
+    ok, reason = probe.go(Run.CONFIRM)
+    assert ok, reason
+    assert probe.asked[-1] == CEILING
 
 
 def test_a_cold_estimate_confirms_at_the_ceiling() -> None:
     probe = Scripted()
     assert probe.current_timeout(Run.CONFIRM) == CEILING == probe.current_timeout()
     assert rtt.WARMUP > 1
+
+
+def test_an_outcome_counts_the_queries_its_run_sent() -> None:
+    """The DNS statistics subtract our probes from the server's count: every ask counts."""
+    probe = local()
+    probe.latency = None
+    probe.unread = False  # it reads them but answers none: the full timeout after the window
+    assert asyncio.run(probe.run()).queries == 1
+    assert asyncio.run(probe.run(Run.CONFIRM)).queries == rtt.CONFIRM_PROBES + 1

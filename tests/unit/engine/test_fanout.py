@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 from pathlib import Path
 
@@ -301,4 +302,13 @@ def test_services_count_the_queries_really_sent_and_judge_their_own_rounds(
         assert speaker.probes_sent == 2
         assert [r.rounds for r in runs] == [1, 1, 1]
         assert all(r.health.passes == 1 for r in runs)
+    asyncio.run(body())
+
+
+def test_the_queries_a_shared_run_sent_are_counted() -> None:
+    async def body() -> None:
+        groups, factory = ProbeGroups(), Probes(default=dataclasses.replace(OK, queries=4))
+        a, b = shared(groups, factory), shared(groups, factory)
+        await asyncio.gather(a.run(confirm=Run.CONFIRM), b.run(confirm=Run.CONFIRM))
+        assert groups.sent == 4  # one run of a hang confirmation: 4 queries, not 2 runs
     asyncio.run(body())
