@@ -282,7 +282,7 @@ def markdown(summary: dict[str, Any]) -> str:
     if bd:
         out += ["## Where the time goes (this project; median offsets from the fault, s)", "",
                 "verdict = the speaker logs the state change and writes the command to "
-                "ExaBGP in the same call; ack = ExaBGP's `done` for it; UPDATE = arrival at "
+                "ExaBGP in the same loop pass; ack = ExaBGP's `done` for it; UPDATE = arrival at "
                 "the router (bgpd debug log); FIB = next hop gone from the router's kernel "
                 "FIB (polled every 10 ms).", "",
                 _row(["scenario", "verdict", "ack", "UPDATE at router", "FIB"]),
