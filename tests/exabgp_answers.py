@@ -21,8 +21,12 @@ def answer_summary(speaker: Any, rows: Sequence[str] = (), ok: bool = True) -> N
 
 
 def ack_everything(speaker: Any, ok: bool = True) -> None:
-    """Acknowledge every command written, then answer the summary if it was asked."""
+    """Acknowledge every command written, answer the wake written after a burst
+    (engine.wake), then answer the summary if it was asked."""
     while speaker.book.waiting:
         speaker.on_message(Ack(ok))
+    if speaker.exabgp.waker.pending:
+        speaker.on_message(Text("exabgp 4.2.21"))
+        speaker.on_message(Ack(True))
     if speaker.exabgp.asking:
         answer_summary(speaker)

@@ -39,6 +39,8 @@ MAX_LINE = 64 * 1024  # longer stdin lines are cut and reported as garbage
 MAX_BATCH = 100  # prefixes in one `... attributes ... nlri` command (4 KB of /128s)
 CLEAR_ADJ_RIB_OUT = "clear adj-rib out"
 SHOW_NEIGHBOR_SUMMARY = "show neighbor summary"
+WAKE = "version"  # answered at once, "exabgp VERSION" then `done`, in 4.2 and 5.0 (engine.wake)
+WAKE_ANSWER = "exabgp "
 
 
 def render(command: Command | Clear) -> str:

@@ -36,6 +36,7 @@ from speaker.core.exabgp_api import (
     Text,
 )
 from speaker.core.routes import Action, Clear, Command, RouteBook
+from speaker.engine.wake import Waker
 from speaker.ports import ChannelClosed, Clock, NullRecorder, Recorder, Sink
 
 LOG = logs.get("speaker")
@@ -91,6 +92,7 @@ class ExaBGP:
         self.neighbors_known = False  # the table holds every session ExaBGP has
         self._query: _Query | None = None
         self._lines: deque[int] = deque()  # book entries of each line awaiting its ack
+        self.waker = Waker(sink, lambda: bool(self._lines))
         self._held: asyncio.Handle | None = None  # a deferred flush (`defer`)
         self._held_flushes = 0  # flushes held since the last one sent
 
@@ -112,6 +114,7 @@ class ExaBGP:
                 self.stopping.set()
                 continue
             self._lines.append(len(sent))
+            self.waker.sent(len(sent))
             self._last_update = self.clock()
             logs.log(LOG, logging.DEBUG, "sent", command=line)
 
@@ -182,11 +185,15 @@ class ExaBGP:
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, Ack):
+            if self.waker.ack():
+                return
             if self._query is not None and self._query.lines:  # the answer's own `done`
                 self._on_summary(message.ok)
                 return
             self._on_ack(message.ok)
         elif isinstance(message, Text):
+            if self.waker.text(message.line):
+                return
             if self._query is not None:
                 self._query.lines.append(message.line)
             else:
@@ -206,6 +213,12 @@ class ExaBGP:
 
     def _on_ack(self, ok: bool) -> None:
         """One ack: for every command of the oldest line in flight."""
+        try:
+            self._on_route_ack(ok)
+        finally:
+            self.waker.acked()
+
+    def _on_route_ack(self, ok: bool) -> None:
         now = self.clock()
         results = [self.book.ack(ok, now) for _ in range(self._lines.popleft()
                                                           if self._lines else 1)]
@@ -370,4 +383,5 @@ class ExaBGP:
     def status(self) -> dict[str, Any]:
         return {"acks_done": self.acks["done"], "acks_error": self.acks["error"],
                 "acks_unexpected": self.acks["unexpected"], "waiting": self.book.waiting,
-                "ignored_lines": self.garbage, "neighbors_known": self.neighbors_known}
+                "ignored_lines": self.garbage, "neighbors_known": self.neighbors_known,
+                "wakes": self.waker.written}

@@ -1,0 +1,110 @@
+"""Keeping ExaBGP's reactor awake while it owes us routes.
+
+ExaBGP's reactor works through at most 50 queued route steps a loop (its
+`asynchronous.LIMIT`: one step per prefix of a line). A loop in which the
+peer had nothing left of its last batch of UPDATEs, and no line came from us,
+sleeps reactor.speed / 100 s (0.1 s with exabgp/exabgp.env) before the peer
+picks up what the later steps queued, even with routes waiting. A burst of many
+prefixes (1,000 services down at once) waited 0.1 s at a time, once or twice
+per burst (measured at the router: the last 100 withdraws 0.100 s after the
+others).
+
+Any line from us ends such a sleep. `Waker` writes ExaBGP's `version` command
+(exabgp_api.WAKE) when lines are in flight and no ack came for STALL seconds,
+and once after a burst of more than WAKE_AFTER prefixes is all acked (the last
+loop's steps may still wait in the adj-rib-out). ExaBGP answers `version` as it
+reads it, before the acks of the lines it still works on, so its answer is
+known by its content ("exabgp 4.2.21", then `done`), never counted as the ack
+of a route line. One is in flight at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from speaker.core import exabgp_api
+from speaker.ports import ChannelClosed, Clock, Sink
+
+STALL = 0.005  # s without an ack, lines in flight: ExaBGP's loops take 1-3 ms each in a burst
+WAKE_AFTER = 40  # prefixes in a burst: fewer are all taken, and sent, in the loop that reads them
+
+
+class Waker:
+    def __init__(self, sink: Sink, in_flight: Callable[[], bool],
+                 clock: Clock = time.monotonic) -> None:  # the loop's clock: its timers
+        self.sink = sink
+        self.clock = clock
+        self.in_flight = in_flight
+        self.written = 0  # wakes written, for status
+        self._pending = False  # a wake is written and its answer not read
+        self._answering = False  # its text line came: the next `done` is its
+        self._burst = 0  # prefixes written since nothing was in flight
+        self._last = 0.0  # the last write or ack
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> bool:
+        """A wake is written and its answer not read yet."""
+        return self._pending
+
+    def sent(self, prefixes: int) -> None:
+        """A line of `prefixes` route commands was written."""
+        self._burst += prefixes
+        self._last = self.clock()
+        self._arm()
+
+    def acked(self) -> None:
+        """A route line was acked."""
+        self._last = self.clock()
+        if not self.in_flight():
+            burst, self._burst = self._burst, 0
+            self._stop()
+            if burst > WAKE_AFTER:
+                self._wake()
+
+    def text(self, line: str) -> bool:
+        """True if `line` is the answer to our wake (the `done` that follows is its)."""
+        if self._pending and not self._answering and line.startswith(exabgp_api.WAKE_ANSWER):
+            self._answering = True
+            return True
+        return False
+
+    def ack(self) -> bool:
+        """True if this `done` is our wake's."""
+        if not self._answering:
+            return False
+        self._answering = self._pending = False
+        self._last = self.clock()
+        self._arm()
+        return True
+
+    def _arm(self) -> None:
+        """Look again in STALL s, while lines are in flight and no wake is (a hung ExaBGP
+        answers neither: one wake, then no more timers until it answers)."""
+        if self._timer is None and not self._pending and self.in_flight():
+            with contextlib.suppress(RuntimeError):  # no loop: an engine driven by hand
+                self._timer = asyncio.get_running_loop().call_later(STALL, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.in_flight() and self.clock() - self._last >= STALL:
+            self._wake()
+        self._arm()
+
+    def _wake(self) -> None:
+        if self._pending:
+            return
+        try:
+            self.sink.write(exabgp_api.WAKE)
+        except ChannelClosed:
+            return  # the next route line says so
+        self._pending = True
+        self.written += 1
+
+    def _stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

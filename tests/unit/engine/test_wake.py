@@ -1,0 +1,83 @@
+"""engine.wake: ExaBGP's `version` written to end its reactor's sleep in a burst, its
+answer told apart from the acks of route lines."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from speaker.core.exabgp_api import WAKE, Ack, Text
+from speaker.core.routes import Confirmed
+from speaker.engine import wake
+from speaker.engine.speaker import Speaker
+from tests.unit.engine.test_exabgp_batching import all_up, lines, make
+
+VERSION = "exabgp 4.2.21"
+
+
+def answer_wake(speaker: Speaker) -> None:
+    speaker.on_message(Text(VERSION))
+    speaker.on_message(Ack(True))
+
+
+def test_a_burst_all_acked_is_followed_by_one_wake(tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, wake.WAKE_AFTER + 1)
+        await all_up(speaker)
+        assert len(lines(speaker)) == 1  # one line of announces
+        speaker.on_message(Ack(True))
+        assert lines(speaker) == [WAKE]
+        answer_wake(speaker)
+        assert not speaker.exabgp.waker.pending
+        status = speaker.exabgp.status()
+        assert (status["acks_done"], status["acks_unexpected"], status["ignored_lines"]) == (
+            2, 0, 0)  # the start-up clear and the announces: the wake's done is not counted
+        assert status["wakes"] == 1
+    asyncio.run(body())
+
+
+def test_a_few_prefixes_need_no_wake(tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, 3)
+        await all_up(speaker)
+        assert len(lines(speaker)) == 1
+        speaker.on_message(Ack(True))
+        await asyncio.sleep(3 * wake.STALL)
+        assert lines(speaker) == []
+        assert speaker.exabgp.status()["wakes"] == 0
+    asyncio.run(body())
+
+
+def test_a_stall_in_flight_wakes_and_the_acks_around_its_answer_stay_in_order(
+        tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, 3)
+        await all_up(speaker)
+        speaker.on_message(Ack(True))
+        lines(speaker)
+        names = list(speaker.runs)
+        for name in names[:2]:  # two withdraws in two turns of the loop: two lines in flight
+            speaker.server_gone(name, "udp [2001:db8::53]:53: its last listening socket closed")
+            await asyncio.sleep(0)
+        written = lines(speaker)
+        assert len(written) == 2 and WAKE not in written
+        await asyncio.sleep(3 * wake.STALL)  # ExaBGP says nothing: asleep
+        assert lines(speaker) == [WAKE]  # one wake, not one per STALL
+        await asyncio.sleep(3 * wake.STALL)
+        assert lines(speaker) == []
+        # ExaBGP wakes: it answers the first line, then the wake as it reads it, then the other
+        speaker.on_message(Ack(True))
+        answer_wake(speaker)
+        assert speaker.book.waiting == 1
+        speaker.on_message(Ack(True))
+        assert speaker.book.waiting == 0
+        assert speaker.exabgp.status()["acks_unexpected"] == 0
+        assert all(speaker.book.confirmed(speaker.runs[n].service.prefixes[0])
+                   is Confirmed.WITHDRAWN for n in names[:2])
+    asyncio.run(body())
+
+
+def test_a_version_line_nobody_asked_for_is_still_garbage(tmp_path: Path) -> None:
+    speaker = make(tmp_path, 1)
+    speaker.on_message(Text(VERSION))
+    assert speaker.exabgp.status()["ignored_lines"] == 1
