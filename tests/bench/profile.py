@@ -67,7 +67,8 @@ def summarize(path: Path, seconds: float, top: int = 10) -> dict[str, Any]:
     for line in lines:
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        if not frames or "MainThread" not in frames[0]:
+        # a frame name can span lines (seen: a module's docstring while it was imported)
+        if not frames or "MainThread" not in frames[0] or not count.isdigit():
             continue
         n = int(count)
         busy += n
