@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,14 +68,21 @@ def _attributes(route: Route) -> str:
     return " ".join(parts)
 
 
-def batches(commands: Sequence[Command]) -> list[list[Command]]:
+def batches(commands: Sequence[Command],
+            alone: Callable[[Command], bool] = lambda c: False) -> list[list[Command]]:
     """`commands` in order, cut into runs that one line can carry: the same action, the
-    same attributes (for an announce) and the same address family, at most MAX_BATCH."""
+    same attributes (for an announce) and the same address family, at most MAX_BATCH.
+    A command for which `alone` holds gets a line of its own: the retry of one ExaBGP
+    refused, so that one bad prefix cannot keep a whole batch out."""
     out: list[list[Command]] = []
     last: tuple[Action, Route | None, int] | None = None
     for command in commands:
         key = (command.action, command.route if command.action is Action.ANNOUNCE else None,
                command.prefix.version)
+        if alone(command):
+            out.append([command])
+            last = None
+            continue
         if key != last or len(out[-1]) >= MAX_BATCH:
             out.append([])
             last = key

@@ -293,6 +293,11 @@ class RouteBook:
     def oldest_pending(self) -> Command | Clear | None:
         return self._pending[0] if self._pending else None
 
+    def refused(self, prefix: IPNetwork) -> bool:
+        """ExaBGP refused the last command for `prefix`: its retry goes on a line of its own."""
+        entry = self._entries.get(prefix)
+        return entry is not None and entry.failures > 0
+
     def confirmed(self, prefix: IPNetwork) -> Confirmed:
         entry = self._entries.get(prefix)
         return entry.confirmed if entry else Confirmed.WITHDRAWN

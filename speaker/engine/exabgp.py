@@ -101,7 +101,8 @@ class ExaBGP:
     def write(self, commands: Sequence[Command] | Clear) -> None:
         """Write commands the book recorded as sent, as few lines as ExaBGP allows
         (`exabgp_api.batches`); each line gets one ack (`_lines`)."""
-        for run in [commands] if isinstance(commands, Clear) else exabgp_api.batches(commands):
+        for run in ([commands] if isinstance(commands, Clear) else
+                    exabgp_api.batches(commands, lambda c: self.book.refused(c.prefix))):
             sent: list[Command | Clear] = [run] if isinstance(run, Clear) else list(run)
             line = (exabgp_api.render(run) if isinstance(run, Clear)
                     else exabgp_api.render_batch(run))
@@ -236,6 +237,7 @@ class ExaBGP:
         if not ok:
             logs.log(LOG, logging.ERROR, "ExaBGP refused a command; will retry",
                      command=exabgp_api.render_batch(commands),
+                     retry="one prefix a line" if len(commands) > 1 else None,
                      hint="is the neighbour's api block naming this process?")
         else:
             for command in commands:

@@ -9,7 +9,7 @@ from pathlib import Path
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
 from speaker.core.exabgp_api import MAX_BATCH, Ack
-from speaker.core.routes import Confirmed
+from speaker.core.routes import RETRY_FIRST, Confirmed
 from speaker.engine.speaker import Speaker
 from tests.exabgp_answers import ack_everything
 from tests.fakes import Clock, Probes, ServerEvents, Sink
@@ -70,23 +70,6 @@ def test_one_ack_per_line_confirms_every_prefix_of_it(tmp_path: Path) -> None:
     asyncio.run(body())
 
 
-def test_a_refused_line_retries_each_of_its_prefixes(tmp_path: Path) -> None:
-    async def body() -> None:
-        speaker = make(tmp_path, 2)
-        await all_up(speaker)
-        assert len(lines(speaker)) == 1
-        speaker.on_message(Ack(False))
-        assert speaker.exabgp.acks["error"] == 1
-        assert all(speaker.book.confirmed(p) is Confirmed.WITHDRAWN
-                   for p in speaker.book.prefixes())
-        clock = speaker.clock
-        assert isinstance(clock, Clock)
-        clock.advance(2)  # past the retry time
-        speaker.flush()
-        assert lines(speaker) == [f"announce attributes next-hop self nlri {nlri(1, 2)}"]
-    asyncio.run(body())
-
-
 def test_one_event_for_many_services_writes_their_withdraws_together(tmp_path: Path) -> None:
     async def body() -> None:
         count = MAX_BATCH + 20
@@ -116,3 +99,27 @@ def test_a_change_outside_a_deferred_turn_is_written_at_once(tmp_path: Path) -> 
     speaker.observe(run, asyncio.run(speaker.probe_round(run)))
     assert lines(speaker) == ["announce route 2001:db8::1/128 next-hop self"]
     assert ipaddress.ip_network("2001:db8::1/128") in speaker.book.maybe_announced()
+
+
+def test_a_refused_batch_is_retried_one_prefix_a_line(tmp_path: Path) -> None:
+    async def body() -> None:
+        count = 3
+        speaker = make(tmp_path, count)
+        await all_up(speaker)
+        assert lines(speaker) == [f"announce attributes next-hop self nlri {nlri(1, count)}"]
+        speaker.on_message(Ack(False))  # one bad prefix, say: ExaBGP refuses the whole line
+        assert speaker.exabgp.acks["error"] == 1
+        assert all(speaker.book.confirmed(p) is Confirmed.WITHDRAWN
+                   for p in speaker.book.prefixes())
+        clock = speaker.clock
+        assert isinstance(clock, Clock)
+        clock.advance(RETRY_FIRST)
+        speaker.exabgp.flush()
+        assert lines(speaker) == [f"announce route 2001:db8::{i:x}/128 next-hop self"
+                                  for i in range(1, count + 1)]
+        speaker.on_message(Ack(True))
+        speaker.on_message(Ack(False))  # the bad one, alone
+        speaker.on_message(Ack(True))
+        confirmed = [speaker.book.confirmed(p) for p in speaker.book.prefixes()]
+        assert confirmed.count(Confirmed.ANNOUNCED) == 2
+    asyncio.run(body())
