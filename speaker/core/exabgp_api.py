@@ -40,7 +40,7 @@ MAX_BATCH = 100  # prefixes in one `... attributes ... nlri` command (4 KB of /1
 CLEAR_ADJ_RIB_OUT = "clear adj-rib out"
 SHOW_NEIGHBOR_SUMMARY = "show neighbor summary"
 WAKE = "version"  # answered at once, "exabgp VERSION" then `done`, in 4.2 and 5.0 (engine.wake)
-WAKE_ANSWER = "exabgp "
+WAKE_ANSWER = "exabgp"  # its first word
 
 
 def render(command: Command | Clear) -> str:

@@ -3,11 +3,11 @@
 ExaBGP's reactor works through at most 50 queued route steps a loop (its
 `asynchronous.LIMIT`: one step per prefix of a line). A loop in which the
 peer had nothing left of its last batch of UPDATEs, and no line came from us,
-sleeps reactor.speed / 100 s (0.1 s with exabgp/exabgp.env) before the peer
+sleeps reactor.speed / 100 s (0.2 s with exabgp/exabgp.env) before the peer
 picks up what the later steps queued, even with routes waiting. A burst of many
-prefixes (1,000 services down at once) waited 0.1 s at a time, once or twice
-per burst (measured at the router: the last 100 withdraws 0.100 s after the
-others).
+prefixes (1,000 services down at once) waited a whole sleep at a time, once or
+twice per burst (measured at reactor speed 10: the last 100 withdraws reached
+the router 0.100 s after the others).
 
 Any line from us ends such a sleep. `Waker` writes ExaBGP's `version` command
 (exabgp_api.WAKE) when lines are in flight and no ack came for STALL seconds,
@@ -15,7 +15,10 @@ and once after a burst of more than WAKE_AFTER prefixes is all acked (the last
 loop's steps may still wait in the adj-rib-out). ExaBGP answers `version` as it
 reads it, before the acks of the lines it still works on, so its answer is
 known by its content ("exabgp 4.2.21", then `done`), never counted as the ack
-of a route line. One is in flight at a time.
+of a route line. One is in flight at a time, and after its answer the next
+look waits for a route line to be written or acked: an ack ExaBGP never sends
+(4.2 drops it when a route callback raises) costs one wake, not one per STALL.
+A closed pipe ends the wakes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Waker:
         self._burst = 0  # prefixes written since nothing was in flight
         self._last = 0.0  # the last write or ack
         self._timer: asyncio.TimerHandle | None = None
+        self._closed = False  # the pipe to ExaBGP is closed: no more wakes
 
     @property
     def pending(self) -> bool:
@@ -64,10 +68,13 @@ class Waker:
             self._stop()
             if burst > WAKE_AFTER:
                 self._wake()
+        else:
+            self._arm()
 
     def text(self, line: str) -> bool:
         """True if `line` is the answer to our wake (the `done` that follows is its)."""
-        if self._pending and not self._answering and line.startswith(exabgp_api.WAKE_ANSWER):
+        if (self._pending and not self._answering
+                and line.split(" ", 1)[0] == exabgp_api.WAKE_ANSWER):
             self._answering = True
             return True
         return False
@@ -77,30 +84,32 @@ class Waker:
         if not self._answering:
             return False
         self._answering = self._pending = False
-        self._last = self.clock()
-        self._arm()
         return True
 
     def _arm(self) -> None:
         """Look again in STALL s, while lines are in flight and no wake is (a hung ExaBGP
         answers neither: one wake, then no more timers until it answers)."""
-        if self._timer is None and not self._pending and self.in_flight():
+        if self._timer is None and not self._pending and not self._closed and self.in_flight():
             with contextlib.suppress(RuntimeError):  # no loop: an engine driven by hand
                 self._timer = asyncio.get_running_loop().call_later(STALL, self._check)
 
     def _check(self) -> None:
         self._timer = None
-        if self.in_flight() and self.clock() - self._last >= STALL:
-            self._wake()
-        self._arm()
+        if not self.in_flight():
+            return
+        if self.clock() - self._last >= STALL:
+            self._wake()  # then no timer until its answer and a route line's write or ack
+        else:
+            self._arm()
 
     def _wake(self) -> None:
-        if self._pending:
+        if self._pending or self._closed:
             return
         try:
             self.sink.write(exabgp_api.WAKE)
         except ChannelClosed:
-            return  # the next route line says so
+            self._closed = True  # the next route line says so
+            return
         self._pending = True
         self.written += 1
 

@@ -47,7 +47,7 @@ def test_router_bgpd_restart_all_next_hops_back_soon(lab: Lab) -> None:
     record("router bgpd restart", t_none - t0, back, stats,
            f"no next hop for {outage:.2f} s; recover = all 3 back after bgpd starts")
     assert t_none - t0 <= 2.0, f"route left {t_none - t0:.2f} s after SIGTERM to bgpd"
-    assert back <= 4.0, f"all next hops back {back:.2f} s after bgpd started (measured 1.0-1.1 s)"
+    assert back <= 4.0, f"all next hops back {back:.2f} s after bgpd started (measured 1.26 s; 1.0-1.1 s at reactor speed 10)"
     # queries fail only in the outage (plus those in flight, 0.5 s timeout)
     assert_failed_at_most(stats, int(50 * (outage + 1.0)), f"{outage:.2f} s with no route")
     after = summarize(records, since=t_all + 0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from speaker.adapters import watchdog
 
@@ -55,3 +56,32 @@ def test_a_goodbye_after_the_timeout_line_is_quiet() -> None:
 def test_runs_that_announce_nothing_fork_no_watchdog() -> None:
     assert watchdog.fork_early(["--config", "x.yaml", "--check"]) is None
     assert watchdog.fork_early(["--version"]) is None
+
+
+def test_many_withdraws_go_out_in_groups_so_that_each_read_wakes_exabgp() -> None:
+    count = 2 * watchdog.PACE + 1
+    read_fd, write_fd = os.pipe()
+    try:
+        t0 = time.monotonic()
+        sent = watchdog._withdraw(write_fd, [f"2001:db8::{i:x}/128" for i in range(count)],
+                                  t0 + 1.0)
+        took = time.monotonic() - t0
+        lines = os.read(read_fd, 65536).decode().splitlines()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert sent == count and len(lines) == count
+    assert lines[0] == "withdraw route 2001:db8::0/128 next-hop self"
+    assert took >= 2 * watchdog.PAUSE  # two pauses: after the first and the second group
+
+
+def test_the_pauses_never_outlast_the_deadline() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        t0 = time.monotonic()
+        watchdog._withdraw(write_fd, [f"2001:db8::{i:x}/128" for i in range(1000)], t0 + 0.01)
+        took = time.monotonic() - t0
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert took < 0.1

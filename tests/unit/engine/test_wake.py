@@ -10,6 +10,8 @@ from speaker.core.exabgp_api import WAKE, Ack, Text
 from speaker.core.routes import Confirmed
 from speaker.engine import wake
 from speaker.engine.speaker import Speaker
+from tests.exabgp_answers import SUMMARY_HEADER
+from tests.fakes import Sink
 from tests.unit.engine.test_exabgp_batching import all_up, lines, make
 
 VERSION = "exabgp 4.2.21"
@@ -81,3 +83,64 @@ def test_a_version_line_nobody_asked_for_is_still_garbage(tmp_path: Path) -> Non
     speaker = make(tmp_path, 1)
     speaker.on_message(Text(VERSION))
     assert speaker.exabgp.status()["ignored_lines"] == 1
+
+
+def test_an_ack_exabgp_never_sends_costs_one_wake_not_one_per_stall(tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, 1)
+        await all_up(speaker)
+        assert len(lines(speaker)) == 1  # its ack never comes (4.2 drops it on an exception)
+        await asyncio.sleep(3 * wake.STALL)
+        assert lines(speaker) == [WAKE]
+        answer_wake(speaker)  # ExaBGP is alive: it answers the wake
+        await asyncio.sleep(10 * wake.STALL)
+        assert lines(speaker) == []
+        assert speaker.exabgp.status()["wakes"] == 1
+    asyncio.run(body())
+
+
+def test_a_closed_pipe_ends_the_wakes(tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, 1)
+        await all_up(speaker)
+        sink = speaker.exabgp.sink
+        assert isinstance(sink, Sink)
+        sink.closed = True
+        await asyncio.sleep(3 * wake.STALL)
+        waker = speaker.exabgp.waker
+        assert waker.written == 0 and waker._timer is None  # no timer left to spin
+    asyncio.run(body())
+
+
+def test_the_wake_answer_inside_a_summary_answer_is_told_apart(tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, wake.WAKE_AFTER + 1)
+        await all_up(speaker)
+        lines(speaker)
+        speaker.on_message(Ack(True))
+        assert lines(speaker) == [WAKE]
+        speaker.exabgp.ask_neighbors()
+        speaker.on_message(Text(SUMMARY_HEADER))  # the summary's header, then the wake's answer
+        answer_wake(speaker)
+        speaker.on_message(Text("192.0.2.1       65101     0:00:10 established |         1"
+                                "          0"))
+        speaker.on_message(Ack(True))  # the summary's done
+        status = speaker.exabgp.status()
+        assert not speaker.exabgp.asking and not speaker.exabgp.waker.pending
+        assert status["acks_unexpected"] == 0 and status["ignored_lines"] == 0
+    asyncio.run(body())
+
+
+def test_at_rest_no_timer_is_left(tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, 3)
+        await all_up(speaker)
+        assert len(lines(speaker)) == 1
+        assert speaker.exabgp.waker._timer is not None  # a line in flight: looked at in STALL
+        speaker.on_message(Ack(True))
+        assert speaker.exabgp.waker._timer is None
+        await asyncio.sleep(3 * wake.STALL)
+        assert lines(speaker) == []
+        assert speaker.exabgp.status()["wakes"] == 0
+    asyncio.run(body())
+
