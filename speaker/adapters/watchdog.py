@@ -48,8 +48,8 @@ REMOVE = "remove"  # "remove P1 ...": these are confirmed withdrawn
 TIMEOUT = "timeout"  # "timeout SECONDS": the watchdog's timeout, from the configuration
 BATCH = 100  # prefixes per line: lines stay short
 # Withdraws in groups of PACE, PAUSE s apart: ExaBGP takes at most 50 route steps a loop,
-# and a loop with steps left but nothing new to read sleeps (0.3 s at exabgp_reactor_speed
-# 30; speaker.engine.wake does this for the speaker). 1,000 prefixes: 40 groups, 0.08 s.
+# and a loop with steps left but nothing new to read sleeps (0.2 s at exabgp_reactor_speed
+# 20; the speaker wakes it with speaker.engine.wake). 1,000 prefixes: 40 groups, 0.08 s.
 PACE = 25
 PAUSE = 0.002
 COMM = "speaker-watchd"  # the forked watchdog's process name (15 bytes at most)
