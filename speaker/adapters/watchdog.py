@@ -52,6 +52,7 @@ BATCH = 100  # prefixes per line: lines stay short
 # 20; the speaker wakes it with speaker.engine.wake). 1,000 prefixes: 40 groups, 0.08 s.
 PACE = 25
 PAUSE = 0.002
+WAKE = b"version\n"  # speaker.core.exabgp_api.WAKE (not imported: the watchdog stays bare)
 COMM = "speaker-watchd"  # the forked watchdog's process name (15 bytes at most)
 EARLY_SKIP = frozenset(("--check", "-h", "--help", "--version"))  # runs that announce nothing
 
@@ -77,10 +78,12 @@ def _withdraw(fd: int, prefixes: list[str], deadline: float) -> int:
     not block.
     """
     sent = 0
-    for prefix in prefixes:
-        if sent and sent % PACE == 0:  # ExaBGP reads these apart: each read wakes its loop
+    lines = [f"withdraw route {prefix} next-hop self\n".encode() for prefix in prefixes]
+    if len(lines) > PACE:  # then ExaBGP's `version`: its last read may leave steps queued
+        lines.append(WAKE)
+    for number, data in enumerate(lines):
+        if number and number % PACE == 0:  # ExaBGP reads these apart: each read wakes its loop
             time.sleep(min(PAUSE, max(0.0, deadline - time.monotonic())))
-        data = f"withdraw route {prefix} next-hop self\n".encode()
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -92,7 +95,7 @@ def _withdraw(fd: int, prefixes: list[str], deadline: float) -> int:
             os.write(fd, data)
         except OSError:
             return sent
-        sent += 1
+        sent += data is not WAKE
     return sent
 
 

@@ -69,24 +69,25 @@ def _attributes(route: Route) -> str:
 
 
 def batches(commands: Sequence[Command],
-            alone: Callable[[Command], bool] = lambda c: False) -> list[list[Command]]:
+            limit: Callable[[Command], int] = lambda c: 0) -> list[list[Command]]:
     """`commands` in order, cut into runs that one line can carry: the same action, the
-    same attributes (for an announce) and the same address family, at most MAX_BATCH.
-    A command for which `alone` holds gets a line of its own: the retry of one ExaBGP
-    refused, so that one bad prefix cannot keep a whole batch out."""
+    same attributes (for an announce) and the same address family, at most MAX_BATCH,
+    and at most `limit(command)` for a command that sets one (not 0): the retry of a
+    line ExaBGP refused goes on lines of half its size, so that one bad prefix cannot
+    keep the others of its line out."""
     out: list[list[Command]] = []
     last: tuple[Action, Route | None, int] | None = None
+    room = 0  # how many more the current run may take
     for command in commands:
         key = (command.action, command.route if command.action is Action.ANNOUNCE else None,
                command.prefix.version)
-        if alone(command):
-            out.append([command])
-            last = None
-            continue
-        if key != last or len(out[-1]) >= MAX_BATCH:
+        own = limit(command) or MAX_BATCH
+        if key != last or room <= 0 or len(out[-1]) >= own:
             out.append([])
             last = key
+            room = MAX_BATCH
         out[-1].append(command)
+        room = min(room, own) - 1
     return out
 
 

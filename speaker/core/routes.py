@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from speaker.core.config import IPNetwork, Route
@@ -65,6 +66,7 @@ class _Entry:
     in_flight: int = 0
     retry_at: float = 0.0
     failures: int = 0
+    line: int = 0  # at most this many prefixes on its next line (0: any); halved at a refusal
     managed: bool = True  # False once removed from the config: dropped when withdrawn
 
 
@@ -229,6 +231,7 @@ class RouteBook:
         if ok:
             entry.failures = 0
             entry.retry_at = 0.0
+            entry.line = 0
             if command.action is Action.ANNOUNCE:
                 entry.confirmed = Confirmed.ANNOUNCED
                 entry.announced = command.route
@@ -293,10 +296,17 @@ class RouteBook:
     def oldest_pending(self) -> Command | Clear | None:
         return self._pending[0] if self._pending else None
 
-    def refused(self, prefix: IPNetwork) -> bool:
-        """ExaBGP refused the last command for `prefix`: its retry goes on a line of its own."""
+    def refused(self, prefixes: Iterable[IPNetwork], on_line: int) -> None:
+        """ExaBGP refused a line of `on_line` prefixes: their retries go on lines of half
+        as many, so that one bad prefix ends up alone and the others get through."""
+        for prefix in prefixes:
+            if (entry := self._entries.get(prefix)) is not None:
+                entry.line = max(1, on_line // 2)
+
+    def line_limit(self, prefix: IPNetwork) -> int:
+        """How many prefixes the next line of `prefix` may carry (0: any)."""
         entry = self._entries.get(prefix)
-        return entry is not None and entry.failures > 0
+        return entry.line if entry is not None else 0
 
     def confirmed(self, prefix: IPNetwork) -> Confirmed:
         entry = self._entries.get(prefix)

@@ -102,7 +102,7 @@ class ExaBGP:
         """Write commands the book recorded as sent, as few lines as ExaBGP allows
         (`exabgp_api.batches`); each line gets one ack (`_lines`)."""
         for run in ([commands] if isinstance(commands, Clear) else
-                    exabgp_api.batches(commands, lambda c: self.book.refused(c.prefix))):
+                    exabgp_api.batches(commands, lambda c: self.book.line_limit(c.prefix))):
             sent: list[Command | Clear] = [run] if isinstance(run, Clear) else list(run)
             line = (exabgp_api.render(run) if isinstance(run, Clear)
                     else exabgp_api.render_batch(run))
@@ -235,9 +235,12 @@ class ExaBGP:
                      ack="done" if ok else "error")
             return
         if not ok:
+            if len(commands) > 1:
+                self.book.refused([c.prefix for c in commands], len(commands))
             logs.log(LOG, logging.ERROR, "ExaBGP refused a command; will retry",
                      command=exabgp_api.render_batch(commands),
-                     retry="one prefix a line" if len(commands) > 1 else None,
+                     retry=f"{max(1, len(commands) // 2)} prefixes a line"
+                     if len(commands) > 1 else None,
                      hint="is the neighbour's api block naming this process?")
         else:
             for command in commands:

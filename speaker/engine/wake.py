@@ -15,10 +15,12 @@ and once after a burst of more than WAKE_AFTER prefixes is all acked (the last
 loop's steps may still wait in the adj-rib-out). ExaBGP answers `version` as it
 reads it, before the acks of the lines it still works on, so its answer is
 known by its content ("exabgp 4.2.21", then `done`), never counted as the ack
-of a route line. One is in flight at a time, and after its answer the next
-look waits for a route line to be written or acked: an ack ExaBGP never sends
-(4.2 drops it when a route callback raises) costs one wake, not one per STALL.
-A closed pipe ends the wakes.
+of a route line. One is in flight at a time. After its answer the looks go on
+while lines are in flight, for QUIET wakes in a row without a route ack (a
+line of 100 prefixes takes ExaBGP three loops); then they wait for a route
+line to be written or acked: an ack ExaBGP never sends (4.2 drops it when a
+route callback raises) costs QUIET wakes, not one per STALL. A closed pipe
+ends the wakes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from speaker.ports import ChannelClosed, Clock, Sink
 
 STALL = 0.005  # s without an ack, lines in flight: ExaBGP's loops take 1-3 ms each in a burst
 WAKE_AFTER = 40  # prefixes in a burst: fewer are all taken, and sent, in the loop that reads them
+QUIET = 3  # wakes in a row without a route ack, then none until a route line is written or acked
 
 
 class Waker:
@@ -48,6 +51,7 @@ class Waker:
         self._last = 0.0  # the last write or ack
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False  # the pipe to ExaBGP is closed: no more wakes
+        self._quiet = 0  # wakes since the last route ack (or line written)
 
     @property
     def pending(self) -> bool:
@@ -58,11 +62,13 @@ class Waker:
         """A line of `prefixes` route commands was written."""
         self._burst += prefixes
         self._last = self.clock()
+        self._quiet = min(self._quiet, QUIET - 1)  # a new line: looked after once more at least
         self._arm()
 
     def acked(self) -> None:
         """A route line was acked."""
         self._last = self.clock()
+        self._quiet = 0
         if not self.in_flight():
             burst, self._burst = self._burst, 0
             self._stop()
@@ -84,6 +90,9 @@ class Waker:
         if not self._answering:
             return False
         self._answering = self._pending = False
+        if self._quiet < QUIET:  # lines written meanwhile, or a line ExaBGP still works on
+            self._last = self.clock()
+            self._arm()
         return True
 
     def _arm(self) -> None:
@@ -111,6 +120,7 @@ class Waker:
             self._closed = True  # the next route line says so
             return
         self._pending = True
+        self._quiet += 1
         self.written += 1
 
     def _stop(self) -> None:

@@ -70,8 +70,9 @@ def test_many_withdraws_go_out_in_groups_so_that_each_read_wakes_exabgp() -> Non
     finally:
         os.close(read_fd)
         os.close(write_fd)
-    assert sent == count and len(lines) == count
+    assert sent == count and len(lines) == count + 1
     assert lines[0] == "withdraw route 2001:db8::0/128 next-hop self"
+    assert lines[-1] == "version"  # ExaBGP woken once more after the last group
     assert took >= 2 * watchdog.PAUSE  # two pauses: after the first and the second group
 
 
@@ -79,9 +80,11 @@ def test_the_pauses_never_outlast_the_deadline() -> None:
     read_fd, write_fd = os.pipe()
     try:
         t0 = time.monotonic()
-        watchdog._withdraw(write_fd, [f"2001:db8::{i:x}/128" for i in range(1000)], t0 + 0.01)
+        sent = watchdog._withdraw(write_fd, [f"2001:db8::{i:x}/128" for i in range(1000)],
+                                  t0 + 0.01)
         took = time.monotonic() - t0
     finally:
         os.close(read_fd)
         os.close(write_fd)
     assert took < 0.1
+    assert sent < 1000  # it stopped at the deadline (40 pauses of PAUSE are 0.08 s)

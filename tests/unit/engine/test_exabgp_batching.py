@@ -8,7 +8,7 @@ from pathlib import Path
 
 from speaker.adapters.state import MaintenanceStore
 from speaker.core import config
-from speaker.core.exabgp_api import MAX_BATCH, Ack
+from speaker.core.exabgp_api import MAX_BATCH, WAKE, Ack
 from speaker.core.routes import RETRY_FIRST, Confirmed
 from speaker.engine.speaker import Speaker
 from tests.exabgp_answers import ack_everything
@@ -122,4 +122,23 @@ def test_a_refused_batch_is_retried_one_prefix_a_line(tmp_path: Path) -> None:
         speaker.on_message(Ack(True))
         confirmed = [speaker.book.confirmed(p) for p in speaker.book.prefixes()]
         assert confirmed.count(Confirmed.ANNOUNCED) == 2
+        # those that got through share lines again; the bad one stays alone
+        assert [speaker.book.line_limit(p) for p in speaker.book.prefixes()] == [0, 1, 0]
+    asyncio.run(body())
+
+
+def test_a_refused_line_of_many_is_retried_in_halves(tmp_path: Path) -> None:
+    async def body() -> None:
+        count = MAX_BATCH
+        speaker = make(tmp_path, count)
+        await all_up(speaker)
+        assert len(lines(speaker)) == 1
+        speaker.on_message(Ack(False))
+        clock = speaker.clock
+        assert isinstance(clock, Clock)
+        clock.advance(RETRY_FIRST)
+        speaker.exabgp.flush()
+        assert [line for line in lines(speaker) if line != WAKE] == [  # (the burst's wake)
+            f"announce attributes next-hop self nlri {nlri(1, count // 2)}",
+            f"announce attributes next-hop self nlri {nlri(count // 2 + 1, count)}"]
     asyncio.run(body())
