@@ -17,9 +17,10 @@ reads it, before the acks of the lines it still works on, so its answer is
 known by its content ("exabgp 4.2.21", then `done`), never counted as the ack
 of a route line. One is in flight at a time. After its answer the looks go on
 while lines are in flight, for QUIET wakes in a row without a route ack (a
-line of 100 prefixes takes ExaBGP three loops); then they wait for a route
-line to be written or acked: an ack ExaBGP never sends (4.2 drops it when a
-route callback raises) costs QUIET wakes, not one per STALL. A closed pipe
+line of 100 prefixes takes ExaBGP three loops, and several may wait); then
+they wait for a route line to be written or acked: an ack ExaBGP never sends
+(4.2 drops it when a route callback raises) costs QUIET wakes over about
+0.05 s, not one per STALL for ever. A closed pipe
 ends the wakes.
 """
 
@@ -35,7 +36,7 @@ from speaker.ports import ChannelClosed, Clock, Sink
 
 STALL = 0.005  # s without an ack, lines in flight: ExaBGP's loops take 1-3 ms each in a burst
 WAKE_AFTER = 40  # prefixes in a burst: fewer are all taken, and sent, in the loop that reads them
-QUIET = 3  # wakes in a row without a route ack, then none until a route line is written or acked
+QUIET = 10  # wakes in a row without a route ack, then none until a route line is written or acked
 
 
 class Waker:
