@@ -20,8 +20,7 @@ while lines are in flight, for QUIET wakes in a row without a route ack (a
 line of 100 prefixes takes ExaBGP three loops, and several may wait); then
 they wait for a route line to be written or acked: an ack ExaBGP never sends
 (4.2 drops it when a route callback raises) costs QUIET wakes over about
-0.05 s, not one per STALL for ever. A closed pipe
-ends the wakes.
+0.05 s, not one per STALL for ever. A closed pipe ends the wakes.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ class Waker:
         self._last = 0.0  # the last write or ack
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False  # the pipe to ExaBGP is closed: no more wakes
-        self._quiet = 0  # wakes since the last route ack (or line written)
+        self._quiet = 0  # wakes since the last route ack
 
     @property
     def pending(self) -> bool:
@@ -108,7 +107,7 @@ class Waker:
         if not self.in_flight():
             return
         if self.clock() - self._last >= STALL:
-            self._wake()  # then no timer until its answer and a route line's write or ack
+            self._wake()  # then no timer until its answer (see `ack`)
         else:
             self._arm()
 
