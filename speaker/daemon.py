@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 LOG = logs.get("daemon")
 EX_SOFTWARE = os.EX_SOFTWARE  # 70: the process failed, not its input
 ESSENTIAL_THREADS = ("exabgp-stdin", "netlink-addresses")  # routes cannot follow health without
-RESTARTS = 3  # of a restartable thread, before it is left stopped
 HOOK_GRACE = 1.0  # seconds running hooks may still take when the speaker stops
 
 
@@ -68,20 +67,17 @@ def _allow_files(needed: int) -> None:
 
 
 class Supervisor:
-    """Sees every death: logs it, then stops the process (withdraw, exit 70) or restarts.
+    """Sees every death: logs it, then stops the process (withdraw, exit 70) or goes on.
 
     `crash` is for what the routes depend on; `thread_died` is installed as
     `threading.excepthook` and decides by the thread's name: ESSENTIAL_THREADS
-    crash, those in `restart` are started again after `delay` seconds (up to
-    RESTARTS times), others are logged only.
+    crash, others are logged only.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event) -> None:
         self.loop = loop
         self.stopping = stopping
         self.crashed: list[str] = []
-        self.restart: dict[str, tuple[Callable[[], None], float]] = {}
-        self.restarts: dict[str, int] = {}
 
     def crash(self, message: str, **fields: object) -> None:
         """On the loop: something the routes depend on died. Withdraw and exit 70."""
@@ -111,19 +107,8 @@ class Supervisor:
         if name in ESSENTIAL_THREADS:
             self.crash("thread died", thread=name, error=error)
             return
-        if name not in self.restart:
-            logs.log(LOG, logging.ERROR, "thread died; health checking goes on without it",
-                     thread=name, error=error)
-            return
-        count = self.restarts[name] = self.restarts.get(name, 0) + 1
-        if count > RESTARTS:
-            logs.log(LOG, logging.ERROR, "thread died again: left stopped; health checking "
-                     "goes on without it", thread=name, error=error, restarts=RESTARTS)
-            return
-        start, delay = self.restart[name]
-        logs.log(LOG, logging.ERROR, "thread died: restarting it", thread=name, error=error,
-                 restart=count, delay=delay)
-        self.loop.call_later(delay, start)
+        logs.log(LOG, logging.ERROR, "thread died; health checking goes on without it",
+                 thread=name, error=error)
 
 
 class Housekeeping:
@@ -283,18 +268,12 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
         _start_metrics(speaker, cfg.metrics, loop)
     stats: dnsstats.Poller | None = None
     if cfg.dns_statistics is not None:
-        from speaker.adapters import dnsstats  # http.client, urllib: 1.8 MB, only when asked
+        from speaker.adapters import dnsstats  # only when asked
 
-        polled = cfg.dns_statistics
-
-        def start_stats() -> None:
-            nonlocal stats
-            stats = dnsstats.Poller.from_config(polled, lambda: speaker.probes_sent)
-            stats.start()
-
-        speaker.dns_stats = lambda: stats.snapshot().as_dict() if stats else None
-        supervisor.restart["dns-statistics"] = (start_stats, polled.interval)
-        start_stats()
+        poller = stats = dnsstats.Poller.from_config(cfg.dns_statistics,
+                                                     lambda: speaker.probes_sent)
+        speaker.dns_stats = lambda: poller.snapshot().as_dict()
+        poller.start()
     dog = watchdog.Handle(out_fd, cfg.watchdog_timeout)
     try:
         if early_watchdog is not None:

@@ -29,6 +29,7 @@ from speaker.core.http_verdicts import (
     HEAD_LIMIT,
     Dechunker,
     Framing,
+    Head,
     Malformed,
     framing,
     judge,
@@ -36,7 +37,7 @@ from speaker.core.http_verdicts import (
     request,
 )
 
-__all__ = ["HttpProbe", "context"]
+__all__ = ["HttpProbe", "context", "read_reply"]
 
 READ_SIZE = 16 * 1024
 
@@ -120,21 +121,28 @@ class HttpProbe(Adaptive):
             server_hostname=check.host if tls is not None else None)
         try:
             writer.write(self._request)
-            try:
-                data = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if not exc.partial:
-                    raise Malformed("connection closed before the status line") from None
-                raise Malformed(f"connection closed after {len(exc.partial)} bytes, before "
-                                "the end of the headers") from None
-            except asyncio.LimitOverrunError:
-                raise Malformed(f"status line and headers longer than {HEAD_LIMIT} "
-                                "bytes") from None
-            head = parse_head(data)
-            body, cut = await read_body(reader, framing(head, check.method))
+            head, body, cut = await read_reply(reader, check.method)
             return judge(check, head, body, cut)
         finally:
             writer.transport.abort()  # the exchange is over: no lingering close handshake
+
+
+async def read_reply(reader: asyncio.StreamReader, method: str,
+                     limit: int = BODY_LIMIT) -> tuple[Head, bytes, bool]:
+    """The status line and headers, at most `limit` bytes of the body and whether it was
+    cut there; Malformed names what is wrong. The reader's limit is HEAD_LIMIT."""
+    try:
+        data = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise Malformed("connection closed before the status line") from None
+        raise Malformed(f"connection closed after {len(exc.partial)} bytes, before "
+                        "the end of the headers") from None
+    except asyncio.LimitOverrunError:
+        raise Malformed(f"status line and headers longer than {HEAD_LIMIT} bytes") from None
+    head = parse_head(data)
+    body, cut = await read_body(reader, framing(head, method), limit)
+    return head, body, cut
 
 
 async def read_body(reader: asyncio.StreamReader, how: Framing,

@@ -15,8 +15,8 @@ reads bytes through `Kernel` (speaker.core.sockdiag builds and parses them).
 
 from __future__ import annotations
 
+import array
 import asyncio
-import ctypes
 import errno
 import os
 import socket
@@ -77,8 +77,10 @@ class Netlink:
         if not wanted <= self._ports:
             self._ports |= wanted
             program = sockdiag.pack_filter(sockdiag.port_filter(self._ports))
-            code = ctypes.create_string_buffer(program, len(program))
-            fprog = struct.pack("@HP", len(program) // 8, ctypes.addressof(code))
+            # struct sock_fprog points at the program: an array's buffer (not ctypes, whose
+            # import and libffi cost 0.4 MB), alive until setsockopt has copied it
+            code = array.array("B", program)
+            fprog = struct.pack("@HP", len(program) // 8, code.buffer_info()[0])
             self._events.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
         for group in set(groups) - self._joined:
             self._events.setsockopt(sockdiag.SOL_NETLINK, sockdiag.NETLINK_ADD_MEMBERSHIP,

@@ -12,6 +12,7 @@ observations. It never changes a file nor queries another host.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 from collections.abc import Callable
@@ -257,7 +258,7 @@ def fetch_statistics(cfg: Config, mine: set[IPAddress] | None) -> tuple[int | No
         return None, f"not queried: {stats.url} is not an address of this node"
     source = dnsstats.Source(url=stats.url, kind=stats.kind, api_key_file=stats.api_key_file)
     try:
-        return dnsstats.fetch(source, timeout=2.0), ""
+        return asyncio.run(dnsstats.fetch(source, timeout=2.0)), ""
     except dnsstats.StatsError as exc:
         return None, str(exc)
 

@@ -133,27 +133,6 @@ def test_an_essential_thread_that_dies_stops_the_process(
     assert line["thread"] == name and f"injected bug in {name}" in line["error"]
 
 
-def test_the_statistics_thread_is_restarted_a_bounded_number_of_times(
-        caplog: pytest.LogCaptureFixture) -> None:
-    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
-        stopping = asyncio.Event()
-        supervisor = daemon.Supervisor(loop, stopping)
-        started = asyncio.Queue[None]()
-        supervisor.restart["dns-statistics"] = (lambda: started.put_nowait(None), 0.0)
-        for _ in range(daemon.RESTARTS):
-            die("dns-statistics", supervisor)
-            await started.get()
-        die("dns-statistics", supervisor)
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert started.empty() and not stopping.is_set()
-
-    in_loop(scenario)
-    messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert messages == ["thread died: restarting it"] * daemon.RESTARTS + [
-        "thread died again: left stopped; health checking goes on without it"]
-
-
 def test_another_thread_that_dies_is_logged_and_health_checking_goes_on(
         caplog: pytest.LogCaptureFixture) -> None:
     async def scenario(loop: asyncio.AbstractEventLoop) -> None:

@@ -1,8 +1,11 @@
 """The DNS server's statistics (BIND, PowerDNS): counters, rates, key file, errors, real HTTP on
 loopback."""
 
+import asyncio
 import json
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -48,16 +51,16 @@ def test_poller_reads_a_real_http_channel() -> None:
     try:
         url = f"http://127.0.0.1:{server.server_port}/json/v1/server"
         poller = dnsstats.Poller(url, 1.0, lambda: 0, clock=lambda: now["t"])
-        poller.poll()
+        asyncio.run(poller.poll())
         assert poller.snapshot().queries_total == 100 and poller.snapshot().rate is None
         count["n"], now["t"] = 150, 5.0
-        poller.poll()
+        asyncio.run(poller.poll())
         snap = poller.snapshot()
         assert (snap.rate, snap.client_rate, snap.error) == (10.0, 10.0, "")
     finally:
         server.shutdown()
         server.server_close()
-    poller.poll()
+    asyncio.run(poller.poll())
     assert "cannot connect" in poller.snapshot().error and poller.snapshot().queries_total == 150
 
 
@@ -150,10 +153,10 @@ def test_poller_reads_powerdns_with_the_api_key_header(folder: Path) -> None:
                                  api_key_file=key_file(folder))
         poller = dnsstats.Poller(source, 1.0, lambda: 4 * int(now["t"]),
                                  clock=lambda: now["t"])
-        poller.poll()
+        asyncio.run(poller.poll())
         count.update(udp=150, tcp=10)
         now["t"] = 5.0
-        poller.poll()
+        asyncio.run(poller.poll())
     snap = poller.snapshot()
     assert seen == [(PDNS_PATH, "s3cret")] * 2
     assert (snap.server, snap.queries_total, snap.rate, snap.probe_rate, snap.client_rate,
@@ -166,7 +169,7 @@ def test_powerdns_wrong_key_names_the_server_the_url_and_the_status(folder: Path
         source = dnsstats.Source(url=url, kind="powerdns",
                                  api_key_file=key_file(folder, key="wrong"))
         with pytest.raises(dnsstats.StatsError) as info:
-            dnsstats.fetch(source, timeout=2.0)
+            asyncio.run(dnsstats.fetch(source, timeout=2.0))
     message = str(info.value)
     assert message.startswith(f"PowerDNS statistics at {url}: HTTP 401 Unauthorized")
     assert "api-key" in message
@@ -175,7 +178,7 @@ def test_powerdns_wrong_key_names_the_server_the_url_and_the_status(folder: Path
 def test_bind_http_error_names_the_server_the_url_and_the_status() -> None:
     with http_stub.serve(lambda _p, _h: (404, b"no")) as base, \
             pytest.raises(dnsstats.StatsError) as info:
-        dnsstats.fetch(base + "/json/v1/nope", timeout=2.0)
+        asyncio.run(dnsstats.fetch(base + "/json/v1/nope", timeout=2.0))
     assert str(info.value).startswith(f"BIND statistics at {base}/json/v1/nope: HTTP 404")
 
 
@@ -185,30 +188,30 @@ def test_a_bad_key_file_is_the_snapshot_error_and_nothing_is_sent(folder: Path) 
         poller = dnsstats.Poller(dnsstats.Source(url=base + PDNS_PATH, kind="powerdns",
                                                  api_key_file=key_file(folder, mode=0o644)),
                                  1.0, lambda: 0)
-        poller.poll()
+        asyncio.run(poller.poll())
     assert "has mode 0644" in poller.snapshot().error and seen == []
 
 
-def test_http_exception_is_a_statistics_error_not_a_dead_thread() -> None:
+def test_a_garbled_reply_is_a_statistics_error_not_a_dead_task() -> None:
     # issue 12: http.client.HTTPException (here BadStatusLine) escaped the poller
     with http_stub.serve_raw(b"garbage\r\n\r\n") as base:
         poller = dnsstats.Poller(base + "/json/v1/server", 1.0, lambda: 0)
-        poller.poll()
+        asyncio.run(poller.poll())
     error = poller.snapshot().error
-    assert error.startswith(f"BIND statistics at {base}/json/v1/server: bad HTTP reply: "
-                            "BadStatusLine")
+    assert error == (f"BIND statistics at {base}/json/v1/server: bad HTTP reply: "
+                     "not an HTTP/1.x status line: 'garbage'")
 
 
-def test_the_polling_thread_survives_an_unexpected_error(
+def test_the_polling_task_survives_an_unexpected_error(
         monkeypatch: pytest.MonkeyPatch) -> None:
     poller = dnsstats.Poller("http://127.0.0.1:1/json/v1/server", 1.0, lambda: 0)
 
-    def boom(_source: dnsstats.Source, timeout: float) -> int:
+    async def boom(_source: dnsstats.Source, timeout: float) -> int:
         poller.stop()  # one round of the loop
         raise RuntimeError("surprise")
 
     monkeypatch.setattr(dnsstats, "fetch", boom)
-    poller._run()  # returns (stop is set) instead of raising
+    asyncio.run(poller._run())  # returns (stop is set) instead of raising
     assert "unexpected error: RuntimeError: surprise" in poller.snapshot().error
 
 
@@ -240,3 +243,52 @@ def test_config_refuses_a_bad_statistics_block(block: str, problem: str) -> None
     with pytest.raises(ConfigError) as info:
         config.parse(BASE + f"dns_statistics: {block}\n", "t.yaml")
     assert f"t.yaml: {problem}" in str(info.value)
+
+
+def test_a_server_that_never_answers_is_an_error_within_the_timeout() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts (the kernel does), never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/json/v1/server"
+        t0 = time.monotonic()
+        with pytest.raises(dnsstats.StatsError) as info:
+            asyncio.run(dnsstats.fetch(url, timeout=0.3))
+        took = time.monotonic() - t0
+    assert str(info.value) == f"BIND statistics at {url}: no answer within 0.3 s"
+    assert 0.25 < took < 2.0
+
+
+def test_a_chunked_reply_is_read_whole() -> None:
+    body = json.dumps({"opcodes": {"QUERY": 77}}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
+                      for i in range(0, len(body), 7))
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    with http_stub.serve_raw(raw) as base:
+        assert asyncio.run(dnsstats.fetch(base + "/json/v1/server", timeout=2.0)) == 77
+
+
+def test_the_poller_polls_on_the_loop_until_stopped() -> None:
+    count = {"n": 0}
+
+    def reply(_path: str, _headers: dict[str, str]) -> tuple[int, bytes]:
+        count["n"] += 10
+        return 200, json.dumps({"opcodes": {"QUERY": count["n"]}}).encode()
+
+    async def scenario(base: str) -> list[int | None]:
+        poller = dnsstats.Poller(base + "/json/v1/server", 0.05, lambda: 0)
+        seen: list[int | None] = []
+        poller.start()
+        for _ in range(40):
+            await asyncio.sleep(0.02)
+            seen.append(poller.snapshot().queries_total)
+        poller.stop()
+        await asyncio.sleep(0.15)
+        after = count["n"]
+        await asyncio.sleep(0.15)
+        assert count["n"] == after, "still polling after stop()"
+        return seen
+
+    with http_stub.serve(reply) as base:
+        seen = asyncio.run(scenario(base))
+    polled = sorted({s for s in seen if s is not None})
+    assert len(polled) >= 5 and polled == sorted(polled)  # every 0.05 s, a rising counter
