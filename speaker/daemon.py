@@ -335,11 +335,20 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
     return EX_SOFTWARE if supervisor.crashed else 0
 
 
+def _columns() -> int:
+    try:
+        return int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(1).columns
+    except (ValueError, OSError):
+        return 80
+
+
 def main(argv: list[str] | None = None, early_watchdog: tuple[int, int] | None = None) -> int:
     """`python3 -m speaker`; `early_watchdog` is what `watchdog.fork_early` forked."""
     import argparse
 
     parser = argparse.ArgumentParser(
+        # a width of its own: argparse's default asks shutil (and bz2, lzma), 0.3 MB
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, width=_columns()),
         prog="python3 -m speaker",
         description="ExaBGP API process: announces anycast prefixes while their service is "
                     "healthy.")

@@ -10,17 +10,20 @@ is an Outcome whose reason names it (`connection refused`, `timeout after
 
 No HTTP library: aiohttp and httpx (Debian 12) would add 11-15 MB of memory
 and 90-170 ms of imports to a node whose whole budget is 32 MB (README, "why no
-HTTP library"); this one request needs only asyncio's streams and ssl.
+HTTP library"); this one request needs only asyncio's streams and ssl. TLS runs
+in `speaker.adapters.tls`, and ssl is imported only by an https check (asyncio
+is imported without it: `speaker.__main__`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import ssl
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from speaker.adapters.adaptive import Adaptive, os_error
 from speaker.core import config
@@ -37,6 +40,9 @@ from speaker.core.http_verdicts import (
     request,
 )
 
+if TYPE_CHECKING:
+    import ssl
+
 __all__ = ["HttpProbe", "context", "read_reply"]
 
 READ_SIZE = 16 * 1024
@@ -51,6 +57,7 @@ def context(check: config.HttpCheck) -> ssl.SSLContext:
     """The TLS client context of `check`: verified against `ca_file` (else the system's
     CAs) and `host`, or not verified at all (`verify: false`). Raises OSError or
     ssl.SSLError when `ca_file` cannot be read."""
+    import ssl  # here: a node without an https check never loads OpenSSL
     key = (check.verify, check.ca_file)
     stamp = (0, 0)
     if check.ca_file is not None:
@@ -93,18 +100,13 @@ class HttpProbe(Adaptive):
         check = self.check
         try:
             tls = self._context()
-        except (OSError, ssl.SSLError) as exc:  # the ca_file: tried again next run
+        except OSError as exc:  # the ca_file (ssl.SSLError is an OSError): tried again next run
             return "tls", f"TLS: cannot load ca_file {check.ca_file}: {exc}"
         try:
             async with asyncio.timeout(timeout):
                 return await self._exchange(tls)
         except TimeoutError:
             return "timeout", self.timed_out(timeout)
-        except ssl.SSLCertVerificationError as exc:
-            return "tls", f"TLS: certificate verify failed: {exc.verify_message}"
-        except ssl.SSLError as exc:
-            what = exc.reason.lower().replace("_", " ") if exc.reason else str(exc)
-            return "tls", f"TLS: {what}"
         except Malformed as exc:
             return "malformed", f"malformed response: {exc}"
         except ConnectionRefusedError:
@@ -112,19 +114,40 @@ class HttpProbe(Adaptive):
         except ConnectionResetError:
             return "refused", "connection reset by the server"
         except OSError as exc:
-            return os_error(exc, "connect")
+            return tls_failure(exc) or os_error(exc, "connect")
 
     async def _exchange(self, tls: ssl.SSLContext | None) -> tuple[str, str]:
         check = self.check
-        reader, writer = await asyncio.open_connection(
-            str(check.server), check.port, ssl=tls, limit=HEAD_LIMIT,
-            server_hostname=check.host if tls is not None else None)
+        reader, writer = await asyncio.open_connection(str(check.server), check.port,
+                                                       limit=HEAD_LIMIT)
+        session = None
         try:
-            writer.write(self._request)
+            if tls is None:
+                writer.write(self._request)
+            else:
+                from speaker.adapters.tls import Session
+
+                session = Session(reader, writer, tls, check.host)
+                await session.handshake()
+                await session.send(self._request)
+                reader = session.plaintext(HEAD_LIMIT)
             head, body, cut = await read_reply(reader, check.method)
             return judge(check, head, body, cut)
         finally:
+            if session is not None:
+                session.close()
             writer.transport.abort()  # the exchange is over: no lingering close handshake
+
+
+def tls_failure(exc: OSError) -> tuple[str, str] | None:
+    """("tls", reason) when `exc` is ssl's (ssl is loaded by then), else None."""
+    ssl = sys.modules.get("ssl")
+    if ssl is None or not isinstance(exc, ssl.SSLError):
+        return None
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls", f"TLS: certificate verify failed: {exc.verify_message}"
+    what = exc.reason.lower().replace("_", " ") if exc.reason else str(exc)
+    return "tls", f"TLS: {what}"
 
 
 async def read_reply(reader: asyncio.StreamReader, method: str,
