@@ -34,13 +34,14 @@ def soa(query: Query) -> Reply:
 class Speaker:
     """`python3 -m speaker` as ExaBGP runs it, ExaBGP played on its pipes."""
 
-    def __init__(self, tmp: Path, port: int) -> None:
+    def __init__(self, tmp: Path, port: int, checks: str = "") -> None:
+        """A dns check of 127.0.0.1:`port`, or `checks` (a YAML flow list)."""
+        checks = checks or f"[{{type: dns, server: '127.0.0.1', port: {port}, qname: example.com.}}]"
         cfg = tmp / "s.yaml"
         cfg.write_text(f"control: {{socket: {tmp}/s.sock}}\nstate_dir: {tmp}/state\n"
                        "watchdog_timeout: 0.6\n"
                        f"services:\n  - name: dns\n    prefixes: ['{PREFIX}']\n"
-                       f"    checks: [{{type: dns, server: '127.0.0.1', port: {port}, "
-                       "qname: example.com.}]\n")
+                       f"    checks: {checks}\n")
         self.proc = subprocess.Popen([SPEAKER_PYTHON, "-m", "speaker", "--config", str(cfg)],
                                      cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import threading
 from pathlib import Path
 
@@ -220,3 +221,60 @@ def test_a_rotated_ca_file_is_read_again_by_a_running_probe(
     before, after = asyncio.run(go())
     assert before.code == "tls" and "certificate verify failed" in before.reason
     assert after.ok, after.reason
+
+
+async def tls_server_that(tls: tlsfiles.TlsFiles, reply: bytes, notify: bool) -> asyncio.Server:
+    """A TLS server that writes `reply` and then closes with close_notify (`notify`) or
+    drops the TCP connection without it (a ragged EOF, as many servers do)."""
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(str(tls.cert), str(tls.key))
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        if notify:
+            writer.close()
+        else:
+            await asyncio.sleep(0.05)  # the record is on the wire
+            writer.transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+            writer.transport.abort()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+
+
+@pytest.mark.parametrize("notify", [True, False])
+def test_https_body_to_the_close_is_read_whole_with_or_without_close_notify(
+        tls: tlsfiles.TlsFiles, notify: bool) -> None:
+    raw = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * 40000 + b" ok"
+
+    async def go() -> Outcome:
+        server = await tls_server_that(tls, raw, notify)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await HttpProbe(check(port, "https", ca_file=tls.ca, body="x ok"),
+                                   1.0).run()
+
+    outcome = asyncio.run(go())
+    assert outcome.ok, outcome.reason
+
+
+def test_https_chunked_body_is_read(tls: tlsfiles.TlsFiles) -> None:
+    outcome, _, _ = run(chunked(b"all ", b"ok\n"), tls=(tls.cert, tls.key), ca_file=tls.ca,
+                        body="all ok")
+    assert outcome.ok, outcome.reason
+
+
+def test_https_server_gone_in_the_handshake_is_a_failure_not_a_hang(
+        tls: tlsfiles.TlsFiles) -> None:
+    async def drop(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.transport.abort()  # reads the ClientHello's connection, answers nothing
+
+    async def go() -> Outcome:
+        server = await asyncio.start_server(drop, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await HttpProbe(check(port, "https", ca_file=tls.ca), 1.0).run()
+
+    outcome = asyncio.run(go())
+    assert outcome.code in ("tls", "refused") and "timeout" not in outcome.reason, outcome
