@@ -67,6 +67,7 @@ RCODES = (
 OUTCOME_CODES = ("refused", "timeout", "rcode", "not-authoritative", "wrong-answer", "no-answer",
                  "truncated", "malformed", "no-address", "os-error",
                  "status", "body", "tls",  # the http check's
+                 "stale",  # the soa check's (speaker.core.freshness; the rest of its codes pass)
                  *recursive.CODES, *signatures.CODES)
 
 

@@ -174,7 +174,16 @@ def test_outcome_codes_are_the_ones_checks_produce() -> None:
     produced = set(re.findall(r'return "([a-z-]+)", ', source))
     produced |= set(re.findall(r'Judgement\((?:False|True), "([a-z-]+)", ', source))
     produced |= set(re.findall(r'return None, "([a-z-]+)", ', source))
+    # the soa check fails with "stale" only (speaker.core.freshness; its other codes pass)
+    freshness = (REPO / "speaker/core/freshness.py").read_text()
+    assert '"stale" if stale else "behind"' in freshness
+    produced.add("stale")
     assert produced - {"ok"} == set(config.OUTCOME_CODES)
+
+
+def test_the_soa_check_s_stale_may_fail_at_once() -> None:
+    cfg = config.parse(service("    timing: {fail_at_once: [refused, stale]}"))
+    assert cfg.services[0].timing.fail_at_once == ("refused", "stale")
 
 
 def test_the_dnssec_check_s_codes_may_fail_at_once() -> None:
