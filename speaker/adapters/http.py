@@ -146,6 +146,8 @@ def tls_failure(exc: OSError) -> tuple[str, str] | None:
         return None
     if isinstance(exc, ssl.SSLCertVerificationError):
         return "tls", f"TLS: certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return "tls", "TLS: the server closed the connection in the handshake"
     what = exc.reason.lower().replace("_", " ") if exc.reason else str(exc)
     return "tls", f"TLS: {what}"
 
