@@ -163,3 +163,48 @@ def test_at_rest_no_timer_is_left(tmp_path: Path) -> None:
         assert speaker.exabgp.status()["wakes"] == 0
     asyncio.run(body())
 
+
+
+def test_after_a_burst_the_wakes_go_on_while_exabgp_may_still_send_then_stop(
+        tmp_path: Path) -> None:
+    count = 200  # drain: 200 x DRAIN_PER_PREFIX = 0.06 s of wakes
+
+    async def body() -> list[float]:
+        speaker = make(tmp_path, count)
+        await all_up(speaker)
+        written = lines(speaker)
+        assert WAKE not in written
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for _ in written:
+            speaker.on_message(Ack(True))
+        woken: list[float] = []
+        while loop.time() - t0 < 0.3:  # ExaBGP answers every wake at once
+            got = lines(speaker)
+            assert got in ([], [WAKE]), got  # one in flight at a time
+            if got:
+                woken.append(loop.time() - t0)
+                answer_wake(speaker)
+            await asyncio.sleep(0.001)
+        assert speaker.exabgp.status()["acks_unexpected"] == 0
+        return woken
+
+    woken = asyncio.run(body())
+    drain = count * wake.DRAIN_PER_PREFIX
+    assert woken[0] < wake.STALL  # the first at once, as before
+    assert max(woken) <= drain + 2 * wake.STALL  # none after the drain
+    gaps = [b - a for a, b in zip(woken, woken[1:], strict=False)]
+    assert len(woken) >= 4 and all(g >= wake.STALL * 0.9 for g in gaps), woken  # every STALL
+
+
+def test_after_a_burst_an_exabgp_that_never_answers_gets_one_wake(tmp_path: Path) -> None:
+    async def body() -> None:
+        speaker = make(tmp_path, 200)
+        await all_up(speaker)
+        for _ in lines(speaker):
+            speaker.on_message(Ack(True))
+        assert lines(speaker) == [WAKE]
+        for _ in range(10):  # the whole drain: no answer, no other wake
+            await asyncio.sleep(0.01)
+            assert lines(speaker) == []
+    asyncio.run(body())
