@@ -4,6 +4,7 @@ answer told apart from the acks of route lines."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from speaker.core.exabgp_api import WAKE, Ack, Text
@@ -193,7 +194,7 @@ def test_after_a_burst_the_wakes_go_on_while_exabgp_may_still_send_then_stop(
     drain = count * wake.DRAIN_PER_PREFIX
     assert woken[0] < wake.STALL  # the first at once, as before
     assert max(woken) <= drain + 2 * wake.STALL  # none after the drain
-    gaps = [b - a for a, b in zip(woken, woken[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(woken)]
     assert len(woken) >= 4 and all(g >= wake.STALL * 0.9 for g in gaps), woken  # every STALL
 
 
