@@ -336,10 +336,14 @@ async def _serve(cfg: config.Config, config_path: Path | None, speaker: Speaker,
 
 
 def _columns() -> int:
+    """argparse's own width (COLUMNS, else the terminal's, less 2), without shutil."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 2:
+        return int(columns) - 2
     try:
-        return int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(1).columns
-    except (ValueError, OSError):
-        return 80
+        return max(os.get_terminal_size(1).columns - 2, 20)
+    except OSError:
+        return 78
 
 
 def main(argv: list[str] | None = None, early_watchdog: tuple[int, int] | None = None) -> int:

@@ -35,12 +35,15 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speaker import logs
-from speaker.adapters.http import read_reply
+from speaker.adapters.http import read_reply, tls_failure
 from speaker.core.config import DnsStatistics
 from speaker.core.http_verdicts import HEAD_LIMIT, USER_AGENT, Malformed
+
+if TYPE_CHECKING:
+    from speaker.adapters.tls import Session
 
 LOG = logs.get("dnsstats")
 KINDS = ("bind", "powerdns")
@@ -152,6 +155,18 @@ def _http_hint(source: Source, code: int) -> str:
     return ""
 
 
+async def _tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+               host: str) -> Session:
+    """An https URL: verified against the system's CAs and the URL's host."""
+    import ssl  # here: only an https URL loads OpenSSL
+
+    from speaker.adapters.tls import Session
+
+    session = Session(reader, writer, ssl.create_default_context(), host)
+    await session.handshake()
+    return session
+
+
 def request(source: Source) -> bytes:
     """The GET of `source`'s URL (StatsError for a bad API key file: nothing is sent)."""
     url = urllib.parse.urlsplit(source.url)
@@ -169,30 +184,40 @@ async def fetch(source: Source | str, timeout: float) -> int:
     """The server's total query counter; StatsError names the server, URL and status."""
     if isinstance(source, str):
         source = Source(url=source)
-    message = request(source)
     url = urllib.parse.urlsplit(source.url)
     try:
-        port = url.port or 80
-    except ValueError as exc:
-        raise StatsError(f"{source.describe()}: bad URL: {exc}") from None
+        message = request(source)
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError as exc:  # a bad port, a path or key that is not latin-1
+        raise StatsError(f"{source.describe()}: bad URL or key: {exc}") from None
+    host = urllib.parse.unquote(url.hostname or "")  # [fe80::1%25eth0]: the zone
+    phase = "connect"
     try:
         async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port, limit=HEAD_LIMIT)
+            session = None
             try:
-                reader, writer = await asyncio.open_connection(url.hostname, port,
-                                                               limit=HEAD_LIMIT)
-            except OSError as exc:
-                raise StatsError(f"{source.describe()}: cannot connect: {exc}") from None
-            try:
-                writer.write(message)
+                if url.scheme == "https":
+                    session = await _tls(reader, writer, host)
+                    await session.send(message)
+                    reader = session.plaintext(HEAD_LIMIT)
+                else:
+                    writer.write(message)
+                phase = "read"
                 head, body, cut = await read_reply(reader, "GET", MAX_BODY)
             finally:
+                if session is not None:
+                    session.close()
                 writer.transport.abort()
     except TimeoutError:
-        raise StatsError(f"{source.describe()}: no answer within {timeout:g} s") from None
+        raise StatsError(f"{source.describe()}: no answer within {timeout:g} s "
+                         f"({'connecting' if phase == 'connect' else 'reading'})") from None
     except Malformed as exc:
         raise StatsError(f"{source.describe()}: bad HTTP reply: {exc}") from None
-    except OSError as exc:  # a reset while reading
-        raise StatsError(f"{source.describe()}: cannot read: {exc}") from None
+    except (OSError, ValueError) as exc:  # refused, reset, TLS; a name that is not ASCII
+        failure = tls_failure(exc) if isinstance(exc, OSError) else None
+        what = failure[1] if failure else str(exc)
+        raise StatsError(f"{source.describe()}: cannot {phase}: {what}") from None
     if head.status != 200:
         reason = f" {head.reason}" if head.reason else ""
         raise StatsError(f"{source.describe()}: HTTP {head.status}{reason}"
@@ -267,6 +292,18 @@ class Poller:
     def start(self) -> None:
         """On the loop: polls until `stop`."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="dns-statistics")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """Never silent: a poll that ended by itself says so (health checking goes on)."""
+        if task.cancelled() or self._stopped:
+            return
+        error = task.exception()
+        logs.log(LOG, logging.ERROR, "DNS server statistics stopped; health checking goes on "
+                 "without them", server=self.source.server, url=self.url,
+                 error=repr(error) if error else "it returned")
+        self._snapshot = Snapshot(url=self.url, server=self.source.server,
+                                  error=f"polling stopped: {error!r}")
 
     def stop(self) -> None:
         self._stopped = True

@@ -23,7 +23,8 @@ while lines are in flight, for QUIET wakes in a row without a route ack (a
 line of 100 prefixes takes ExaBGP three loops, and several may wait); then
 they wait for a route line to be written or acked: an ack ExaBGP never sends
 (4.2 drops it when a route callback raises) costs QUIET wakes over about
-0.03 s, not one per STALL for ever. A closed pipe ends the wakes.
+0.03 s, not one per STALL for ever (within a drain, the drain's end bounds them:
+at most DRAIN_MAX s). A closed pipe ends the wakes.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ class Waker:
             if burst > WAKE_AFTER:
                 self._drain_until = max(self._drain_until,
                                         self._last + min(DRAIN_MAX, burst * DRAIN_PER_PREFIX))
-                self._wake()
+                self._wake(counted=False)
+            elif not self._pending and self._last < self._drain_until:
+                self._later(self._drain)  # a small line within a drain: the drain goes on
         else:
             self._arm()
 
@@ -124,7 +127,7 @@ class Waker:
         if self.in_flight():
             self._check()  # lines again: looked after as such
         elif self.clock() < self._drain_until:
-            self._wake()
+            self._wake(counted=False)
 
     def _check(self) -> None:
         self._timer = None
@@ -135,7 +138,9 @@ class Waker:
         else:
             self._arm()
 
-    def _wake(self) -> None:
+    def _wake(self, counted: bool = True) -> None:
+        """Write a wake; `counted` ones (lines in flight) count towards QUIET, a drain's
+        do not (bounded by its time, and the next burst keeps its looks)."""
         if self._pending or self._closed:
             return
         try:
@@ -144,7 +149,7 @@ class Waker:
             self._closed = True  # the next route line says so
             return
         self._pending = True
-        self._quiet += 1
+        self._quiet += counted
         self.written += 1
 
     def _stop(self) -> None:

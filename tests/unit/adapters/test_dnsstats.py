@@ -254,7 +254,7 @@ def test_a_server_that_never_answers_is_an_error_within_the_timeout() -> None:
         with pytest.raises(dnsstats.StatsError) as info:
             asyncio.run(dnsstats.fetch(url, timeout=0.3))
         took = time.monotonic() - t0
-    assert str(info.value) == f"BIND statistics at {url}: no answer within 0.3 s"
+    assert str(info.value) == f"BIND statistics at {url}: no answer within 0.3 s (reading)"
     assert 0.25 < took < 2.0
 
 
@@ -292,3 +292,52 @@ def test_the_poller_polls_on_the_loop_until_stopped() -> None:
         seen = asyncio.run(scenario(base))
     polled = sorted({s for s in seen if s is not None})
     assert len(polled) >= 5 and polled == sorted(polled)  # every 0.05 s, a rising counter
+
+
+def test_an_https_url_is_spoken_over_tls_verified_against_the_system_cas(
+        tmp_path: Path) -> None:
+    from tests import httpserver, tlsfiles
+
+    tls = tlsfiles.make(tmp_path / "tls", ["stats.example.test"], ["127.0.0.1"])
+
+    async def scenario() -> tuple[str, list[bytes]]:
+        async with httpserver.serve(httpserver.response(body=b'{"opcodes":{"QUERY":1}}'),
+                                    tls=(tls.cert, tls.key)) as server:
+            url = f"https://127.0.0.1:{server.port}/json/v1/server"
+            try:
+                await dnsstats.fetch(url, timeout=2.0)
+            except dnsstats.StatsError as exc:
+                return str(exc), server.requests
+            return "", server.requests
+
+    error, requests = asyncio.run(scenario())
+    # a CA of the test's own, not the system's: the handshake fails, nothing is sent in clear
+    assert "cannot connect: TLS: certificate verify failed" in error, error
+    assert requests == []
+
+
+def test_an_api_key_that_is_not_latin_1_is_a_statistics_error(folder: Path) -> None:
+    key = folder / "pdns-api.key"
+    key.write_text("s3cr\u20act\n")
+    key.chmod(0o600)
+    source = dnsstats.Source(url="http://127.0.0.1:1" + PDNS_PATH, kind="powerdns",
+                             api_key_file=key)
+    with pytest.raises(dnsstats.StatsError, match="bad URL or key"):
+        asyncio.run(dnsstats.fetch(source, timeout=1.0))
+
+
+def test_a_poll_task_that_ends_by_itself_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> dnsstats.Snapshot:
+        poller = dnsstats.Poller("http://127.0.0.1:1/json/v1/server", 1.0, lambda: 0)
+
+        async def broken() -> None:
+            raise RuntimeError("surprise")
+
+        poller._run = broken  # type: ignore[method-assign]
+        poller.start()
+        await asyncio.sleep(0.01)
+        return poller.snapshot()
+
+    snap = asyncio.run(scenario())
+    assert snap.error == "polling stopped: RuntimeError('surprise')"
+    assert any("DNS server statistics stopped" in r.getMessage() for r in caplog.records)

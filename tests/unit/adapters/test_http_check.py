@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import struct
 import threading
 from pathlib import Path
 
@@ -271,8 +272,10 @@ def test_https_chunked_body_is_read(tls: tlsfiles.TlsFiles) -> None:
 def test_https_server_gone_in_the_handshake_is_named_not_a_hang(
         tls: tlsfiles.TlsFiles, reset: bool, reason: str) -> None:
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if reset:
-            writer.transport.abort()  # the ClientHello unread: RST
+        if reset:  # SO_LINGER 0: close sends a RST, whatever was read
+            writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
         else:
             await reader.read(10)  # a piece of the ClientHello, then FIN
             writer.close()
