@@ -199,12 +199,18 @@ def test_after_a_burst_the_wakes_go_on_while_exabgp_may_still_send_then_stop(
     assert len(woken) >= 4 and all(g >= wake.STALL * 0.9 for g in gaps), woken  # every STALL
 
 
+async def burst_acked(tmp_path: Path, count: int) -> Speaker:
+    """`count` services announced in one burst, every line of it acked."""
+    speaker = make(tmp_path, count)
+    await all_up(speaker)
+    for _ in lines(speaker):
+        speaker.on_message(Ack(True))
+    return speaker
+
+
 def test_a_drain_leaves_the_next_burst_its_looks(tmp_path: Path) -> None:
     async def body() -> None:
-        speaker = make(tmp_path, 200)
-        await all_up(speaker)
-        for _ in lines(speaker):
-            speaker.on_message(Ack(True))
+        speaker = await burst_acked(tmp_path, 200)
         loop = asyncio.get_running_loop()
         end = loop.time() + 200 * wake.DRAIN_PER_PREFIX + 0.05
         while loop.time() < end:  # the whole drain, every wake answered
@@ -229,10 +235,7 @@ def test_a_drain_leaves_the_next_burst_its_looks(tmp_path: Path) -> None:
 
 def test_after_a_burst_an_exabgp_that_never_answers_gets_one_wake(tmp_path: Path) -> None:
     async def body() -> None:
-        speaker = make(tmp_path, 200)
-        await all_up(speaker)
-        for _ in lines(speaker):
-            speaker.on_message(Ack(True))
+        speaker = await burst_acked(tmp_path, 200)
         assert lines(speaker) == [WAKE]
         for _ in range(10):  # the whole drain: no answer, no other wake
             await asyncio.sleep(0.01)
