@@ -155,16 +155,15 @@ def _http_hint(source: Source, code: int) -> str:
     return ""
 
 
-async def _tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-               host: str) -> Session:
+async def _tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str,
+               message: bytes) -> tuple[Session, asyncio.StreamReader]:
     """An https URL: verified against the system's CAs and the URL's host."""
     import ssl  # here: only an https URL loads OpenSSL
 
-    from speaker.adapters.tls import Session
+    from speaker.adapters import tls
 
-    session = Session(reader, writer, ssl.create_default_context(), host)
-    await session.handshake()
-    return session
+    return await tls.start(reader, writer, ssl.create_default_context(), host, message,
+                           HEAD_LIMIT)
 
 
 def request(source: Source) -> bytes:
@@ -198,9 +197,7 @@ async def fetch(source: Source | str, timeout: float) -> int:
             session = None
             try:
                 if url.scheme == "https":
-                    session = await _tls(reader, writer, host)
-                    await session.send(message)
-                    reader = session.plaintext(HEAD_LIMIT)
+                    session, reader = await _tls(reader, writer, host, message)
                 else:
                     writer.write(message)
                 phase = "read"

@@ -125,12 +125,10 @@ class HttpProbe(Adaptive):
             if tls is None:
                 writer.write(self._request)
             else:
-                from speaker.adapters.tls import Session
+                from speaker.adapters import tls as tls_stream
 
-                session = Session(reader, writer, tls, check.host)
-                await session.handshake()
-                await session.send(self._request)
-                reader = session.plaintext(HEAD_LIMIT)
+                session, reader = await tls_stream.start(reader, writer, tls, check.host,
+                                                         self._request, HEAD_LIMIT)
             head, body, cut = await read_reply(reader, check.method)
             return judge(check, head, body, cut)
         finally:

@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["Session"]
+__all__ = ["Session", "start"]
 
 READ_SIZE = 16 * 1024
 T = TypeVar("T")
@@ -91,3 +91,13 @@ class Session:
         data = self._outgoing.read()
         if data:
             self._writer.write(data)
+
+
+async def start(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                context: ssl.SSLContext, server_hostname: str | None, request: bytes,
+                limit: int) -> tuple[Session, asyncio.StreamReader]:
+    """Handshake, send `request`: the session (to `close`) and the reader of the answer."""
+    session = Session(reader, writer, context, server_hostname)
+    await session.handshake()
+    await session.send(request)
+    return session, session.plaintext(limit)
